@@ -1,0 +1,13 @@
+//! The `-ERR` texts nats-server sends to clients, in one place so tests can pin them.
+
+pub const UNKNOWN_PROTOCOL_OPERATION: &str = "Unknown Protocol Operation";
+pub const MAX_CONTROL_LINE_EXCEEDED: &str = "maximum control line exceeded";
+pub const MAX_PAYLOAD_VIOLATION: &str = "Maximum Payload Violation";
+pub const AUTHORIZATION_VIOLATION: &str = "Authorization Violation";
+pub const STALE_CONNECTION: &str = "Stale Connection";
+pub const INVALID_SUBJECT: &str = "Invalid Subject";
+pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";
+pub const MAX_SUBSCRIPTIONS_EXCEEDED: &str = "maximum subscriptions exceeded";
+pub const MAX_CONNECTIONS_EXCEEDED: &str = "maximum connections exceeded";
+pub const INVALID_CLIENT_PROTOCOL: &str = "invalid client protocol";
+pub const NO_RESPONDERS_REQUIRES_HEADERS: &str = "no responders requires headers support";

@@ -1,0 +1,18 @@
+//! Sans-IO NATS subjects.
+//!
+//! - [`validate`]: subject rules exactly as nats-server applies them (tokens, `*`, `>`,
+//!   whitespace), and literal-against-pattern matching.
+//! - [`sublist`]: [`Sublist`], the per-account subscription index: a token trie with wildcard
+//!   branches, a bounded shared result cache, and a generation counter that per-connection
+//!   caches compare against to know when their entries went stale.
+//!
+//! Queue groups come back from a match as whole groups; picking one member per group is the
+//! caller's choice (the server picks at random).
+
+pub mod sublist;
+pub mod validate;
+
+pub use sublist::{QueueGroup, Sublist, SublistError, SublistResult};
+pub use validate::{
+    has_wildcard, is_valid_literal_subject, is_valid_publish_subject, is_valid_subject, matches,
+};

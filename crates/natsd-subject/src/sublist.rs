@@ -1,0 +1,465 @@
+//! The subscription index: a trie of subject tokens with `*` and `>` branches.
+//!
+//! Matching a literal subject walks the trie once per token, following the literal child, the
+//! `*` child and collecting the `>` child. Results are cached per subject in a bounded shared
+//! cache; every insert or removal drops the cached results it could change and bumps a
+//! generation counter, so per-connection caches in front of this one know when to clear.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+
+use crate::validate::{matches, tokens, FULL_WILDCARD, SINGLE_WILDCARD};
+
+/// Cached results kept before a sweep.
+const CACHE_MAX: usize = 1024;
+/// Cached results left after a sweep.
+const CACHE_SWEEP_TO: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum SublistError {
+    #[error("invalid subject")]
+    InvalidSubject,
+}
+
+/// The members of one queue group that a subject matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueGroup<T> {
+    pub name: Box<[u8]>,
+    pub members: Vec<T>,
+}
+
+/// What a subject matched: plain subscriptions, and queue subscriptions by group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SublistResult<T> {
+    pub plain: Vec<T>,
+    pub queues: Vec<QueueGroup<T>>,
+}
+
+impl<T> Default for SublistResult<T> {
+    fn default() -> Self {
+        SublistResult {
+            plain: Vec::new(),
+            queues: Vec::new(),
+        }
+    }
+}
+
+impl<T> SublistResult<T> {
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues.is_empty()
+    }
+}
+
+impl<T: Clone> SublistResult<T> {
+    fn add_node(&mut self, node: &Node<T>) {
+        self.plain.extend(node.plain.iter().cloned());
+        for group in &node.queues {
+            match self.queues.iter_mut().find(|g| g.name == group.name) {
+                Some(existing) => existing.members.extend(group.members.iter().cloned()),
+                None => self.queues.push(group.clone()),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Level<T> {
+    literal: HashMap<Box<[u8]>, Node<T>>,
+    single: Option<Box<Node<T>>>,
+    full: Option<Box<Node<T>>>,
+}
+
+impl<T> Default for Level<T> {
+    fn default() -> Self {
+        Level {
+            literal: HashMap::new(),
+            single: None,
+            full: None,
+        }
+    }
+}
+
+impl<T> Level<T> {
+    fn is_empty(&self) -> bool {
+        self.literal.is_empty() && self.single.is_none() && self.full.is_none()
+    }
+
+    fn child_mut(&mut self, token: &[u8]) -> &mut Node<T> {
+        if token == SINGLE_WILDCARD {
+            self.single.get_or_insert_with(Box::default)
+        } else if token == FULL_WILDCARD {
+            self.full.get_or_insert_with(Box::default)
+        } else {
+            self.literal.entry(token.into()).or_default()
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Node<T> {
+    next: Option<Box<Level<T>>>,
+    plain: Vec<T>,
+    queues: Vec<QueueGroup<T>>,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            next: None,
+            plain: Vec::new(),
+            queues: Vec::new(),
+        }
+    }
+}
+
+impl<T> Node<T> {
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues.is_empty() && self.next.is_none()
+    }
+}
+
+/// The subscription index of one account.
+#[derive(Debug)]
+pub struct Sublist<T> {
+    root: RwLock<Level<T>>,
+    cache: Option<Mutex<HashMap<Box<[u8]>, Arc<SublistResult<T>>>>>,
+    generation: AtomicU64,
+    count: AtomicUsize,
+}
+
+impl<T: Clone + PartialEq> Default for Sublist<T> {
+    fn default() -> Self {
+        Sublist::new(true)
+    }
+}
+
+impl<T: Clone + PartialEq> Sublist<T> {
+    /// A new index; `cache` enables the shared result cache.
+    pub fn new(cache: bool) -> Self {
+        Sublist {
+            root: RwLock::new(Level::default()),
+            cache: cache.then(|| Mutex::new(HashMap::new())),
+            generation: AtomicU64::new(0),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Changes whenever the set of subscriptions changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Number of subscriptions held.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Number of cached match results.
+    pub fn cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.lock().len())
+    }
+
+    /// Adds `item` under `subject` (a queue member when `queue` is given). Subjects with empty
+    /// tokens or tokens after `>` are refused, as nats-server refuses them.
+    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, item: T) -> Result<(), SublistError> {
+        if !insertable(subject) {
+            return Err(SublistError::InvalidSubject);
+        }
+        let mut root = self.root.write();
+        let mut level = &mut *root;
+        let mut token_iter = tokens(subject).peekable();
+        let node = loop {
+            let token = token_iter.next().ok_or(SublistError::InvalidSubject)?;
+            let node = level.child_mut(token);
+            if token_iter.peek().is_none() {
+                break node;
+            }
+            level = node.next.get_or_insert_with(Box::default);
+        };
+        match queue {
+            None => node.plain.push(item),
+            Some(name) => match node.queues.iter_mut().find(|g| &*g.name == name) {
+                Some(group) => group.members.push(item),
+                None => node.queues.push(QueueGroup {
+                    name: name.into(),
+                    members: vec![item],
+                }),
+            },
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.changed(subject);
+        Ok(())
+    }
+
+    /// Removes one `item` stored under `subject` and `queue`; returns whether it was there.
+    pub fn remove(&self, subject: &[u8], queue: Option<&[u8]>, item: &T) -> bool {
+        let mut root = self.root.write();
+        let token_list: Vec<&[u8]> = tokens(subject).collect();
+        let removed = remove_from_level(&mut root, &token_list, queue, item);
+        if removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.changed(subject);
+        }
+        removed
+    }
+
+    /// Everything that a message published to the literal `subject` reaches.
+    pub fn matches(&self, subject: &[u8]) -> Arc<SublistResult<T>> {
+        let root = self.root.read();
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.lock().get(subject) {
+                return Arc::clone(hit);
+            }
+        }
+        let token_list: Vec<&[u8]> = tokens(subject).collect();
+        let mut result = SublistResult::default();
+        if token_list.iter().all(|t| !t.is_empty()) {
+            match_level(&root, &token_list, &mut result);
+        }
+        let result = Arc::new(result);
+        if let Some(cache) = &self.cache {
+            // Cached while the read lock is held, so no insert or removal can slip in between
+            // computing the result and caching it.
+            let mut cache = cache.lock();
+            cache.insert(subject.into(), Arc::clone(&result));
+            if cache.len() > CACHE_MAX {
+                let excess: Vec<Box<[u8]>> =
+                    cache.keys().take(cache.len() - CACHE_SWEEP_TO).cloned().collect();
+                for key in excess {
+                    cache.remove(&key);
+                }
+            }
+        }
+        result
+    }
+
+    /// Calls `visit` with every subject, queue and item held.
+    pub fn for_each(&self, mut visit: impl FnMut(&[u8], Option<&[u8]>, &T)) {
+        let root = self.root.read();
+        let mut path = Vec::new();
+        visit_level(&root, &mut path, &mut visit);
+    }
+
+    fn changed(&self, pattern: &[u8]) {
+        if let Some(cache) = &self.cache {
+            cache.lock().retain(|subject, _| !matches(pattern, subject));
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+fn insertable(subject: &[u8]) -> bool {
+    let mut after_full = false;
+    for token in tokens(subject) {
+        if token.is_empty() || after_full {
+            return false;
+        }
+        after_full = token == FULL_WILDCARD;
+    }
+    true
+}
+
+fn match_level<T: Clone>(level: &Level<T>, token_list: &[&[u8]], result: &mut SublistResult<T>) {
+    let Some((token, rest)) = token_list.split_first() else {
+        return;
+    };
+    if let Some(full) = &level.full {
+        result.add_node(full);
+    }
+    if let Some(single) = &level.single {
+        match_node(single, rest, result);
+    }
+    if let Some(node) = level.literal.get(*token) {
+        match_node(node, rest, result);
+    }
+}
+
+fn match_node<T: Clone>(node: &Node<T>, rest: &[&[u8]], result: &mut SublistResult<T>) {
+    if rest.is_empty() {
+        result.add_node(node);
+    } else if let Some(next) = &node.next {
+        match_level(next, rest, result);
+    }
+}
+
+fn remove_from_level<T: PartialEq>(
+    level: &mut Level<T>,
+    token_list: &[&[u8]],
+    queue: Option<&[u8]>,
+    item: &T,
+) -> bool {
+    let Some((token, rest)) = token_list.split_first() else {
+        return false;
+    };
+    let token = *token;
+    let node = if token == SINGLE_WILDCARD {
+        level.single.as_deref_mut()
+    } else if token == FULL_WILDCARD {
+        level.full.as_deref_mut()
+    } else {
+        level.literal.get_mut(token)
+    };
+    let Some(node) = node else {
+        return false;
+    };
+    let removed = if rest.is_empty() {
+        remove_from_node(node, queue, item)
+    } else {
+        match node.next.as_deref_mut() {
+            Some(next) => {
+                let removed = remove_from_level(next, rest, queue, item);
+                if next.is_empty() {
+                    node.next = None;
+                }
+                removed
+            }
+            None => false,
+        }
+    };
+    if node.is_empty() {
+        if token == SINGLE_WILDCARD {
+            level.single = None;
+        } else if token == FULL_WILDCARD {
+            level.full = None;
+        } else {
+            level.literal.remove(token);
+        }
+    }
+    removed
+}
+
+fn remove_from_node<T: PartialEq>(node: &mut Node<T>, queue: Option<&[u8]>, item: &T) -> bool {
+    match queue {
+        None => match node.plain.iter().position(|x| x == item) {
+            Some(index) => {
+                node.plain.swap_remove(index);
+                true
+            }
+            None => false,
+        },
+        Some(name) => {
+            let Some(group_index) = node.queues.iter().position(|g| &*g.name == name) else {
+                return false;
+            };
+            let group = &mut node.queues[group_index];
+            let Some(index) = group.members.iter().position(|x| x == item) else {
+                return false;
+            };
+            group.members.swap_remove(index);
+            if group.members.is_empty() {
+                node.queues.swap_remove(group_index);
+            }
+            true
+        }
+    }
+}
+
+fn visit_level<T>(
+    level: &Level<T>,
+    path: &mut Vec<u8>,
+    visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T),
+) {
+    let children = level
+        .literal
+        .iter()
+        .map(|(token, node)| (&token[..], node))
+        .chain(level.single.as_deref().map(|n| (SINGLE_WILDCARD, n)))
+        .chain(level.full.as_deref().map(|n| (FULL_WILDCARD, n)));
+    for (token, node) in children {
+        let restore = path.len();
+        if !path.is_empty() {
+            path.push(b'.');
+        }
+        path.extend_from_slice(token);
+        for item in &node.plain {
+            visit(path, None, item);
+        }
+        for group in &node.queues {
+            for item in &group.members {
+                visit(path, Some(&group.name), item);
+            }
+        }
+        if let Some(next) = &node.next {
+            visit_level(next, path, visit);
+        }
+        path.truncate(restore);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_and_wildcards() {
+        let list = Sublist::new(true);
+        list.insert(b"foo.bar", None, 1).unwrap();
+        list.insert(b"foo.*", None, 2).unwrap();
+        list.insert(b"foo.>", None, 3).unwrap();
+        list.insert(b">", None, 4).unwrap();
+        list.insert(b"foo", None, 5).unwrap();
+        let mut got = list.matches(b"foo.bar").plain.clone();
+        got.sort();
+        assert_eq!(got, vec![1, 2, 3, 4]);
+        let mut got = list.matches(b"foo").plain.clone();
+        got.sort();
+        assert_eq!(got, vec![4, 5]);
+        assert_eq!(list.matches(b"foo..bar").plain, Vec::<i32>::new());
+        assert_eq!(list.count(), 5);
+    }
+
+    #[test]
+    fn queue_groups_merge_across_nodes() {
+        let list = Sublist::new(true);
+        list.insert(b"a.b", Some(b"q"), 1).unwrap();
+        list.insert(b"a.*", Some(b"q"), 2).unwrap();
+        list.insert(b"a.*", Some(b"r"), 3).unwrap();
+        let result = list.matches(b"a.b");
+        assert_eq!(result.queues.len(), 2);
+        let q = result.queues.iter().find(|g| &*g.name == b"q").unwrap();
+        assert_eq!(q.members.len(), 2);
+    }
+
+    #[test]
+    fn cache_is_invalidated_by_changes() {
+        let list = Sublist::new(true);
+        assert!(list.matches(b"a.b").is_empty());
+        let before = list.generation();
+        list.insert(b"a.>", None, 7).unwrap();
+        assert!(list.generation() > before);
+        assert_eq!(list.matches(b"a.b").plain, vec![7]);
+        assert!(list.remove(b"a.>", None, &7));
+        assert!(!list.remove(b"a.>", None, &7));
+        assert!(list.matches(b"a.b").is_empty());
+        assert_eq!(list.count(), 0);
+    }
+
+    #[test]
+    fn removal_prunes_the_trie() {
+        let list = Sublist::new(false);
+        list.insert(b"a.b.c.d", None, 1).unwrap();
+        assert!(list.remove(b"a.b.c.d", None, &1));
+        assert!(list.root.read().is_empty());
+    }
+
+    #[test]
+    fn invalid_subjects_are_refused() {
+        let list = Sublist::new(true);
+        for bad in [&b""[..], b"a..b", b".a", b"a.", b"a.>.b"] {
+            assert_eq!(list.insert(bad, None, 1), Err(SublistError::InvalidSubject));
+        }
+    }
+
+    #[test]
+    fn cache_stays_bounded() {
+        let list: Sublist<u8> = Sublist::new(true);
+        for i in 0..3000 {
+            list.matches(format!("s.{i}").as_bytes());
+        }
+        assert!(list.cache_len() <= CACHE_MAX);
+    }
+}
