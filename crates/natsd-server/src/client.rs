@@ -1,0 +1,524 @@
+//! One client connection: its reader task runs the parser and acts on each op; its writer
+//! task (in [`crate::outbound`]) drains what is queued for it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish};
+use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
+use rand::Rng;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+
+pub use crate::outbound::ClientShared;
+use crate::info::{ClientOptions, ConnectFields};
+use crate::outbound::{write_loop, CloseReason, Flusher};
+use crate::route::{deliver, Message};
+use crate::server::ServerInner;
+use crate::subscription::{SubRef, Subscription, Target};
+
+/// Smallest read buffer; idle connections keep only this much.
+const READ_BUFFER_MIN: usize = 512;
+/// Largest read size under load.
+const READ_BUFFER_MAX: usize = 64 * 1024;
+/// Per-connection cache of match results, bounded like nats-server's.
+const RESULT_CACHE_MAX: usize = 512;
+/// When the first server PING goes out to a client, at the latest.
+const FIRST_PING_MAX: Duration = Duration::from_secs(2);
+/// Prefix of replies routed through gateways.
+const GATEWAY_REPLY_PREFIX: &[u8] = b"_GR_.";
+/// Prefix of Raft subjects, reserved to the system account.
+const RAFT_PREFIX: &[u8] = b"$NRG.";
+/// Prefix of service-import reply subjects.
+const SERVICE_REPLY_PREFIX: &[u8] = b"_R_.";
+/// Prefix of JetStream acknowledgement subjects.
+const JS_ACK_PREFIX: &[u8] = b"$JS.ACK.";
+
+type MatchResult = Arc<SublistResult<SubRef>>;
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let cid = server.next_client_id();
+    let shared = Arc::new(ClientShared::new(cid, server.opts.max_pending));
+    let (reader, writer) = stream.into_split();
+    let writer_task = tokio::spawn(write_loop(
+        Arc::clone(&shared),
+        writer,
+        server.opts.write_deadline,
+    ));
+
+    let client_ip = peer.ip().to_string();
+    shared.send_now(&server.info_line(cid, &client_ip, false));
+
+    if !server.register(&shared) {
+        send_error(&shared, errors::MAX_CONNECTIONS_EXCEEDED);
+        shared.close(CloseReason::MaxConnectionsExceeded);
+        server.log.error(format_args!(
+            "{peer} - cid:{cid} - {}",
+            errors::MAX_CONNECTIONS_EXCEEDED
+        ));
+    } else {
+        server.log.debug(format_args!("{peer} - cid:{cid} - Client connection created"));
+        let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), client_ip);
+        connection.run(reader).await;
+        connection.remove_all_subscriptions();
+        server.unregister(cid);
+        server.log.debug(format_args!(
+            "{peer} - cid:{cid} - Client connection closed: {:?}",
+            shared.close_reason()
+        ));
+    }
+    let _ = writer_task.await;
+}
+
+fn send_error(shared: &ClientShared, text: &str) {
+    let mut out = BytesMut::new();
+    encode::err(&mut out, text);
+    shared.send_now(&out);
+}
+
+/// What the reader task owns for its connection.
+struct Connection {
+    server: Arc<ServerInner>,
+    shared: Arc<ClientShared>,
+    client_ip: String,
+    parser: Parser,
+    options: ClientOptions,
+    connected: bool,
+    first_pong_sent: bool,
+    pings_out: u32,
+    last_in: Instant,
+    results: HashMap<Bytes, MatchResult>,
+    results_generation: u64,
+    flusher: Flusher,
+}
+
+impl Connection {
+    fn new(server: Arc<ServerInner>, shared: Arc<ClientShared>, client_ip: String) -> Self {
+        let limits = ParserLimits {
+            max_control_line: server.opts.max_control_line,
+            max_payload: Some(server.opts.max_payload),
+        };
+        Connection {
+            server,
+            shared,
+            client_ip,
+            parser: Parser::new(limits),
+            options: ClientOptions::default(),
+            connected: false,
+            first_pong_sent: false,
+            pings_out: 0,
+            last_in: Instant::now(),
+            results: HashMap::new(),
+            results_generation: 0,
+            flusher: Flusher::default(),
+        }
+    }
+
+    async fn run(&mut self, mut reader: OwnedReadHalf) {
+        let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
+        let mut read_size = READ_BUFFER_MIN;
+        let mut next_ping: Option<tokio::time::Instant> = None;
+        loop {
+            let wanted = self.parser.bytes_wanted(buf.len()).max(read_size);
+            if buf.capacity() - buf.len() < read_size {
+                buf.reserve(wanted);
+            }
+            let ping_at = next_ping;
+            let ping_timer = async move {
+                match ping_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = self.shared.reader_woken() => {
+                    if self.shared.is_closed() {
+                        return;
+                    }
+                }
+                read = reader.read_buf(&mut buf) => {
+                    match read {
+                        Ok(0) => {
+                            self.shared.close(CloseReason::ClientClosed);
+                            return;
+                        }
+                        Ok(n) => {
+                            self.last_in = Instant::now();
+                            read_size = next_read_size(read_size, n);
+                            let connected_before = self.connected;
+                            self.process(&mut buf);
+                            self.flusher.flush();
+                            if self.shared.is_closed() {
+                                return;
+                            }
+                            if self.connected && !connected_before {
+                                next_ping = Some(tokio::time::Instant::now() + self.first_ping_delay());
+                            }
+                            if buf.is_empty() && buf.capacity() > READ_BUFFER_MAX {
+                                buf = BytesMut::with_capacity(READ_BUFFER_MIN);
+                            }
+                        }
+                        Err(_) => {
+                            self.shared.close(CloseReason::ReadError);
+                            return;
+                        }
+                    }
+                }
+                _ = ping_timer => {
+                    next_ping = Some(tokio::time::Instant::now() + self.server.opts.ping_interval);
+                    self.ping_timer_fired();
+                    if self.shared.is_closed() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn first_ping_delay(&self) -> Duration {
+        let interval = self.server.opts.ping_interval;
+        let base = if self.server.opts.short_first_ping {
+            interval.min(FIRST_PING_MAX)
+        } else {
+            interval
+        };
+        let jitter_max = base.as_millis() as u64 / 5;
+        let jitter = if jitter_max > 0 {
+            rand::rng().random_range(0..jitter_max)
+        } else {
+            0
+        };
+        base + Duration::from_millis(jitter)
+    }
+
+    /// PINGs an idle client; a client that leaves `ping_max` PINGs unanswered is stale.
+    fn ping_timer_fired(&mut self) {
+        if self.last_in.elapsed() < self.server.opts.ping_interval {
+            return;
+        }
+        if self.pings_out + 1 > self.server.opts.ping_max {
+            send_error(&self.shared, errors::STALE_CONNECTION);
+            self.shared.close(CloseReason::StaleConnection);
+            return;
+        }
+        self.pings_out += 1;
+        self.shared.send_now(encode::PING);
+    }
+
+    fn process(&mut self, buf: &mut BytesMut) {
+        loop {
+            match self.parser.next_op(buf) {
+                Ok(Some(op)) => {
+                    self.handle(op);
+                    if self.shared.is_closed() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    if let Some(text) = error.client_error() {
+                        send_error(&self.shared, text);
+                    }
+                    self.server
+                        .log
+                        .error(format_args!("cid:{} - {error}", self.shared.cid));
+                    let reason = match error {
+                        natsd_proto::ParseError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+                        natsd_proto::ParseError::MaxControlLine => {
+                            CloseReason::MaxControlLineExceeded
+                        }
+                        natsd_proto::ParseError::UnknownOperation => CloseReason::ParseError,
+                        natsd_proto::ParseError::Violation(_) => CloseReason::ProtocolViolation,
+                    };
+                    self.shared.close(reason);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, op: ClientOp) {
+        match op {
+            ClientOp::Pub(publish) => self.publish(publish),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.subscribe(subject, queue, sid),
+            ClientOp::Unsub { sid, max } => self.unsubscribe(sid, max),
+            ClientOp::Ping => self.ping(),
+            ClientOp::Pong => self.pings_out = 0,
+            ClientOp::Connect(json) => self.connect(&json),
+            ClientOp::Info(json) => {
+                if serde_json::from_slice::<serde_json::Value>(&json).is_err() {
+                    self.shared.close(CloseReason::ProtocolViolation);
+                }
+            }
+            ClientOp::Ok => {}
+            ClientOp::Err(text) => {
+                self.server.log.error(format_args!(
+                    "cid:{} - Client Error {}",
+                    self.shared.cid,
+                    String::from_utf8_lossy(&text)
+                ));
+                self.shared.close(CloseReason::ParseError);
+            }
+        }
+    }
+
+    fn send_ok_if_verbose(&self) {
+        if self.options.verbose {
+            self.shared.send_now(encode::OK);
+        }
+    }
+
+    fn connect(&mut self, json: &[u8]) {
+        let fields: ConnectFields = match serde_json::from_slice(json) {
+            Ok(fields) => fields,
+            Err(_) => {
+                self.shared.close(CloseReason::ProtocolViolation);
+                return;
+            }
+        };
+        if fields.account.as_deref().is_some_and(|a| !a.is_empty())
+            || fields.new_account == Some(true)
+        {
+            send_error(&self.shared, errors::AUTHORIZATION_VIOLATION);
+            self.shared.close(CloseReason::AuthenticationViolation);
+            return;
+        }
+        self.options.merge(fields);
+        // A repeated CONNECT starts the client afresh, without its subscriptions.
+        if self.connected {
+            self.remove_all_subscriptions();
+        }
+        self.connected = true;
+        let headers = self.options.headers && !self.server.opts.no_header_support;
+        self.parser.set_headers(headers);
+        self.shared.headers.store(headers, Ordering::Relaxed);
+        self.shared.echo.store(self.options.echo, Ordering::Relaxed);
+        if !(0..=1).contains(&self.options.protocol) {
+            send_error(&self.shared, errors::INVALID_CLIENT_PROTOCOL);
+            self.shared.close(CloseReason::BadClientProtocolVersion);
+            return;
+        }
+        self.shared
+            .protocol
+            .store(self.options.protocol as u8, Ordering::Relaxed);
+        if self.options.no_responders && !headers {
+            send_error(&self.shared, errors::NO_RESPONDERS_REQUIRES_HEADERS);
+            self.shared.close(CloseReason::NoRespondersRequiresHeaders);
+            return;
+        }
+        self.send_ok_if_verbose();
+    }
+
+    fn ping(&mut self) {
+        self.shared.send_now(encode::PONG);
+        // The first PONG after CONNECT is followed by an INFO naming the bound account, for
+        // clients that take asynchronous INFO.
+        if self.connected && !self.first_pong_sent {
+            self.first_pong_sent = true;
+            if self.options.protocol >= 1 {
+                let line = self.server.info_line(self.shared.cid, &self.client_ip, true);
+                self.shared.send_now(&line);
+            }
+        }
+    }
+
+    fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let max_subs = self.server.opts.max_subscriptions;
+        let account = &self.server.global;
+        {
+            let mut subs = self.shared.subs.lock();
+            if max_subs > 0 && subs.len() >= max_subs {
+                drop(subs);
+                self.server.log.error(format_args!(
+                    "cid:{} - {}",
+                    self.shared.cid,
+                    errors::MAX_SUBSCRIPTIONS_EXCEEDED
+                ));
+                send_error(&self.shared, errors::MAX_SUBSCRIPTIONS_EXCEEDED);
+                return;
+            }
+            if !subs.contains_key(&sid) {
+                // Arguments are slices of the read buffer; copying them lets that buffer go.
+                let sub = SubRef(Arc::new(Subscription::new(
+                    Bytes::copy_from_slice(&subject),
+                    queue.as_deref().map(Bytes::copy_from_slice),
+                    Bytes::copy_from_slice(&sid),
+                    Target::Client(Arc::clone(&self.shared)),
+                )));
+                match account
+                    .sublist
+                    .insert(&sub.subject, sub.queue.as_deref(), sub.clone())
+                {
+                    Ok(()) => {
+                        subs.insert(sub.sid.clone(), sub);
+                    }
+                    Err(SublistError::InvalidSubject) => {
+                        drop(subs);
+                        send_error(&self.shared, errors::INVALID_SUBJECT);
+                        return;
+                    }
+                }
+            }
+        }
+        self.send_ok_if_verbose();
+    }
+
+    fn unsubscribe(&mut self, sid: Bytes, max: Option<Option<u64>>) {
+        let found = self.shared.subs.lock().get(&sid).cloned();
+        if let Some(sub) = found {
+            match max {
+                Some(Some(max)) if max > 0 && max > sub.delivered() => sub.set_max(max),
+                _ => {
+                    self.shared.subs.lock().remove(&sid);
+                    self.server.global.remove_subscription(&sub);
+                }
+            }
+        }
+        self.send_ok_if_verbose();
+    }
+
+    fn publish(&mut self, publish: Publish) {
+        if self.options.pedantic && !is_valid_literal_subject(&publish.subject) {
+            send_error(&self.shared, errors::INVALID_PUBLISH_SUBJECT);
+        }
+        if is_reserved_subject(&publish.subject) {
+            let text = format!(
+                "Permissions Violation for Publish to {}",
+                go_quote(&publish.subject)
+            );
+            send_error(&self.shared, &text);
+            return;
+        }
+        if let Some(reply) = publish.reply.as_deref().filter(|r| is_reserved_reply(r)) {
+            let text = format!(
+                "Permissions Violation for Publish with Reply of {}",
+                go_quote(reply)
+            );
+            send_error(&self.shared, &text);
+            return;
+        }
+        self.send_ok_if_verbose();
+
+        let result = self.match_subject(&publish.subject);
+        let reply = publish.reply.as_deref().unwrap_or_default();
+        let message = Message {
+            subject: &publish.subject,
+            reply,
+            header_len: publish.header_len.unwrap_or(0),
+            header_len_text: &publish.header_len_text,
+            size_text: &publish.size_text,
+            payload: &publish.payload,
+        };
+        let delivered = !result.is_empty()
+            && deliver(
+                &self.server.global,
+                &result,
+                Some(self.shared.cid),
+                &message,
+                &mut self.flusher,
+            );
+        if !delivered && !reply.is_empty() && self.options.no_responders {
+            self.send_no_responders(&publish.subject, reply);
+        }
+    }
+
+    /// Looks the subject up in the connection's own cache first; the cache is dropped
+    /// whenever the account's subscriptions changed.
+    fn match_subject(&mut self, subject: &[u8]) -> MatchResult {
+        let sublist = &self.server.global.sublist;
+        let generation = sublist.generation();
+        if generation != self.results_generation {
+            self.results.clear();
+            self.results_generation = generation;
+        } else if let Some(hit) = self.results.get(subject) {
+            return Arc::clone(hit);
+        }
+        let result = sublist.matches(subject);
+        if self.results.len() >= RESULT_CACHE_MAX {
+            self.results.clear();
+        }
+        self.results
+            .insert(Bytes::copy_from_slice(subject), Arc::clone(&result));
+        result
+    }
+
+    /// Tells a requester that nobody is subscribed: a status-only `HMSG` with code 503 to
+    /// its own subscription on the reply subject.
+    fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
+        let result = self.server.global.sublist.matches(reply);
+        let own = result.plain.iter().find(
+            |sub| matches!(&sub.target, Target::Client(c) if c.cid == self.shared.cid),
+        );
+        let Some(sub) = own else {
+            return;
+        };
+        let block = natsd_proto::HeaderBlock::status(503, None)
+            .insert("Nats-Subject", &String::from_utf8_lossy(subject))
+            .encode();
+        let len = encode::decimal(block.len());
+        let mut line = BytesMut::new();
+        let sizes = encode::Sizes::WithHeaders(len.as_bytes(), len.as_bytes());
+        encode::msg_line(&mut line, reply, &sub.sid, b"", sizes);
+        self.shared.queue_message(&line, &Bytes::from(block));
+        self.flusher.mark(&self.shared);
+    }
+
+    fn remove_all_subscriptions(&mut self) {
+        let subs: Vec<SubRef> = self.shared.subs.lock().drain().map(|(_, s)| s).collect();
+        for sub in subs {
+            self.server.global.remove_subscription(&sub);
+        }
+    }
+}
+
+/// Subjects a client may not publish to.
+fn is_reserved_subject(subject: &[u8]) -> bool {
+    (subject.len() > GATEWAY_REPLY_PREFIX.len() && subject.starts_with(GATEWAY_REPLY_PREFIX))
+        || subject.starts_with(RAFT_PREFIX)
+}
+
+/// Reply subjects a client may not use, since the server gives them meaning.
+fn is_reserved_reply(reply: &[u8]) -> bool {
+    reply.starts_with(SERVICE_REPLY_PREFIX)
+        || [JS_ACK_PREFIX, GATEWAY_REPLY_PREFIX]
+            .iter()
+            .any(|prefix| reply.len() > prefix.len() && reply.starts_with(prefix))
+}
+
+/// Grows the read size when reads fill it and shrinks it after short reads.
+fn next_read_size(current: usize, read: usize) -> usize {
+    if read >= current {
+        (current * 2).min(READ_BUFFER_MAX)
+    } else if read < current / 2 {
+        (current / 2).max(READ_BUFFER_MIN)
+    } else {
+        current
+    }
+}
+
+/// Quotes like Go's `%q` for the subjects that appear in permission errors.
+fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for ch in String::from_utf8_lossy(bytes).chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,283 @@
+//! The outbound side of a connection: a queue that publishers append to and one writer task
+//! drains with vectored writes.
+//!
+//! Publishers never write to sockets. They append frames under a short lock and mark the
+//! connection in their [`Flusher`]; after a whole read buffer is processed the flusher wakes
+//! each marked writer once, so one socket write carries many messages.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use natsd_proto::encode;
+use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
+
+use crate::subscription::SubRef;
+
+/// Payloads up to this size are copied into the outbound buffer; larger ones are shared.
+const COPY_PAYLOAD_MAX: usize = 2048;
+/// Most slices handed to one vectored write.
+const MAX_IOVECS: usize = 1024;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    ClientClosed,
+    ReadError,
+    WriteError,
+    ProtocolViolation,
+    ParseError,
+    MaxPayloadExceeded,
+    MaxControlLineExceeded,
+    MaxConnectionsExceeded,
+    BadClientProtocolVersion,
+    NoRespondersRequiresHeaders,
+    AuthenticationViolation,
+    StaleConnection,
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    ServerShutdown,
+    LameDuck,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    chunks: VecDeque<Bytes>,
+    tail: BytesMut,
+    pending: usize,
+}
+
+impl Queue {
+    fn push_shared(&mut self, bytes: Bytes) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.chunks.push_back(bytes);
+    }
+}
+
+/// State of one connection shared between its reader, its writer and every publisher that
+/// delivers to it.
+#[derive(Debug)]
+pub struct ClientShared {
+    pub cid: u64,
+    /// The client takes `HMSG` (CONNECT `headers` and server support).
+    pub(crate) headers: AtomicBool,
+    /// Deliver the client's own publishes back to it.
+    pub(crate) echo: AtomicBool,
+    /// CONNECT `protocol`; 1 means the client takes asynchronous INFO.
+    pub(crate) protocol: AtomicU8,
+    max_pending: usize,
+    queue: Mutex<Queue>,
+    wake_writer: Notify,
+    wake_reader: Notify,
+    flush_marked: AtomicBool,
+    closed: AtomicBool,
+    close_reason: Mutex<Option<CloseReason>>,
+    /// Subscriptions by sid.
+    pub(crate) subs: Mutex<HashMap<Bytes, SubRef>>,
+    pub(crate) out_msgs: AtomicU64,
+    pub(crate) out_bytes: AtomicU64,
+}
+
+impl ClientShared {
+    pub(crate) fn new(cid: u64, max_pending: usize) -> Self {
+        ClientShared {
+            cid,
+            headers: AtomicBool::new(false),
+            echo: AtomicBool::new(true),
+            protocol: AtomicU8::new(0),
+            max_pending,
+            queue: Mutex::new(Queue::default()),
+            wake_writer: Notify::new(),
+            wake_reader: Notify::new(),
+            flush_marked: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            subs: Mutex::new(HashMap::new()),
+            out_msgs: AtomicU64::new(0),
+            out_bytes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        *self.close_reason.lock()
+    }
+
+    /// Closes the connection. What is queued is still written, except for slow consumers,
+    /// whose queue is dropped. Returns false if it was already closing.
+    pub(crate) fn close(&self, reason: CloseReason) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *self.close_reason.lock() = Some(reason);
+        if matches!(
+            reason,
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
+        ) {
+            let mut queue = self.queue.lock();
+            queue.chunks.clear();
+            queue.tail.clear();
+            queue.pending = 0;
+        }
+        self.wake_writer.notify_one();
+        self.wake_reader.notify_one();
+        true
+    }
+
+    /// Queues protocol bytes (INFO, PONG, -ERR...) and wakes the writer at once.
+    pub(crate) fn send_now(&self, bytes: &[u8]) {
+        if self.append(|queue| queue.tail.extend_from_slice(bytes), bytes.len()) {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// Queues one message frame: control line, payload, CRLF.
+    pub(crate) fn queue_message(&self, line: &[u8], payload: &Bytes) -> bool {
+        let size = line.len() + payload.len() + 2;
+        let queued = self.append(
+            |queue| {
+                queue.tail.extend_from_slice(line);
+                if payload.len() <= COPY_PAYLOAD_MAX {
+                    queue.tail.extend_from_slice(payload);
+                } else {
+                    queue.push_shared(payload.clone());
+                }
+                queue.tail.extend_from_slice(encode::CRLF);
+            },
+            size,
+        );
+        if queued {
+            self.out_msgs.fetch_add(1, Ordering::Relaxed);
+            self.out_bytes
+                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    fn append(&self, write: impl FnOnce(&mut Queue), size: usize) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let mut queue = self.queue.lock();
+        if queue.pending + size > self.max_pending {
+            drop(queue);
+            self.close(CloseReason::SlowConsumerPendingBytes);
+            return false;
+        }
+        write(&mut queue);
+        queue.pending += size;
+        true
+    }
+
+    /// Takes everything queued, oldest first.
+    fn take_queued(&self, into: &mut Vec<Bytes>) {
+        let mut queue = self.queue.lock();
+        into.extend(queue.chunks.drain(..));
+        if !queue.tail.is_empty() {
+            let tail = queue.tail.split().freeze();
+            into.push(tail);
+        }
+        queue.pending = 0;
+    }
+
+    pub(crate) async fn reader_woken(&self) {
+        self.wake_reader.notified().await;
+    }
+}
+
+/// Collects the connections a publisher queued messages for, to wake each writer once.
+#[derive(Debug, Default)]
+pub struct Flusher {
+    marked: Vec<Arc<ClientShared>>,
+}
+
+impl Flusher {
+    pub(crate) fn mark(&mut self, client: &Arc<ClientShared>) {
+        if !client.flush_marked.swap(true, Ordering::AcqRel) {
+            self.marked.push(Arc::clone(client));
+        }
+    }
+
+    /// Wakes every marked writer.
+    pub fn flush(&mut self) {
+        for client in self.marked.drain(..) {
+            client.flush_marked.store(false, Ordering::Release);
+            client.wake_writer.notify_one();
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Drains the connection's queue into the socket until the connection closes.
+pub(crate) async fn write_loop(
+    client: Arc<ClientShared>,
+    mut socket: OwnedWriteHalf,
+    write_deadline: Duration,
+) {
+    let mut batch = Vec::new();
+    loop {
+        client.take_queued(&mut batch);
+        if batch.is_empty() {
+            if client.is_closed() {
+                break;
+            }
+            client.wake_writer.notified().await;
+            continue;
+        }
+        match tokio::time::timeout(write_deadline, write_all(&mut socket, &mut batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                client.close(CloseReason::WriteError);
+                break;
+            }
+            Err(_) => {
+                client.close(CloseReason::SlowConsumerWriteDeadline);
+                break;
+            }
+        }
+    }
+    // The peer may already be gone; nothing is left to report it to.
+    let _ = socket.shutdown().await;
+}
+
+async fn write_all(socket: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < batch.len() {
+        let end = batch.len().min(first + MAX_IOVECS);
+        let slices: Vec<IoSlice<'_>> = batch[first..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut written = socket.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let Some(chunk) = batch.get_mut(first) else {
+                break;
+            };
+            if written >= chunk.len() {
+                written -= chunk.len();
+                first += 1;
+            } else {
+                chunk.advance(written);
+                written = 0;
+            }
+        }
+    }
+    batch.clear();
+    Ok(())
+}

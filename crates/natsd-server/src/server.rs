@@ -1,0 +1,372 @@
+//! The server: listener, accept loop, connection registry, lame duck mode, shutdown, and the
+//! internal-client API that server-side subscribers use.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use natsd_proto::encode;
+use parking_lot::Mutex;
+use rand::Rng;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::account::{Account, GLOBAL_ACCOUNT};
+use crate::info::ServerInfo;
+use crate::log::Logger;
+use crate::options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
+use crate::outbound::{ClientShared, CloseReason, Flusher};
+use crate::route::{deliver, Message};
+use crate::subscription::{InternalHandler, SubRef, Subscription, Target};
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("can't listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("invalid subject")]
+    InvalidSubject,
+}
+
+/// State shared by the accept loop and every connection.
+#[derive(Debug)]
+pub(crate) struct ServerInner {
+    pub(crate) opts: Options,
+    pub(crate) log: Arc<Logger>,
+    pub(crate) global: Arc<Account>,
+    info: ServerInfo,
+    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    clients_gone: Notify,
+    next_cid: AtomicU64,
+    lame_duck: AtomicBool,
+    /// Flipped to true to stop accepting.
+    stop_accepting: watch::Sender<bool>,
+    /// Flipped to true once shutdown has finished.
+    stopped: watch::Sender<bool>,
+    shutting_down: AtomicBool,
+}
+
+impl ServerInner {
+    pub(crate) fn next_client_id(&self) -> u64 {
+        self.next_cid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The INFO line for one client; `connect_info` marks the INFO that follows the first
+    /// PONG.
+    pub(crate) fn info_line(&self, cid: u64, client_ip: &str, connect_info: bool) -> Vec<u8> {
+        let mut info = self.info.clone();
+        info.client_id = cid;
+        info.client_ip = client_ip.to_owned();
+        info.ldm = self.lame_duck.load(Ordering::Acquire);
+        if connect_info {
+            info.connect_info = true;
+            info.remote_account = GLOBAL_ACCOUNT.to_owned();
+        }
+        let mut out = BytesMut::new();
+        encode::info(&mut out, &info.to_json());
+        out.to_vec()
+    }
+
+    /// Adds a connection unless `max_connections` is reached.
+    pub(crate) fn register(&self, client: &Arc<ClientShared>) -> bool {
+        let mut clients = self.clients.lock();
+        if clients.len() >= self.opts.max_connections || self.shutting_down.load(Ordering::Acquire)
+        {
+            return false;
+        }
+        clients.insert(client.cid, Arc::clone(client));
+        true
+    }
+
+    pub(crate) fn unregister(&self, cid: u64) {
+        let mut clients = self.clients.lock();
+        clients.remove(&cid);
+        if clients.is_empty() {
+            self.clients_gone.notify_waiters();
+        }
+    }
+
+    fn snapshot_clients(&self) -> Vec<Arc<ClientShared>> {
+        self.clients.lock().values().cloned().collect()
+    }
+}
+
+/// A running server.
+#[derive(Debug, Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+    local_addr: SocketAddr,
+}
+
+/// A server-side subscription; dropping it does not unsubscribe, call
+/// [`Server::unsubscribe_internal`].
+#[derive(Debug, Clone)]
+pub struct InternalSubscription(SubRef);
+
+impl Server {
+    /// Binds the client listener and starts accepting connections.
+    pub async fn start(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
+        let port = opts.port.unwrap_or(0);
+        let addr = host_port(&opts.host, port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
+        let server_id = new_server_id();
+        let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
+        log.info(format_args!(
+            "Starting natsd (compatible with nats-server {COMPATIBLE_VERSION})"
+        ));
+        log.info(format_args!("  Version:  {NATSD_VERSION}"));
+        log.info(format_args!("  Name:     {server_name}"));
+        log.info(format_args!("  ID:       {server_id}"));
+        if opts.max_payload > 8 * 1024 * 1024 {
+            log.warn(format_args!(
+                "Maximum payloads over 8.00 MB are generally discouraged and could lead to poor performance"
+            ));
+        }
+
+        let info = ServerInfo {
+            server_id,
+            server_name,
+            version: COMPATIBLE_VERSION.to_owned(),
+            proto: 1,
+            go: format!("natsd {NATSD_VERSION}"),
+            host: opts.host.clone(),
+            port: local_addr.port(),
+            headers: !opts.no_header_support,
+            max_payload: opts.max_payload,
+            ..ServerInfo::default()
+        };
+        let (stop_accepting, stop_rx) = watch::channel(false);
+        let (stopped, _) = watch::channel(false);
+        let inner = Arc::new(ServerInner {
+            global: Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache)),
+            opts,
+            log,
+            info,
+            clients: Mutex::new(HashMap::new()),
+            clients_gone: Notify::new(),
+            next_cid: AtomicU64::new(1),
+            lame_duck: AtomicBool::new(false),
+            stop_accepting,
+            stopped,
+            shutting_down: AtomicBool::new(false),
+        });
+        inner.log.info(format_args!(
+            "Listening for client connections on {}",
+            display_addr(&local_addr)
+        ));
+        inner.log.info(format_args!("Server is ready"));
+        tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
+        Ok(Server { inner, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `nats://host:port` for clients on this machine.
+    pub fn client_url(&self) -> String {
+        format!("nats://{}", display_addr(&self.local_addr))
+    }
+
+    pub fn server_id(&self) -> &str {
+        &self.inner.info.server_id
+    }
+
+    pub fn num_clients(&self) -> usize {
+        self.inner.clients.lock().len()
+    }
+
+    /// Total subscriptions in the global account.
+    pub fn num_subscriptions(&self) -> usize {
+        self.inner.global.sublist.count()
+    }
+
+    pub fn is_lame_duck(&self) -> bool {
+        self.inner.lame_duck.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, closes every connection (flushing what is queued) and waits until
+    /// they are gone, at most `grace`.
+    pub async fn shutdown(&self) {
+        if self.inner.shutting_down.swap(true, Ordering::AcqRel) {
+            self.stopped().await;
+            return;
+        }
+        let _ = self.inner.stop_accepting.send(true);
+        for client in self.inner.snapshot_clients() {
+            client.close(CloseReason::ServerShutdown);
+        }
+        let gone = async {
+            loop {
+                let notified = self.inner.clients_gone.notified();
+                if self.inner.clients.lock().is_empty() {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), gone).await;
+        self.inner.log.info(format_args!("Server Exiting.."));
+        let _ = self.inner.stopped.send(true);
+    }
+
+    /// Resolves once [`Server::shutdown`] has finished.
+    pub async fn stopped(&self) {
+        let mut rx = self.inner.stopped.subscribe();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+
+    /// Lame duck mode: stop accepting, tell clients (INFO with `ldm`), wait the grace period,
+    /// then close clients spread over the rest of `lame_duck_duration`, then shut down.
+    pub async fn lame_duck(&self) {
+        if self.inner.lame_duck.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let opts = &self.inner.opts;
+        self.inner.log.info(format_args!(
+            "Entering lame duck mode, stop accepting new clients"
+        ));
+        let _ = self.inner.stop_accepting.send(true);
+        for client in self.inner.snapshot_clients() {
+            if client.protocol.load(Ordering::Relaxed) >= 1 {
+                client.send_now(&self.inner.info_line(client.cid, "", false));
+            }
+        }
+        tokio::time::sleep(opts.lame_duck_grace_period).await;
+        let clients = self.inner.snapshot_clients();
+        if !clients.is_empty() {
+            let spread = opts
+                .lame_duck_duration
+                .saturating_sub(opts.lame_duck_grace_period)
+                .max(Duration::from_millis(1));
+            let step = (spread / clients.len() as u32).min(Duration::from_secs(1));
+            self.inner.log.info(format_args!(
+                "Closing existing clients over {:?}",
+                step * clients.len() as u32
+            ));
+            for client in clients {
+                client.close(CloseReason::LameDuck);
+                if !step.is_zero() {
+                    tokio::time::sleep(step).await;
+                }
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Subscribes a server-side handler in the global account. Messages reach it through the
+    /// same routing as client subscriptions, on the publisher's task.
+    pub fn subscribe_internal(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: InternalHandler,
+    ) -> Result<InternalSubscription, ServerError> {
+        let sub = SubRef(Arc::new(Subscription::new(
+            Bytes::copy_from_slice(subject.as_bytes()),
+            queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
+            Bytes::new(),
+            Target::Internal(handler),
+        )));
+        self.inner
+            .global
+            .sublist
+            .insert(subject.as_bytes(), queue.map(str::as_bytes), sub.clone())
+            .map_err(|_| ServerError::InvalidSubject)?;
+        Ok(InternalSubscription(sub))
+    }
+
+    pub fn unsubscribe_internal(&self, sub: &InternalSubscription) {
+        self.inner.global.remove_subscription(&sub.0);
+    }
+
+    /// Publishes from the server itself into the global account. Returns whether anything
+    /// received the message.
+    pub fn publish_internal(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        body: &[u8],
+    ) -> bool {
+        let header_len = headers.map_or(0, <[u8]>::len);
+        let mut payload = BytesMut::with_capacity(header_len + body.len());
+        payload.extend_from_slice(headers.unwrap_or_default());
+        payload.extend_from_slice(body);
+        let payload = payload.freeze();
+        let header_text = encode::decimal(header_len);
+        let size_text = encode::decimal(payload.len());
+        let message = Message {
+            subject: subject.as_bytes(),
+            reply: reply.unwrap_or_default().as_bytes(),
+            header_len,
+            header_len_text: header_text.as_bytes(),
+            size_text: size_text.as_bytes(),
+            payload: &payload,
+        };
+        let result = self.inner.global.sublist.matches(subject.as_bytes());
+        let mut flusher = Flusher::default();
+        deliver(&self.inner.global, &result, None, &message, &mut flusher)
+    }
+}
+
+async fn accept_loop(
+    inner: Arc<ServerInner>,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    tokio::spawn(crate::client::serve(Arc::clone(&inner), stream, peer));
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: wait a little rather than spin.
+                    inner.log.error(format_args!("Temporary Client Accept Error({error}), sleeping {}ms", backoff.as_millis()));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn display_addr(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// A server id shaped like nats-server's: `N` and 55 base32 characters.
+fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    std::iter::once('N')
+        .chain((0..55).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])))
+        .collect()
+}

@@ -1,0 +1,363 @@
+//! nats-server's command line, parsed by hand: Go's flag package accepts `-x` and `--x`,
+//! `-x=value` and `-x value`, and multi-letter single-dash flags (`-DV`, `-sl`), which
+//! derive-style parsers cannot express.
+
+use std::time::Duration;
+
+use natsd_server::Options;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Run(Box<RunFlags>),
+    Version,
+    Help,
+    /// `--signal <name>[=<pid or pid file>]`.
+    Signal { signal: String, target: Option<String> },
+}
+
+/// Flags for running a server.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunFlags {
+    pub host: Option<String>,
+    /// `-1` means a random port.
+    pub port: Option<i64>,
+    pub server_name: Option<String>,
+    pub log_file: Option<String>,
+    pub pid_file: Option<String>,
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub max_payload: Option<usize>,
+    pub max_control_line: Option<usize>,
+    pub max_pending: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub max_subscriptions: Option<usize>,
+    pub ping_interval: Option<Duration>,
+    pub ping_max: Option<u32>,
+    pub write_deadline: Option<Duration>,
+    pub lame_duck_duration: Option<Duration>,
+    pub lame_duck_grace_period: Option<Duration>,
+    pub no_header_support: bool,
+    /// nats-server flags for capabilities natsd does not serve yet, as given.
+    pub unsupported: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagError {
+    UndefinedFlag(String),
+    MissingValue(String),
+    BadValue { flag: String, value: String },
+}
+
+/// In the words of Go's flag package.
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagError::UndefinedFlag(flag) => write!(f, "flag provided but not defined: -{flag}"),
+            FlagError::MissingValue(flag) => write!(f, "flag needs an argument: -{flag}"),
+            FlagError::BadValue { flag, value } => {
+                write!(f, "invalid value {value:?} for flag -{flag}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FlagError {}
+
+enum Kind {
+    Bool,
+    Value,
+}
+
+/// Flags of nats-server that take a value, for capabilities natsd has not built yet.
+const UNSUPPORTED_VALUE_FLAGS: [&str; 24] = [
+    "m", "http_port", "ms", "https_port", "c", "config", "client_advertise", "ports_file_dir",
+    "log_size_limit", "max_traced_msg_len", "r", "remote_syslog", "sd", "store_dir", "user",
+    "pass", "auth", "tlscert", "tlskey", "tlscacert", "routes", "cluster", "cluster_listen",
+    "cluster_name",
+];
+const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
+const UNSUPPORTED_BOOL_FLAGS: [&str; 9] = [
+    "t", "s", "syslog", "js", "jetstream", "tls", "tlsverify", "no_advertise", "logtime_utc",
+];
+
+fn kind_of(name: &str) -> Option<Kind> {
+    match name {
+        "h" | "help" | "v" | "version" | "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV"
+        | "T" | "logtime" | "no_header_support" | "help_tls" => Some(Kind::Bool),
+        "a" | "addr" | "net" | "p" | "port" | "n" | "name" | "server_name" | "l" | "log" | "P"
+        | "pid" | "sl" | "signal" | "max_payload" | "max_control_line" | "max_pending"
+        | "max_connections" | "max_subscriptions" | "ping_interval" | "ping_max"
+        | "write_deadline" | "lame_duck_duration" | "lame_duck_grace_period" => Some(Kind::Value),
+        _ if UNSUPPORTED_VALUE_FLAGS.contains(&name)
+            || UNSUPPORTED_VALUE_FLAGS_MORE.contains(&name) =>
+        {
+            Some(Kind::Value)
+        }
+        _ if UNSUPPORTED_BOOL_FLAGS.contains(&name) => Some(Kind::Bool),
+        _ => None,
+    }
+}
+
+fn parse_bool(flag: &str, value: Option<&str>) -> Result<bool, FlagError> {
+    match value {
+        None => Ok(true),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(other) => Err(FlagError::BadValue {
+            flag: flag.to_owned(),
+            value: other.to_owned(),
+        }),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, FlagError> {
+    value.parse().map_err(|_| FlagError::BadValue {
+        flag: flag.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// Go-style durations (`500ms`, `2s`, `1m30s`, `1h`); a bare number is seconds.
+pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, FlagError> {
+    let bad = || FlagError::BadValue {
+        flag: flag.to_owned(),
+        value: value.to_owned(),
+    };
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(number * scale);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, FlagError> {
+    let mut flags = RunFlags {
+        logtime: true,
+        ..RunFlags::default()
+    };
+    let mut signal: Option<String> = None;
+    let mut index = 0;
+    while index < args.len() {
+        let arg = &args[index];
+        index += 1;
+        let Some(stripped) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            match arg.as_str() {
+                "version" => return Ok(Command::Version),
+                "help" => return Ok(Command::Help),
+                // Like Go's flag package, parsing stops at the first non-flag argument.
+                _ => break,
+            }
+        };
+        if stripped.is_empty() {
+            break;
+        }
+        let (name, inline) = match stripped.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (stripped, None),
+        };
+        let kind = kind_of(name).ok_or_else(|| FlagError::UndefinedFlag(name.to_owned()))?;
+        let value = match kind {
+            Kind::Bool => inline.map(str::to_owned),
+            Kind::Value => match inline {
+                Some(v) => Some(v.to_owned()),
+                None => {
+                    let v = args
+                        .get(index)
+                        .ok_or_else(|| FlagError::MissingValue(name.to_owned()))?;
+                    index += 1;
+                    Some(v.clone())
+                }
+            },
+        };
+        let text = value.as_deref().unwrap_or_default();
+        match name {
+            "h" | "help" | "help_tls" => {
+                if parse_bool(name, value.as_deref())? {
+                    return Ok(Command::Help);
+                }
+            }
+            "v" | "version" => {
+                if parse_bool(name, value.as_deref())? {
+                    return Ok(Command::Version);
+                }
+            }
+            "D" | "debug" => flags.debug = parse_bool(name, value.as_deref())?,
+            "V" | "trace" | "VV" => flags.trace = parse_bool(name, value.as_deref())?,
+            "DV" | "DVV" => {
+                let on = parse_bool(name, value.as_deref())?;
+                flags.debug = on;
+                flags.trace = on;
+            }
+            "T" | "logtime" => flags.logtime = parse_bool(name, value.as_deref())?,
+            "no_header_support" => flags.no_header_support = parse_bool(name, value.as_deref())?,
+            "a" | "addr" | "net" => flags.host = Some(text.to_owned()),
+            "p" | "port" => flags.port = Some(parse_number(name, text)?),
+            "n" | "name" | "server_name" => flags.server_name = Some(text.to_owned()),
+            "l" | "log" => flags.log_file = Some(text.to_owned()),
+            "P" | "pid" => flags.pid_file = Some(text.to_owned()),
+            "sl" | "signal" => signal = Some(text.to_owned()),
+            "max_payload" => flags.max_payload = Some(parse_number(name, text)?),
+            "max_control_line" => flags.max_control_line = Some(parse_number(name, text)?),
+            "max_pending" => flags.max_pending = Some(parse_number(name, text)?),
+            "max_connections" => flags.max_connections = Some(parse_number(name, text)?),
+            "max_subscriptions" => flags.max_subscriptions = Some(parse_number(name, text)?),
+            "ping_interval" => flags.ping_interval = Some(parse_duration(name, text)?),
+            "ping_max" => flags.ping_max = Some(parse_number(name, text)?),
+            "write_deadline" => flags.write_deadline = Some(parse_duration(name, text)?),
+            "lame_duck_duration" => flags.lame_duck_duration = Some(parse_duration(name, text)?),
+            "lame_duck_grace_period" => {
+                flags.lame_duck_grace_period = Some(parse_duration(name, text)?)
+            }
+            other => flags.unsupported.push(format!("-{other}")),
+        }
+    }
+    if let Some(spec) = signal {
+        let (signal, target) = match spec.split_once('=') {
+            Some((s, t)) => (s.to_owned(), Some(t.to_owned())),
+            None => (spec, None),
+        };
+        return Ok(Command::Signal { signal, target });
+    }
+    Ok(Command::Run(Box::new(flags)))
+}
+
+impl RunFlags {
+    /// Server options: defaults overridden by the flags given.
+    pub fn options(&self) -> Options {
+        let mut opts = Options::default();
+        if let Some(host) = &self.host {
+            opts.host.clone_from(host);
+        }
+        if let Some(port) = self.port {
+            opts.port = u16::try_from(port).ok().filter(|_| port >= 0);
+        }
+        opts.server_name.clone_from(&self.server_name);
+        let set = |target: &mut usize, value: Option<usize>| {
+            if let Some(v) = value {
+                *target = v;
+            }
+        };
+        set(&mut opts.max_payload, self.max_payload);
+        set(&mut opts.max_control_line, self.max_control_line);
+        set(&mut opts.max_pending, self.max_pending);
+        set(&mut opts.max_connections, self.max_connections);
+        set(&mut opts.max_subscriptions, self.max_subscriptions);
+        opts.ping_interval = self.ping_interval.unwrap_or(opts.ping_interval);
+        opts.ping_max = self.ping_max.unwrap_or(opts.ping_max);
+        opts.write_deadline = self.write_deadline.unwrap_or(opts.write_deadline);
+        opts.lame_duck_duration = self.lame_duck_duration.unwrap_or(opts.lame_duck_duration);
+        opts.lame_duck_grace_period = self
+            .lame_duck_grace_period
+            .unwrap_or(opts.lame_duck_grace_period);
+        opts.no_header_support = self.no_header_support;
+        opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> RunFlags {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        match parse(&args).unwrap() {
+            Command::Run(flags) => *flags,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn single_and_double_dash_with_or_without_equals() {
+        let flags = run(&["-p", "-1", "--addr=127.0.0.1", "-n", "x", "--server_name", "y"]);
+        assert_eq!(flags.port, Some(-1));
+        assert_eq!(flags.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(flags.server_name.as_deref(), Some("y"));
+        assert_eq!(flags.options().port, None);
+        let flags = run(&["--port=4333", "-net", "::", "-l", "f.log", "--pid=p"]);
+        assert_eq!(flags.options().port, Some(4333));
+        assert_eq!(flags.options().host, "::");
+        assert_eq!(flags.log_file.as_deref(), Some("f.log"));
+        assert_eq!(flags.pid_file.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn logging_flags() {
+        let flags = run(&["-DV"]);
+        assert!(flags.debug && flags.trace && flags.logtime);
+        let flags = run(&["-D", "-T=false"]);
+        assert!(flags.debug && !flags.trace && !flags.logtime);
+        let flags = run(&["--trace"]);
+        assert!(flags.trace && !flags.debug);
+    }
+
+    #[test]
+    fn version_help_and_signal() {
+        let parse_strs = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(parse_strs(&["-v"]).unwrap(), Command::Version);
+        assert_eq!(parse_strs(&["--version"]).unwrap(), Command::Version);
+        assert_eq!(parse_strs(&["version"]).unwrap(), Command::Version);
+        assert_eq!(parse_strs(&["-h"]).unwrap(), Command::Help);
+        assert_eq!(
+            parse_strs(&["--signal", "ldm=123"]).unwrap(),
+            Command::Signal { signal: "ldm".into(), target: Some("123".into()) }
+        );
+        assert_eq!(
+            parse_strs(&["-sl=stop"]).unwrap(),
+            Command::Signal { signal: "stop".into(), target: None }
+        );
+    }
+
+    #[test]
+    fn limits_and_durations() {
+        let flags = run(&["--max_payload", "100", "--ping_interval=250ms", "--write_deadline", "2s"]);
+        let opts = flags.options();
+        assert_eq!(opts.max_payload, 100);
+        assert_eq!(opts.ping_interval, Duration::from_millis(250));
+        assert_eq!(opts.write_deadline, Duration::from_secs(2));
+        assert_eq!(parse_duration("x", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("x", "5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("x", "5parsecs").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_flag() {
+        let parse_strs = |a: &[&str]| parse(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            parse_strs(&["--bogus"]).unwrap_err().to_string(),
+            "flag provided but not defined: -bogus"
+        );
+        assert_eq!(parse_strs(&["-p"]).unwrap_err(), FlagError::MissingValue("p".into()));
+        assert!(matches!(parse_strs(&["-p", "x"]).unwrap_err(), FlagError::BadValue { .. }));
+    }
+
+    #[test]
+    fn flags_for_later_capabilities_are_recorded() {
+        let flags = run(&["-js", "-sd", "/tmp/x", "-m", "8222"]);
+        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-m"]);
+    }
+}
