@@ -270,19 +270,24 @@ fn match_level<T: Clone>(level: &Level<T>, token_list: &[&[u8]], result: &mut Su
     if let Some(full) = &level.full {
         result.add_node(full);
     }
-    if let Some(single) = &level.single {
-        match_node(single, rest, result);
-    }
-    if let Some(node) = level.literal.get(*token) {
-        match_node(node, rest, result);
-    }
-}
-
-fn match_node<T: Clone>(node: &Node<T>, rest: &[&[u8]], result: &mut SublistResult<T>) {
+    // nats-server's order: for inner tokens the `*` branch is walked before the literal
+    // one, for the last token the literal match comes before the `*` match. Clients see
+    // this order when several of their subscriptions match one message.
+    let literal = level.literal.get(*token);
     if rest.is_empty() {
-        result.add_node(node);
-    } else if let Some(next) = &node.next {
-        match_level(next, rest, result);
+        if let Some(node) = literal {
+            result.add_node(node);
+        }
+        if let Some(single) = &level.single {
+            result.add_node(single);
+        }
+    } else {
+        if let Some(next) = level.single.as_ref().and_then(|n| n.next.as_deref()) {
+            match_level(next, rest, result);
+        }
+        if let Some(next) = literal.and_then(|n| n.next.as_deref()) {
+            match_level(next, rest, result);
+        }
     }
 }
 
@@ -410,6 +415,15 @@ mod tests {
         assert_eq!(got, vec![4, 5]);
         assert_eq!(list.matches(b"foo..bar").plain, Vec::<i32>::new());
         assert_eq!(list.count(), 5);
+    }
+
+    #[test]
+    fn match_order_follows_nats_server() {
+        let list = Sublist::new(false);
+        for (i, pattern) in ["foo.bar", "foo.*", "foo.>", ">", "*.bar", "*.*"].iter().enumerate() {
+            list.insert(pattern.as_bytes(), None, i + 1).unwrap();
+        }
+        assert_eq!(list.matches(b"foo.bar").plain, vec![4, 5, 6, 3, 1, 2]);
     }
 
     #[test]

@@ -1,1 +1,59 @@
-//! placeholder
+//! Test helpers for natsd (dev-only).
+//!
+//! - [`start`]: an in-process server on a random loopback port, quiet unless asked.
+//! - [`raw`]: [`RawConn`], a plain TCP client that sends bytes and expects bytes, for exact
+//!   wire behaviour.
+//! - [`process`]: a server run as a child process (the natsd binary or the reference
+//!   nats-server), ready once it logs `Server is ready`.
+//! - [`diff`]: the differential byte-script format (`tests/diff/*.nds`), its runner and
+//!   the masking of server-specific INFO values.
+//! - [`wait_for`]: poll a condition until a deadline instead of sleeping.
+
+pub mod diff;
+pub mod process;
+pub mod raw;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use natsd_server::{Logger, Options, Server};
+
+pub use raw::RawConn;
+
+/// Options for a test server: loopback, random port, nats-server's other defaults.
+pub fn test_options() -> Options {
+    Options {
+        host: "127.0.0.1".to_owned(),
+        port: None,
+        ..Options::default()
+    }
+}
+
+/// Starts an in-process server with `opts`; logs go nowhere unless `NATSD_TEST_LOG` is set.
+pub async fn start(opts: Options) -> anyhow::Result<Server> {
+    let log = if std::env::var_os("NATSD_TEST_LOG").is_some() {
+        Logger::stderr()
+    } else {
+        Logger::to(Box::new(std::io::sink()))
+    };
+    Ok(Server::start(opts, Arc::new(log)).await?)
+}
+
+/// Starts an in-process server with [`test_options`].
+pub async fn start_default() -> anyhow::Result<Server> {
+    start(test_options()).await
+}
+
+/// Polls `condition` every few milliseconds until it holds or `deadline` passes.
+pub async fn wait_for(deadline: Duration, mut condition: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= until {
+            anyhow::bail!("condition not met within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,113 @@
+//! A server run as a child process: the natsd binary, or the reference nats-server for
+//! differential tests. It is killed (by the pid we started) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// How long a server may take to log `Server is ready`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Log lines seen so far are forwarded here by a reader thread.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `program` with `args` (which should include `-a 127.0.0.1 -p -1` or a config
+    /// doing the same) and waits for its ready line.
+    pub fn start(program: &Path, args: &[String]) -> anyhow::Result<ServerProcess> {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut process = ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log: rx,
+        };
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        let mut addr = None;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = match process.log.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => bail!("{} did not become ready", program.display()),
+            };
+            if let Some(at) = line.split("Listening for client connections on ").nth(1) {
+                addr = Some(at.trim().parse::<SocketAddr>()?);
+            }
+            if line.contains("Server is ready") {
+                break;
+            }
+        }
+        process.addr = addr.context("no listening line before ready")?;
+        Ok(process)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("process {} still running", self.child.id());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Log lines received so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The reference nats-server: `NATSD_REFERENCE_SERVER` or `nats-server` on `PATH`.
+pub fn reference_server() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("NATSD_REFERENCE_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Whether a missing reference server must fail the test (set by CI) rather than skip it.
+pub fn reference_required() -> bool {
+    std::env::var_os("NATSD_REQUIRE_REFERENCE").is_some()
+}

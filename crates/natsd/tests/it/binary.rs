@@ -1,0 +1,1 @@
+use natsd_testkit as _;

@@ -1,0 +1,106 @@
+//! Every script in `tests/diff` runs against natsd and the reference nats-server; the
+//! masked transcripts must be equal.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use natsd_server::Options;
+use natsd_testkit::diff::{self, Script};
+use natsd_testkit::process::{reference_required, reference_server, ServerProcess};
+use tokio::sync::Semaphore;
+
+/// Scripts run at the same time (each with its own pair of servers).
+const PARALLEL: usize = 4;
+
+fn options_for(script: &Script) -> Options {
+    let mut opts = natsd_testkit::test_options();
+    for (key, value) in &script.config {
+        let n: usize = value.parse().unwrap();
+        match key.as_str() {
+            "max_payload" => opts.max_payload = n,
+            "max_control_line" => opts.max_control_line = n,
+            "max_subscriptions" => opts.max_subscriptions = n,
+            "max_connections" => opts.max_connections = n,
+            other => panic!("{}: unknown config key {other}", script.name),
+        }
+    }
+    opts
+}
+
+fn reference_config(script: &Script, dir: &Path) -> PathBuf {
+    let path = dir.join(format!("{}.conf", script.name));
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(file, "host: 127.0.0.1\nport: -1").unwrap();
+    for (key, value) in &script.config {
+        writeln!(file, "{key}: {value}").unwrap();
+    }
+    path
+}
+
+async fn compare(reference: PathBuf, script: Script, dir: PathBuf) -> Option<String> {
+    let config = reference_config(&script, &dir);
+    let args = vec!["-c".to_owned(), config.display().to_string()];
+    let process = tokio::task::spawn_blocking(move || ServerProcess::start(&reference, &args))
+        .await
+        .unwrap()
+        .unwrap();
+    let ours = natsd_testkit::start(options_for(&script)).await.unwrap();
+    let (theirs_out, ours_out) = tokio::join!(
+        diff::run(process.addr, &script),
+        diff::run(ours.local_addr(), &script)
+    );
+    ours.shutdown().await;
+    drop(process);
+    let render = |t: Vec<(char, Vec<u8>)>| -> Vec<(char, String)> {
+        t.into_iter().map(|(c, bytes)| (c, diff::masked(&bytes))).collect()
+    };
+    let (theirs_out, ours_out) = (render(theirs_out.unwrap()), render(ours_out.unwrap()));
+    (theirs_out != ours_out).then(|| {
+        format!(
+            "--- {} ({})\nnats-server: {theirs_out:?}\nnatsd:       {ours_out:?}\n",
+            script.name, script.file
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_match_the_reference_server() {
+    let Some(reference) = reference_server() else {
+        assert!(!reference_required(), "reference nats-server not found");
+        eprintln!("skipping: no reference nats-server (set NATSD_REFERENCE_SERVER)");
+        return;
+    };
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/diff");
+    let scripts = diff::load_dir(&corpus).unwrap();
+    assert!(scripts.len() >= 100, "only {} scripts", scripts.len());
+    let dir = std::env::temp_dir().join(format!("natsd-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let filter = std::env::var("NATSD_DIFF_FILTER").unwrap_or_default();
+
+    let limit = Arc::new(Semaphore::new(PARALLEL));
+    let mut tasks = Vec::new();
+    for script in scripts.into_iter().filter(|s| s.name.contains(&filter)) {
+        let permit = Arc::clone(&limit).acquire_owned().await.unwrap();
+        let (reference, dir) = (reference.clone(), dir.clone());
+        tasks.push(tokio::spawn(async move {
+            let result = compare(reference, script, dir).await;
+            drop(permit);
+            result
+        }));
+    }
+    let total = tasks.len();
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Some(failure) = task.await.unwrap() {
+            failures.push(failure);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "{} of {total} scripts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

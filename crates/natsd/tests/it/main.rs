@@ -1,0 +1,9 @@
+//! Integration tests: real clients (async-nats), raw protocol bytes, the built binary, and the
+//! differential suite against the reference nats-server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod binary;
+mod clients;
+mod diff;
+mod limits;
+mod raw;
