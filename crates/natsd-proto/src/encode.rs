@@ -107,7 +107,13 @@ mod tests {
     fn msg_line_forms() {
         let mut out = BytesMut::new();
         msg_line(&mut out, b"foo", b"1", b"", Sizes::Plain(b"5"));
-        msg_line(&mut out, b"foo", b"22", b"bar", Sizes::WithHeaders(b"12", b"17"));
+        msg_line(
+            &mut out,
+            b"foo",
+            b"22",
+            b"bar",
+            Sizes::WithHeaders(b"12", b"17"),
+        );
         assert_eq!(&out[..], b"MSG foo 1 5\r\nHMSG foo 22 bar 12 17\r\n");
     }
 
@@ -123,6 +129,9 @@ mod tests {
     fn decimals() {
         assert_eq!(decimal(0).as_bytes(), b"0");
         assert_eq!(decimal(1048576).as_bytes(), b"1048576");
-        assert_eq!(decimal(usize::MAX).as_bytes(), usize::MAX.to_string().as_bytes());
+        assert_eq!(
+            decimal(usize::MAX).as_bytes(),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 }

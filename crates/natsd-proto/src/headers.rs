@@ -128,9 +128,21 @@ mod tests {
 
     #[test]
     fn rejects_malformed_blocks() {
-        assert_eq!(HeaderBlock::decode(b"HTTP/1.1\r\n\r\n"), Err(HeaderError::BadVersion));
-        assert_eq!(HeaderBlock::decode(b"NATS/1.0\r\n"), Err(HeaderError::Unterminated));
-        assert_eq!(HeaderBlock::decode(b"NATS/1.0 5x3\r\n\r\n"), Err(HeaderError::BadStatus));
-        assert_eq!(HeaderBlock::decode(b"NATS/1.0\r\nnocolon\r\n\r\n"), Err(HeaderError::BadLine));
+        assert_eq!(
+            HeaderBlock::decode(b"HTTP/1.1\r\n\r\n"),
+            Err(HeaderError::BadVersion)
+        );
+        assert_eq!(
+            HeaderBlock::decode(b"NATS/1.0\r\n"),
+            Err(HeaderError::Unterminated)
+        );
+        assert_eq!(
+            HeaderBlock::decode(b"NATS/1.0 5x3\r\n\r\n"),
+            Err(HeaderError::BadStatus)
+        );
+        assert_eq!(
+            HeaderBlock::decode(b"NATS/1.0\r\nnocolon\r\n\r\n"),
+            Err(HeaderError::BadLine)
+        );
     }
 }

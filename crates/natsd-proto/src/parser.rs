@@ -30,7 +30,10 @@ pub enum ClientOp {
     },
     /// `UNSUB <sid> [max]`; `max` is `None` when absent and `Some(None)` when it is not a
     /// valid number (nats-server then unsubscribes at once).
-    Unsub { sid: Bytes, max: Option<Option<u64>> },
+    Unsub {
+        sid: Bytes,
+        max: Option<Option<u64>>,
+    },
     Ping,
     Pong,
     /// `+OK`, which the server ignores.
@@ -210,7 +213,8 @@ impl Parser {
                     };
                     *slot = upper;
                     let seen = &prefix[..=position];
-                    let mut candidates = Verb::ALL.iter().filter(|(_, name)| name.starts_with(seen));
+                    let mut candidates =
+                        Verb::ALL.iter().filter(|(_, name)| name.starts_with(seen));
                     let Some(&(verb, name)) = candidates.next() else {
                         return Err(ParseError::UnknownOperation);
                     };

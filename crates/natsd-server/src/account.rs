@@ -24,8 +24,7 @@ impl Account {
     /// Removes a subscription from the index and marks it closed.
     pub fn remove_subscription(&self, sub: &SubRef) {
         if sub.close() {
-            self.sublist
-                .remove(&sub.subject, sub.queue.as_deref(), sub);
+            self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
         }
     }
 }

@@ -15,8 +15,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 
-pub use crate::outbound::ClientShared;
 use crate::info::{ClientOptions, ConnectFields};
+pub use crate::outbound::ClientShared;
 use crate::outbound::{write_loop, CloseReason, Flusher};
 use crate::route::{deliver, Message};
 use crate::server::ServerInner;
@@ -64,7 +64,9 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
             errors::MAX_CONNECTIONS_EXCEEDED
         ));
     } else {
-        server.log.debug(format_args!("{peer} - cid:{cid} - Client connection created"));
+        server.log.debug(format_args!(
+            "{peer} - cid:{cid} - Client connection created"
+        ));
         let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), client_ip);
         connection.run(reader).await;
         connection.remove_all_subscriptions();
@@ -231,7 +233,9 @@ impl Connection {
                         .log
                         .error(format_args!("cid:{} - {error}", self.shared.cid));
                     let reason = match error {
-                        natsd_proto::ParseError::MaxPayload { .. } => CloseReason::MaxPayloadExceeded,
+                        natsd_proto::ParseError::MaxPayload { .. } => {
+                            CloseReason::MaxPayloadExceeded
+                        }
                         natsd_proto::ParseError::MaxControlLine => {
                             CloseReason::MaxControlLineExceeded
                         }
@@ -328,7 +332,9 @@ impl Connection {
         if self.connected && !self.first_pong_sent {
             self.first_pong_sent = true;
             if self.options.protocol >= 1 {
-                let line = self.server.info_line(self.shared.cid, &self.client_ip, true);
+                let line = self
+                    .server
+                    .info_line(self.shared.cid, &self.client_ip, true);
                 self.shared.send_now(&line);
             }
         }
@@ -458,9 +464,10 @@ impl Connection {
     /// its own subscription on the reply subject.
     fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
         let result = self.server.global.sublist.matches(reply);
-        let own = result.plain.iter().find(
-            |sub| matches!(&sub.target, Target::Client(c) if c.cid == self.shared.cid),
-        );
+        let own = result
+            .plain
+            .iter()
+            .find(|sub| matches!(&sub.target, Target::Client(c) if c.cid == self.shared.cid));
         let Some(sub) = own else {
             return;
         };

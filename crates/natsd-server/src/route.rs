@@ -87,12 +87,16 @@ fn deliver_to(
             flusher.mark(client);
         }
         Target::Internal(handler) => {
-            let headers = message.payload.slice(..message.header_len.min(message.payload.len()));
+            let headers = message
+                .payload
+                .slice(..message.header_len.min(message.payload.len()));
             handler(InternalMsg {
                 subject: Bytes::copy_from_slice(message.subject),
                 reply: (!message.reply.is_empty()).then(|| Bytes::copy_from_slice(message.reply)),
                 headers,
-                body: message.payload.slice(message.header_len.min(message.payload.len())..),
+                body: message
+                    .payload
+                    .slice(message.header_len.min(message.payload.len())..),
             });
         }
     }
@@ -120,16 +124,30 @@ fn write_frame(client: &Arc<ClientShared>, sid: &[u8], message: &Message<'_>) {
         message.subject.len() + sid.len() + message.reply.len() + 32,
     );
     if message.header_len == 0 {
-        encode::msg_line(&mut line, message.subject, sid, message.reply, Sizes::Plain(message.size_text));
+        encode::msg_line(
+            &mut line,
+            message.subject,
+            sid,
+            message.reply,
+            Sizes::Plain(message.size_text),
+        );
         client.queue_message(&line, message.payload);
     } else if client.headers.load(std::sync::atomic::Ordering::Relaxed) {
         let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
         encode::msg_line(&mut line, message.subject, sid, message.reply, sizes);
         client.queue_message(&line, message.payload);
     } else {
-        let body = message.payload.slice(message.header_len.min(message.payload.len())..);
+        let body = message
+            .payload
+            .slice(message.header_len.min(message.payload.len())..);
         let size = encode::decimal(body.len());
-        encode::msg_line(&mut line, message.subject, sid, message.reply, Sizes::Plain(size.as_bytes()));
+        encode::msg_line(
+            &mut line,
+            message.subject,
+            sid,
+            message.reply,
+            Sizes::Plain(size.as_bytes()),
+        );
         client.queue_message(&line, &body);
     }
 }

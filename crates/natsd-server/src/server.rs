@@ -120,12 +120,17 @@ impl Server {
                 addr: addr.clone(),
                 source,
             })?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen {
+                addr: addr.clone(),
+                source,
+            })?;
         let server_id = new_server_id();
-        let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
+        let server_name = opts
+            .server_name
+            .clone()
+            .unwrap_or_else(|| server_id.clone());
         log.info(format_args!(
             "Starting natsd (compatible with nats-server {COMPATIBLE_VERSION})"
         ));

@@ -122,11 +122,14 @@ impl<T> Node<T> {
     }
 }
 
+/// Match results by literal subject.
+type ResultCache<T> = HashMap<Box<[u8]>, Arc<SublistResult<T>>>;
+
 /// The subscription index of one account.
 #[derive(Debug)]
 pub struct Sublist<T> {
     root: RwLock<Level<T>>,
-    cache: Option<Mutex<HashMap<Box<[u8]>, Arc<SublistResult<T>>>>>,
+    cache: Option<Mutex<ResultCache<T>>>,
     generation: AtomicU64,
     count: AtomicUsize,
 }
@@ -165,7 +168,12 @@ impl<T: Clone + PartialEq> Sublist<T> {
 
     /// Adds `item` under `subject` (a queue member when `queue` is given). Subjects with empty
     /// tokens or tokens after `>` are refused, as nats-server refuses them.
-    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, item: T) -> Result<(), SublistError> {
+    pub fn insert(
+        &self,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        item: T,
+    ) -> Result<(), SublistError> {
         if !insertable(subject) {
             return Err(SublistError::InvalidSubject);
         }
@@ -227,8 +235,11 @@ impl<T: Clone + PartialEq> Sublist<T> {
             let mut cache = cache.lock();
             cache.insert(subject.into(), Arc::clone(&result));
             if cache.len() > CACHE_MAX {
-                let excess: Vec<Box<[u8]>> =
-                    cache.keys().take(cache.len() - CACHE_SWEEP_TO).cloned().collect();
+                let excess: Vec<Box<[u8]>> = cache
+                    .keys()
+                    .take(cache.len() - CACHE_SWEEP_TO)
+                    .cloned()
+                    .collect();
                 for key in excess {
                     cache.remove(&key);
                 }
@@ -420,7 +431,10 @@ mod tests {
     #[test]
     fn match_order_follows_nats_server() {
         let list = Sublist::new(false);
-        for (i, pattern) in ["foo.bar", "foo.*", "foo.>", ">", "*.bar", "*.*"].iter().enumerate() {
+        for (i, pattern) in ["foo.bar", "foo.*", "foo.>", ">", "*.bar", "*.*"]
+            .iter()
+            .enumerate()
+        {
             list.insert(pattern.as_bytes(), None, i + 1).unwrap();
         }
         assert_eq!(list.matches(b"foo.bar").plain, vec![4, 5, 6, 3, 1, 2]);

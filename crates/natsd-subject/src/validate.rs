@@ -69,10 +69,23 @@ mod tests {
 
     #[test]
     fn validity_follows_nats_server() {
-        for good in ["foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.*.>", "foo*", "f>o", "$SYS.x"] {
+        for good in [
+            "foo", "foo.bar", "*", ">", "foo.*", "foo.>", "*.*.>", "foo*", "f>o", "$SYS.x",
+        ] {
             assert!(is_valid_subject(good.as_bytes()), "{good}");
         }
-        for bad in ["", ".", "foo.", ".foo", "foo..bar", "foo.>.bar", ">.foo", "fo o", "a\tb", "a.\r"] {
+        for bad in [
+            "",
+            ".",
+            "foo.",
+            ".foo",
+            "foo..bar",
+            "foo.>.bar",
+            ">.foo",
+            "fo o",
+            "a\tb",
+            "a.\r",
+        ] {
             assert!(!is_valid_subject(bad.as_bytes()), "{bad:?}");
         }
     }

@@ -25,7 +25,14 @@ use tokio::net::TcpStream;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// INFO keys whose values differ between servers by nature.
-const MASKED_INFO_KEYS: [&str; 6] = ["server_id", "server_name", "go", "port", "client_id", "nonce"];
+const MASKED_INFO_KEYS: [&str; 6] = [
+    "server_id",
+    "server_name",
+    "go",
+    "port",
+    "client_id",
+    "nonce",
+];
 /// INFO keys of features natsd does not have yet, or that only one server sends.
 const IGNORED_INFO_KEYS: [&str; 3] = ["git_commit", "xkey", "api_lvl"];
 
@@ -89,7 +96,9 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Script>> {
                 .trim()
                 .split_once('=')
                 .with_context(|| format!("{}: config needs key=value", at()))?;
-            script.config.push((key.trim().to_owned(), value.trim().to_owned()));
+            script
+                .config
+                .push((key.trim().to_owned(), value.trim().to_owned()));
             continue;
         }
         let mut chars = line.chars();
@@ -104,7 +113,10 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Script>> {
         let step = match op {
             '>' => Step::Send(conn, send_bytes(rest).with_context(at)?),
             '!' => Step::Sync(conn),
-            '~' => Step::Read(conn, Duration::from_millis(rest.trim().parse().with_context(at)?)),
+            '~' => Step::Read(
+                conn,
+                Duration::from_millis(rest.trim().parse().with_context(at)?),
+            ),
             _ => bail!("{}: unknown step {op:?}", at()),
         };
         script.steps.push(step);
@@ -184,7 +196,8 @@ impl Conn {
             self.read_for(SYNC_TIMEOUT, |_| false).await;
             return;
         }
-        self.read_for(SYNC_TIMEOUT, |t| sync_done(&t[start..])).await;
+        self.read_for(SYNC_TIMEOUT, |t| sync_done(&t[start..]))
+            .await;
     }
 }
 
@@ -270,7 +283,10 @@ pub fn masked(transcript: &[u8]) -> String {
                     info.remove(key);
                 }
                 let trailer = String::from_utf8_lossy(&json[json.trim_ascii_end().len()..]);
-                out.push_str(&format!("INFO {}{trailer}", serde_json::Value::Object(info)));
+                out.push_str(&format!(
+                    "INFO {}{trailer}",
+                    serde_json::Value::Object(info)
+                ));
                 continue;
             }
         }
@@ -304,7 +320,9 @@ mod tests {
 
     #[test]
     fn masks_server_specific_info() {
-        let a = masked(b"INFO {\"server_id\":\"X\",\"port\":1,\"headers\":true,\"xkey\":\"K\"} \r\nPONG\r\n");
+        let a = masked(
+            b"INFO {\"server_id\":\"X\",\"port\":1,\"headers\":true,\"xkey\":\"K\"} \r\nPONG\r\n",
+        );
         let b = masked(b"INFO {\"headers\":true,\"port\":2,\"server_id\":\"Y\"} \r\nPONG\r\n");
         assert_eq!(a, b);
         let c = masked(b"INFO {\"headers\":false,\"port\":2,\"server_id\":\"Y\"} \r\nPONG\r\n");

@@ -45,7 +45,10 @@ pub async fn start_default() -> anyhow::Result<Server> {
 }
 
 /// Polls `condition` every few milliseconds until it holds or `deadline` passes.
-pub async fn wait_for(deadline: Duration, mut condition: impl FnMut() -> bool) -> anyhow::Result<()> {
+pub async fn wait_for(
+    deadline: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
     let until = tokio::time::Instant::now() + deadline;
     loop {
         if condition() {

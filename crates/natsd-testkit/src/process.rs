@@ -16,8 +16,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    /// Log lines seen so far are forwarded here by a reader thread.
-    pub log: mpsc::Receiver<String>,
+    /// Log lines are forwarded here by a reader thread.
+    log: mpsc::Receiver<String>,
+    /// Lines read while waiting for the server to be ready.
+    startup_log: Vec<String>,
 }
 
 impl ServerProcess {
@@ -45,6 +47,7 @@ impl ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log: rx,
+            startup_log: Vec::new(),
         };
         let deadline = std::time::Instant::now() + START_TIMEOUT;
         let mut addr = None;
@@ -57,7 +60,9 @@ impl ServerProcess {
             if let Some(at) = line.split("Listening for client connections on ").nth(1) {
                 addr = Some(at.trim().parse::<SocketAddr>()?);
             }
-            if line.contains("Server is ready") {
+            let ready = line.contains("Server is ready");
+            process.startup_log.push(line);
+            if ready {
                 break;
             }
         }
@@ -83,9 +88,11 @@ impl ServerProcess {
         }
     }
 
-    /// Log lines received so far.
-    pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+    /// Log lines not returned before, startup lines first.
+    pub fn drain_log(&mut self) -> Vec<String> {
+        let mut lines = std::mem::take(&mut self.startup_log);
+        lines.extend(self.log.try_iter());
+        lines
     }
 }
 

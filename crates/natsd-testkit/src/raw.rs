@@ -123,7 +123,10 @@ impl RawConn {
     /// Expects the peer to close without sending anything more.
     pub async fn expect_closed(&mut self) -> anyhow::Result<()> {
         let until = tokio::time::Instant::now() + EXPECT_TIMEOUT;
-        while self.fill(until.saturating_duration_since(tokio::time::Instant::now())).await? {
+        while self
+            .fill(until.saturating_duration_since(tokio::time::Instant::now()))
+            .await?
+        {
             if tokio::time::Instant::now() >= until {
                 bail!("connection still open");
             }

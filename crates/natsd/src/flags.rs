@@ -13,7 +13,10 @@ pub enum Command {
     Version,
     Help,
     /// `--signal <name>[=<pid or pid file>]`.
-    Signal { signal: String, target: Option<String> },
+    Signal {
+        signal: String,
+        target: Option<String>,
+    },
 }
 
 /// Flags for running a server.
@@ -72,24 +75,72 @@ enum Kind {
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
 const UNSUPPORTED_VALUE_FLAGS: [&str; 24] = [
-    "m", "http_port", "ms", "https_port", "c", "config", "client_advertise", "ports_file_dir",
-    "log_size_limit", "max_traced_msg_len", "r", "remote_syslog", "sd", "store_dir", "user",
-    "pass", "auth", "tlscert", "tlskey", "tlscacert", "routes", "cluster", "cluster_listen",
+    "m",
+    "http_port",
+    "ms",
+    "https_port",
+    "c",
+    "config",
+    "client_advertise",
+    "ports_file_dir",
+    "log_size_limit",
+    "max_traced_msg_len",
+    "r",
+    "remote_syslog",
+    "sd",
+    "store_dir",
+    "user",
+    "pass",
+    "auth",
+    "tlscert",
+    "tlskey",
+    "tlscacert",
+    "routes",
+    "cluster",
+    "cluster_listen",
     "cluster_name",
 ];
 const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
 const UNSUPPORTED_BOOL_FLAGS: [&str; 9] = [
-    "t", "s", "syslog", "js", "jetstream", "tls", "tlsverify", "no_advertise", "logtime_utc",
+    "t",
+    "s",
+    "syslog",
+    "js",
+    "jetstream",
+    "tls",
+    "tlsverify",
+    "no_advertise",
+    "logtime_utc",
 ];
 
 fn kind_of(name: &str) -> Option<Kind> {
     match name {
         "h" | "help" | "v" | "version" | "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV"
         | "T" | "logtime" | "no_header_support" | "help_tls" => Some(Kind::Bool),
-        "a" | "addr" | "net" | "p" | "port" | "n" | "name" | "server_name" | "l" | "log" | "P"
-        | "pid" | "sl" | "signal" | "max_payload" | "max_control_line" | "max_pending"
-        | "max_connections" | "max_subscriptions" | "ping_interval" | "ping_max"
-        | "write_deadline" | "lame_duck_duration" | "lame_duck_grace_period" => Some(Kind::Value),
+        "a"
+        | "addr"
+        | "net"
+        | "p"
+        | "port"
+        | "n"
+        | "name"
+        | "server_name"
+        | "l"
+        | "log"
+        | "P"
+        | "pid"
+        | "sl"
+        | "signal"
+        | "max_payload"
+        | "max_control_line"
+        | "max_pending"
+        | "max_connections"
+        | "max_subscriptions"
+        | "ping_interval"
+        | "ping_max"
+        | "write_deadline"
+        | "lame_duck_duration"
+        | "lame_duck_grace_period" => Some(Kind::Value),
         _ if UNSUPPORTED_VALUE_FLAGS.contains(&name)
             || UNSUPPORTED_VALUE_FLAGS_MORE.contains(&name) =>
         {
@@ -293,7 +344,15 @@ mod tests {
 
     #[test]
     fn single_and_double_dash_with_or_without_equals() {
-        let flags = run(&["-p", "-1", "--addr=127.0.0.1", "-n", "x", "--server_name", "y"]);
+        let flags = run(&[
+            "-p",
+            "-1",
+            "--addr=127.0.0.1",
+            "-n",
+            "x",
+            "--server_name",
+            "y",
+        ]);
         assert_eq!(flags.port, Some(-1));
         assert_eq!(flags.host.as_deref(), Some("127.0.0.1"));
         assert_eq!(flags.server_name.as_deref(), Some("y"));
@@ -324,22 +383,37 @@ mod tests {
         assert_eq!(parse_strs(&["-h"]).unwrap(), Command::Help);
         assert_eq!(
             parse_strs(&["--signal", "ldm=123"]).unwrap(),
-            Command::Signal { signal: "ldm".into(), target: Some("123".into()) }
+            Command::Signal {
+                signal: "ldm".into(),
+                target: Some("123".into())
+            }
         );
         assert_eq!(
             parse_strs(&["-sl=stop"]).unwrap(),
-            Command::Signal { signal: "stop".into(), target: None }
+            Command::Signal {
+                signal: "stop".into(),
+                target: None
+            }
         );
     }
 
     #[test]
     fn limits_and_durations() {
-        let flags = run(&["--max_payload", "100", "--ping_interval=250ms", "--write_deadline", "2s"]);
+        let flags = run(&[
+            "--max_payload",
+            "100",
+            "--ping_interval=250ms",
+            "--write_deadline",
+            "2s",
+        ]);
         let opts = flags.options();
         assert_eq!(opts.max_payload, 100);
         assert_eq!(opts.ping_interval, Duration::from_millis(250));
         assert_eq!(opts.write_deadline, Duration::from_secs(2));
-        assert_eq!(parse_duration("x", "1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            parse_duration("x", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
         assert_eq!(parse_duration("x", "5").unwrap(), Duration::from_secs(5));
         assert!(parse_duration("x", "5parsecs").is_err());
     }
@@ -351,8 +425,14 @@ mod tests {
             parse_strs(&["--bogus"]).unwrap_err().to_string(),
             "flag provided but not defined: -bogus"
         );
-        assert_eq!(parse_strs(&["-p"]).unwrap_err(), FlagError::MissingValue("p".into()));
-        assert!(matches!(parse_strs(&["-p", "x"]).unwrap_err(), FlagError::BadValue { .. }));
+        assert_eq!(
+            parse_strs(&["-p"]).unwrap_err(),
+            FlagError::MissingValue("p".into())
+        );
+        assert!(matches!(
+            parse_strs(&["-p", "x"]).unwrap_err(),
+            FlagError::BadValue { .. }
+        ));
     }
 
     #[test]

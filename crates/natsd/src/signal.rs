@@ -60,7 +60,10 @@ fn only_running_natsd() -> Result<u32, String> {
         [pid] => Ok(*pid),
         many => Err(format!(
             "multiple natsd processes are running ({}); give a pid or pid file",
-            many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

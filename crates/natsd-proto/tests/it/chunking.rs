@@ -44,7 +44,8 @@ fn op_text() -> impl Strategy<Value = Vec<u8>> {
         }),
         (subject, payload).prop_map(|(s, p)| {
             let hdr = b"NATS/1.0\r\nA: b\r\n\r\n";
-            let mut v = format!("HPUB {s} r {} {}\r\n", hdr.len(), hdr.len() + p.len()).into_bytes();
+            let mut v =
+                format!("HPUB {s} r {} {}\r\n", hdr.len(), hdr.len() + p.len()).into_bytes();
             v.extend_from_slice(hdr);
             v.extend_from_slice(&p);
             v.extend_from_slice(b"\r\n");

@@ -6,31 +6,45 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Insert { pattern: String, queue: Option<String>, id: u32 },
+    Insert {
+        pattern: String,
+        queue: Option<String>,
+        id: u32,
+    },
     Remove(usize),
     Match(String),
 }
 
 fn pattern() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("*")], 1..4)
-        .prop_flat_map(|tokens| {
-            (Just(tokens), any::<bool>()).prop_map(|(mut tokens, full)| {
-                if full {
-                    tokens.push(">");
-                }
-                tokens.join(".")
-            })
+    proptest::collection::vec(
+        prop_oneof![Just("a"), Just("b"), Just("c"), Just("*")],
+        1..4,
+    )
+    .prop_flat_map(|tokens| {
+        (Just(tokens), any::<bool>()).prop_map(|(mut tokens, full)| {
+            if full {
+                tokens.push(">");
+            }
+            tokens.join(".")
         })
+    })
 }
 
 fn literal() -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![Just("a"), Just("b"), Just("c"), Just("d")], 1..5)
-        .prop_map(|t| t.join("."))
+    proptest::collection::vec(
+        prop_oneof![Just("a"), Just("b"), Just("c"), Just("d")],
+        1..5,
+    )
+    .prop_map(|t| t.join("."))
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (pattern(), proptest::option::of(prop_oneof![Just("q1".to_owned()), Just("q2".to_owned())]), any::<u32>())
+        (
+            pattern(),
+            proptest::option::of(prop_oneof![Just("q1".to_owned()), Just("q2".to_owned())]),
+            any::<u32>()
+        )
             .prop_map(|(pattern, queue, id)| Step::Insert { pattern, queue, id }),
         any::<usize>().prop_map(Step::Remove),
         literal().prop_map(Step::Match),

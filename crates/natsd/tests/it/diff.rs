@@ -53,7 +53,9 @@ async fn compare(reference: PathBuf, script: Script, dir: PathBuf) -> Option<Str
     ours.shutdown().await;
     drop(process);
     let render = |t: Vec<(char, Vec<u8>)>| -> Vec<(char, String)> {
-        t.into_iter().map(|(c, bytes)| (c, diff::masked(&bytes))).collect()
+        t.into_iter()
+            .map(|(c, bytes)| (c, diff::masked(&bytes)))
+            .collect()
     };
     let (theirs_out, ours_out) = (render(theirs_out.unwrap()), render(ours_out.unwrap()));
     (theirs_out != ours_out).then(|| {

@@ -4,6 +4,7 @@
 
 mod binary;
 mod clients;
+mod cross_clients;
 mod diff;
 mod limits;
 mod raw;

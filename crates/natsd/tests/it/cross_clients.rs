@@ -1,0 +1,41 @@
+//! The Python (nats-py) and JavaScript (nats.js) client suites in `tests/clients`, run
+//! against the built binary. They need `pip install nats-py` and `npm install` in
+//! `tests/clients/js`; without them the test is skipped, unless `NATSD_REQUIRE_CLIENTS` is
+//! set (as CI does), which makes a missing client a failure.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn python_and_javascript_clients_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let has_python = Command::new("python3")
+        .args(["-c", "import nats"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let has_node = root.join("tests/clients/js/node_modules/nats").is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !(has_python && has_node) {
+        assert!(
+            std::env::var_os("NATSD_REQUIRE_CLIENTS").is_none(),
+            "client libraries missing (python nats: {has_python}, node nats: {has_node})"
+        );
+        eprintln!("skipping: install nats-py and run npm install in tests/clients/js");
+        return;
+    }
+    let output = Command::new("bash")
+        .arg(root.join("tests/clients/run.sh"))
+        .arg(env!("CARGO_BIN_EXE_natsd"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "client suites failed:\n{text}");
+    assert_eq!(text.matches("11 passed, 0 failed").count(), 2, "{text}");
+}
