@@ -158,6 +158,7 @@ impl Connection {
                             let connected_before = self.connected;
                             self.process(&mut buf);
                             self.flusher.flush();
+                            self.flusher.wait_for_stalled().await;
                             if self.shared.is_closed() {
                                 return;
                             }

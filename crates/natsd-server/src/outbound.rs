@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ use crate::subscription::SubRef;
 
 /// Payloads up to this size are copied into the outbound buffer; larger ones are shared.
 const COPY_PAYLOAD_MAX: usize = 2048;
+/// Longest a publisher waits for slow receivers per read batch.
+const STALL_LIMIT: Duration = Duration::from_millis(10);
 /// Most slices handed to one vectored write.
 const MAX_IOVECS: usize = 1024;
 
@@ -50,7 +52,6 @@ pub enum CloseReason {
 struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
-    pending: usize,
 }
 
 impl Queue {
@@ -74,9 +75,13 @@ pub struct ClientShared {
     /// CONNECT `protocol`; 1 means the client takes asynchronous INFO.
     pub(crate) protocol: AtomicU8,
     max_pending: usize,
+    /// Bytes queued or taken by the writer and not yet written.
+    pending: AtomicUsize,
     queue: Mutex<Queue>,
     wake_writer: Notify,
     wake_reader: Notify,
+    /// Signalled whenever the writer finished a write, for stalled publishers.
+    drained: Notify,
     flush_marked: AtomicBool,
     closed: AtomicBool,
     close_reason: Mutex<Option<CloseReason>>,
@@ -94,9 +99,11 @@ impl ClientShared {
             echo: AtomicBool::new(true),
             protocol: AtomicU8::new(0),
             max_pending,
+            pending: AtomicUsize::new(0),
             queue: Mutex::new(Queue::default()),
             wake_writer: Notify::new(),
             wake_reader: Notify::new(),
+            drained: Notify::new(),
             flush_marked: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(None),
@@ -128,11 +135,21 @@ impl ClientShared {
             let mut queue = self.queue.lock();
             queue.chunks.clear();
             queue.tail.clear();
-            queue.pending = 0;
         }
         self.wake_writer.notify_one();
         self.wake_reader.notify_one();
+        self.drained.notify_waiters();
         true
+    }
+
+    /// Above three quarters of max pending, publishers to this client wait for its writer
+    /// (nats-server's fast-producer stall), rather than run it into the limit.
+    fn over_stall_threshold(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > self.stall_threshold()
+    }
+
+    fn stall_threshold(&self) -> usize {
+        self.max_pending / 4 * 3
     }
 
     /// Queues protocol bytes (INFO, PONG, -ERR...) and wakes the writer at once.
@@ -169,18 +186,18 @@ impl ClientShared {
         if self.is_closed() {
             return false;
         }
-        let mut queue = self.queue.lock();
-        if queue.pending + size > self.max_pending {
-            drop(queue);
+        // Counted before queueing, so the writer never accounts bytes not yet counted.
+        let before = self.pending.fetch_add(size, Ordering::AcqRel);
+        if before + size > self.max_pending {
+            self.pending.fetch_sub(size, Ordering::AcqRel);
             self.close(CloseReason::SlowConsumerPendingBytes);
             return false;
         }
-        write(&mut queue);
-        queue.pending += size;
+        write(&mut self.queue.lock());
         true
     }
 
-    /// Takes everything queued, oldest first.
+    /// Takes everything queued, oldest first; it stays counted as pending until written.
     fn take_queued(&self, into: &mut Vec<Bytes>) {
         let mut queue = self.queue.lock();
         into.extend(queue.chunks.drain(..));
@@ -188,7 +205,16 @@ impl ClientShared {
             let tail = queue.tail.split().freeze();
             into.push(tail);
         }
-        queue.pending = 0;
+    }
+
+    /// Accounts written bytes; stalled publishers are woken when the backlog falls below
+    /// the stall threshold.
+    fn written(&self, bytes: usize) {
+        let before = self.pending.fetch_sub(bytes, Ordering::AcqRel);
+        let threshold = self.stall_threshold();
+        if before > threshold && before.saturating_sub(bytes) <= threshold {
+            self.drained.notify_waiters();
+        }
     }
 
     pub(crate) async fn reader_woken(&self) {
@@ -196,16 +222,42 @@ impl ClientShared {
     }
 }
 
-/// Collects the connections a publisher queued messages for, to wake each writer once.
+/// Collects the connections a publisher queued messages for, to wake each writer once,
+/// and those it must wait for because they fell too far behind.
 #[derive(Debug, Default)]
 pub struct Flusher {
     marked: Vec<Arc<ClientShared>>,
+    stalled: Vec<Arc<ClientShared>>,
 }
 
 impl Flusher {
     pub(crate) fn mark(&mut self, client: &Arc<ClientShared>) {
         if !client.flush_marked.swap(true, Ordering::AcqRel) {
             self.marked.push(Arc::clone(client));
+        }
+        if client.over_stall_threshold() && !self.stalled.iter().any(|c| Arc::ptr_eq(c, client)) {
+            self.stalled.push(Arc::clone(client));
+        }
+    }
+
+    /// Waits until every stalled receiver is below the threshold (or closed), at most
+    /// [`STALL_LIMIT`] per read batch as nats-server does, so a stuck receiver slows its
+    /// publishers only briefly; its own limits then close it.
+    pub(crate) async fn wait_for_stalled(&mut self) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let until = tokio::time::Instant::now() + STALL_LIMIT;
+        for client in self.stalled.drain(..) {
+            loop {
+                let drained = client.drained.notified();
+                if client.is_closed() || !client.over_stall_threshold() {
+                    break;
+                }
+                if tokio::time::timeout_at(until, drained).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 
@@ -240,7 +292,8 @@ pub(crate) async fn write_loop(
             client.wake_writer.notified().await;
             continue;
         }
-        match tokio::time::timeout(write_deadline, write_all(&mut socket, &mut batch)).await {
+        let write = write_all(&client, &mut socket, &mut batch);
+        match tokio::time::timeout(write_deadline, write).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
                 client.close(CloseReason::WriteError);
@@ -256,7 +309,11 @@ pub(crate) async fn write_loop(
     let _ = socket.shutdown().await;
 }
 
-async fn write_all(socket: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all(
+    client: &ClientShared,
+    socket: &mut OwnedWriteHalf,
+    batch: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
     let mut first = 0;
     while first < batch.len() {
         let end = batch.len().min(first + MAX_IOVECS);
@@ -265,6 +322,7 @@ async fn write_all(socket: &mut OwnedWriteHalf, batch: &mut Vec<Bytes>) -> std::
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        client.written(written);
         while written > 0 {
             let Some(chunk) = batch.get_mut(first) else {
                 break;

@@ -124,31 +124,37 @@ async fn serve(flags: &RunFlags, log: Arc<Logger>) -> ExitCode {
             "natsd does not serve what {flag} configures yet; the flag is ignored"
         ));
     }
-    let server = match Server::start(flags.options(), Arc::clone(&log)).await {
-        Ok(server) => server,
-        Err(error) => {
-            log.log(natsd_server::Level::Fatal, format_args!("{error}"));
-            return ExitCode::FAILURE;
-        }
-    };
+    // Written before the server reports ready, so harnesses that wait for the ready line
+    // find the pid file.
     if let Some(path) = &flags.pid_file {
         if let Err(error) = std::fs::write(path, std::process::id().to_string()) {
             log.log(
                 natsd_server::Level::Fatal,
                 format_args!("Could not write pidfile: {error}"),
             );
-            server.shutdown().await;
             return ExitCode::FAILURE;
         }
     }
+    let server = match Server::start(flags.options(), Arc::clone(&log)).await {
+        Ok(server) => server,
+        Err(error) => {
+            log.log(natsd_server::Level::Fatal, format_args!("{error}"));
+            remove_pid_file(flags);
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(error) = handle_signals(&server, flags, &log).await {
         log.error(format_args!("signal handling failed: {error}"));
     }
     server.shutdown().await;
+    remove_pid_file(flags);
+    ExitCode::SUCCESS
+}
+
+fn remove_pid_file(flags: &RunFlags) {
     if let Some(path) = &flags.pid_file {
         let _ = std::fs::remove_file(path);
     }
-    ExitCode::SUCCESS
 }
 
 /// Waits for signals until the server is to stop.
