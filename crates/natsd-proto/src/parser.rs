@@ -42,6 +42,54 @@ pub enum ClientOp {
     Err(Bytes),
 }
 
+/// The control line of an op, without payload, as protocol traces show it.
+impl std::fmt::Display for ClientOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+        let optional = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|b| format!(" {}", text(b)))
+                .unwrap_or_default()
+        };
+        match self {
+            ClientOp::Connect(json) => write!(f, "CONNECT {}", text(json)),
+            ClientOp::Info(json) => write!(f, "INFO {}", text(json)),
+            ClientOp::Pub(p) => match p.header_len {
+                None => write!(
+                    f,
+                    "PUB {}{} {}",
+                    text(&p.subject),
+                    optional(&p.reply),
+                    text(&p.size_text)
+                ),
+                Some(_) => write!(
+                    f,
+                    "HPUB {}{} {} {}",
+                    text(&p.subject),
+                    optional(&p.reply),
+                    text(&p.header_len_text),
+                    text(&p.size_text)
+                ),
+            },
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                write!(f, "SUB {}{} {}", text(subject), optional(queue), text(sid))
+            }
+            ClientOp::Unsub { sid, max } => match max {
+                Some(Some(max)) => write!(f, "UNSUB {} {max}", text(sid)),
+                _ => write!(f, "UNSUB {}", text(sid)),
+            },
+            ClientOp::Ping => f.write_str("PING"),
+            ClientOp::Pong => f.write_str("PONG"),
+            ClientOp::Ok => f.write_str("OK"),
+            ClientOp::Err(message) => write!(f, "-ERR {}", text(message)),
+        }
+    }
+}
+
 /// A published message, as `PUB` or `HPUB` carried it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {

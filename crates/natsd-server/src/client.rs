@@ -67,7 +67,7 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
         server.log.debug(format_args!(
             "{peer} - cid:{cid} - Client connection created"
         ));
-        let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), client_ip);
+        let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), peer);
         connection.run(reader).await;
         connection.remove_all_subscriptions();
         server.unregister(cid);
@@ -89,7 +89,10 @@ fn send_error(shared: &ClientShared, text: &str) {
 struct Connection {
     server: Arc<ServerInner>,
     shared: Arc<ClientShared>,
+    peer: SocketAddr,
     client_ip: String,
+    /// Protocol tracing (`-V`), read once at connect as nats-server does.
+    trace: bool,
     parser: Parser,
     options: ClientOptions,
     connected: bool,
@@ -102,15 +105,17 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(server: Arc<ServerInner>, shared: Arc<ClientShared>, client_ip: String) -> Self {
+    fn new(server: Arc<ServerInner>, shared: Arc<ClientShared>, peer: SocketAddr) -> Self {
         let limits = ParserLimits {
             max_control_line: server.opts.max_control_line,
             max_payload: Some(server.opts.max_payload),
         };
         Connection {
+            trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
-            client_ip,
+            peer,
+            client_ip: peer.ip().to_string(),
             parser: Parser::new(limits),
             options: ClientOptions::default(),
             connected: false,
@@ -208,12 +213,12 @@ impl Connection {
             return;
         }
         if self.pings_out + 1 > self.server.opts.ping_max {
-            send_error(&self.shared, errors::STALE_CONNECTION);
+            self.send_err(errors::STALE_CONNECTION);
             self.shared.close(CloseReason::StaleConnection);
             return;
         }
         self.pings_out += 1;
-        self.shared.send_now(encode::PING);
+        self.send_proto(encode::PING);
     }
 
     fn process(&mut self, buf: &mut BytesMut) {
@@ -228,7 +233,7 @@ impl Connection {
                 Ok(None) => return,
                 Err(error) => {
                     if let Some(text) = error.client_error() {
-                        send_error(&self.shared, text);
+                        self.send_err(text);
                     }
                     self.server
                         .log
@@ -251,6 +256,9 @@ impl Connection {
     }
 
     fn handle(&mut self, op: ClientOp) {
+        if self.trace {
+            self.trace_line("<<-", &op.to_string());
+        }
         match op {
             ClientOp::Pub(publish) => self.publish(publish),
             ClientOp::Sub {
@@ -281,8 +289,31 @@ impl Connection {
 
     fn send_ok_if_verbose(&self) {
         if self.options.verbose {
-            self.shared.send_now(encode::OK);
+            self.send_proto(encode::OK);
         }
+    }
+
+    /// Sends a protocol line (PING, PONG, +OK), traced when `-V` is on.
+    fn send_proto(&self, line: &[u8]) {
+        if self.trace {
+            self.trace_line("->>", String::from_utf8_lossy(line).trim_end());
+        }
+        self.shared.send_now(line);
+    }
+
+    fn send_err(&self, text: &str) {
+        if self.trace {
+            self.trace_line("->>", &format!("-ERR '{text}'"));
+        }
+        send_error(&self.shared, text);
+    }
+
+    /// `127.0.0.1:5000 - cid:7 - <<- [SUB foo 1]`, nats-server's trace line shape.
+    fn trace_line(&self, direction: &str, what: &str) {
+        self.server.log.trace(format_args!(
+            "{} - cid:{} - {direction} [{what}]",
+            self.peer, self.shared.cid
+        ));
     }
 
     fn connect(&mut self, json: &[u8]) {
@@ -296,7 +327,7 @@ impl Connection {
         if fields.account.as_deref().is_some_and(|a| !a.is_empty())
             || fields.new_account == Some(true)
         {
-            send_error(&self.shared, errors::AUTHORIZATION_VIOLATION);
+            self.send_err(errors::AUTHORIZATION_VIOLATION);
             self.shared.close(CloseReason::AuthenticationViolation);
             return;
         }
@@ -311,7 +342,7 @@ impl Connection {
         self.shared.headers.store(headers, Ordering::Relaxed);
         self.shared.echo.store(self.options.echo, Ordering::Relaxed);
         if !(0..=1).contains(&self.options.protocol) {
-            send_error(&self.shared, errors::INVALID_CLIENT_PROTOCOL);
+            self.send_err(errors::INVALID_CLIENT_PROTOCOL);
             self.shared.close(CloseReason::BadClientProtocolVersion);
             return;
         }
@@ -319,7 +350,7 @@ impl Connection {
             .protocol
             .store(self.options.protocol as u8, Ordering::Relaxed);
         if self.options.no_responders && !headers {
-            send_error(&self.shared, errors::NO_RESPONDERS_REQUIRES_HEADERS);
+            self.send_err(errors::NO_RESPONDERS_REQUIRES_HEADERS);
             self.shared.close(CloseReason::NoRespondersRequiresHeaders);
             return;
         }
@@ -327,7 +358,7 @@ impl Connection {
     }
 
     fn ping(&mut self) {
-        self.shared.send_now(encode::PONG);
+        self.send_proto(encode::PONG);
         // The first PONG after CONNECT is followed by an INFO naming the bound account, for
         // clients that take asynchronous INFO.
         if self.connected && !self.first_pong_sent {
@@ -353,7 +384,7 @@ impl Connection {
                     self.shared.cid,
                     errors::MAX_SUBSCRIPTIONS_EXCEEDED
                 ));
-                send_error(&self.shared, errors::MAX_SUBSCRIPTIONS_EXCEEDED);
+                self.send_err(errors::MAX_SUBSCRIPTIONS_EXCEEDED);
                 return;
             }
             if !subs.contains_key(&sid) {
@@ -373,7 +404,7 @@ impl Connection {
                     }
                     Err(SublistError::InvalidSubject) => {
                         drop(subs);
-                        send_error(&self.shared, errors::INVALID_SUBJECT);
+                        self.send_err(errors::INVALID_SUBJECT);
                         return;
                     }
                 }
@@ -398,14 +429,14 @@ impl Connection {
 
     fn publish(&mut self, publish: Publish) {
         if self.options.pedantic && !is_valid_literal_subject(&publish.subject) {
-            send_error(&self.shared, errors::INVALID_PUBLISH_SUBJECT);
+            self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }
         if is_reserved_subject(&publish.subject) {
             let text = format!(
                 "Permissions Violation for Publish to {}",
                 go_quote(&publish.subject)
             );
-            send_error(&self.shared, &text);
+            self.send_err(&text);
             return;
         }
         if let Some(reply) = publish.reply.as_deref().filter(|r| is_reserved_reply(r)) {
@@ -413,7 +444,7 @@ impl Connection {
                 "Permissions Violation for Publish with Reply of {}",
                 go_quote(reply)
             );
-            send_error(&self.shared, &text);
+            self.send_err(&text);
             return;
         }
         self.send_ok_if_verbose();

@@ -235,3 +235,13 @@ fn bytes_wanted_reports_payload_room() {
     assert_eq!(parser.next_op(&mut buf), Ok(None));
     assert_eq!(parser.bytes_wanted(buf.len()), 100);
 }
+
+#[test]
+fn ops_display_as_control_lines() {
+    let (ops, _) = parse_all(
+        b"HPUB a r 12 14\r\nNATS/1.0\r\n\r\nhi\r\nSUB a q 1\r\nUNSUB 1 5\r\nping\r\n",
+        true,
+    );
+    let lines: Vec<String> = ops.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, ["HPUB a r 12 14", "SUB a q 1", "UNSUB 1 5", "PING"]);
+}

@@ -17,6 +17,12 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// Starts the binary on a random loopback port with `extra` flags.
+fn start_natsd(extra: &[&str]) -> ServerProcess {
+    let all = [&["-a", "127.0.0.1", "-p", "-1"][..], extra].concat();
+    ServerProcess::start(natsd(), &args(&all)).unwrap()
+}
+
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("natsd-it-{}-{name}", std::process::id()))
 }
@@ -47,7 +53,7 @@ fn help_and_bad_flags() {
 
 #[test]
 fn port_in_use_is_a_fatal_error() {
-    let first = ServerProcess::start(natsd(), &args(&["-a", "127.0.0.1", "-p", "-1"])).unwrap();
+    let first = start_natsd(&[]);
     let port = first.addr.port().to_string();
     let output = Command::new(natsd())
         .args(["-a", "127.0.0.1", "-p", &port])
@@ -60,19 +66,7 @@ fn port_in_use_is_a_fatal_error() {
 #[tokio::test]
 async fn serves_clients_and_stops_on_sigterm() {
     let pid_file = temp_path("pid");
-    let mut server = ServerProcess::start(
-        natsd(),
-        &args(&[
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-            "-P",
-            pid_file.to_str().unwrap(),
-            "-js",
-        ]),
-    )
-    .unwrap();
+    let mut server = start_natsd(&["-P", pid_file.to_str().unwrap(), "-js"]);
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert_eq!(pid, server.pid().to_string(), "bare pid, no newline");
     let warned = server
@@ -135,22 +129,14 @@ async fn log_file_has_the_listening_line() {
 #[tokio::test]
 async fn signal_ldm_through_pid_file_enters_lame_duck_mode() {
     let pid_file = temp_path("ldm.pid");
-    let mut server = ServerProcess::start(
-        natsd(),
-        &args(&[
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-            "--pid",
-            pid_file.to_str().unwrap(),
-            "--lame_duck_grace_period",
-            "100ms",
-            "--lame_duck_duration",
-            "300ms",
-        ]),
-    )
-    .unwrap();
+    let mut server = start_natsd(&[
+        "--pid",
+        pid_file.to_str().unwrap(),
+        "--lame_duck_grace_period",
+        "100ms",
+        "--lame_duck_duration",
+        "300ms",
+    ]);
     let (mut conn, _) = RawConn::connect(server.addr).await.unwrap();
     conn.send("CONNECT {\"verbose\":false,\"protocol\":1}\r\n")
         .await
@@ -171,4 +157,35 @@ async fn signal_ldm_through_pid_file_enters_lame_duck_mode() {
     assert_eq!(server.wait_exit(WAIT).unwrap(), Some(0));
     let log = server.drain_log().join("\n");
     assert!(log.contains("Entering lame duck mode"), "{log}");
+}
+
+#[tokio::test]
+async fn trace_flag_logs_the_protocol() {
+    let mut server = start_natsd(&["-DV"]);
+    let (mut conn, _) = RawConn::connect(server.addr).await.unwrap();
+    conn.send("CONNECT {\"verbose\":false}\r\nSUB foo q 1\r\nPUB foo 2\r\nhi\r\nSUB foo..x 2\r\n")
+        .await
+        .unwrap();
+    conn.send("PING\r\n").await.unwrap();
+    conn.expect("MSG foo 1 2\r\nhi\r\n-ERR 'Invalid Subject'\r\nPONG\r\n")
+        .await
+        .unwrap();
+    let mut log = Vec::new();
+    wait_for(WAIT, || {
+        log.extend(server.drain_log());
+        log.iter().any(|l| l.contains("->> [PONG]"))
+    })
+    .await
+    .unwrap();
+    for expected in [
+        "<<- [SUB foo q 1]",
+        "<<- [PUB foo 2]",
+        "->> [-ERR 'Invalid Subject']",
+    ] {
+        assert!(
+            log.iter()
+                .any(|l| l.contains("[TRC]") && l.contains(expected)),
+            "{expected}"
+        );
+    }
 }
