@@ -71,10 +71,22 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
         connection.run(reader).await;
         connection.remove_all_subscriptions();
         server.unregister(cid);
-        server.log.debug(format_args!(
-            "{peer} - cid:{cid} - Client connection closed: {:?}",
-            shared.close_reason()
-        ));
+        match shared.close_reason() {
+            Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
+                "{peer} - cid:{cid} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                server.opts.max_pending
+            )),
+            Some(CloseReason::SlowConsumerWriteDeadline) => server.log.info(format_args!(
+                "{peer} - cid:{cid} - Slow Consumer Detected: WriteDeadline of {:?} exceeded",
+                server.opts.write_deadline
+            )),
+            _ => {}
+        }
+        if let Some(reason) = shared.close_reason() {
+            server.log.debug(format_args!(
+                "{peer} - cid:{cid} - Client connection closed: {reason}"
+            ));
+        }
     }
     let _ = writer_task.await;
 }

@@ -45,7 +45,29 @@ pub enum CloseReason {
     SlowConsumerPendingBytes,
     SlowConsumerWriteDeadline,
     ServerShutdown,
-    LameDuck,
+}
+
+/// The wording of nats-server's closed-connection reasons (logs and `/connz`).
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ReadError => "Read Error",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::ParseError => "Parse Error",
+            CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
+            CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
+            CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        })
+    }
 }
 
 #[derive(Debug, Default)]

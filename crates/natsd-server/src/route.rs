@@ -46,6 +46,9 @@ pub(crate) fn deliver(
     let mut rng = rand::rng();
     for group in &result.queues {
         let members = group.members.len();
+        if members == 0 {
+            continue;
+        }
         let start = rng.random_range(0..members);
         for offset in 0..members {
             let sub = &group.members[(start + offset) % members];

@@ -265,7 +265,7 @@ impl Server {
                 step * clients.len() as u32
             ));
             for client in clients {
-                client.close(CloseReason::LameDuck);
+                client.close(CloseReason::ServerShutdown);
                 if !step.is_zero() {
                     tokio::time::sleep(step).await;
                 }
