@@ -1,188 +1,141 @@
-//! natsd-bench: a load generator for any NATS server (natsd or nats-server).
+//! natsd-bench: a load generator for any NATS server (natsd or nats-server), like
+//! `nats bench`.
 //!
-//! It speaks the client protocol over plain blocking sockets with large batched writes, so
-//! the generator is rarely the bottleneck. Every message carries its sequence number, and
-//! the subscriber checks that each arrives exactly once and in order.
+//! - [`conn`]: a blocking client speaking the wire protocol, with batched writes.
+//! - [`scenarios`]: `pub`, `pubsub`, `queue`, `reqrep`, `latency`, `conns`; receivers check
+//!   that every message arrives exactly once and in order, and the run fails otherwise.
+//! - [`startup`]: spawn-to-first-PONG time, idle RSS and binary size of a server command.
+//! - [`proc`]: RSS and CPU time from `/proc`.
 //!
-//! Scenarios so far: `pub` (publisher only) and `pubsub` (one publisher, one subscriber).
-//! Each run prints one JSON line of figures.
+//! Each run prints one JSON line: the figures, the load generator's own CPU share (so a
+//! reader can tell whether it was the bottleneck) and, with `--server-pid`, the server's CPU
+//! time per message.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
+mod conn;
+mod proc;
+mod scenarios;
+mod startup;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+use clap::{Parser, ValueEnum};
+use serde_json::{json, Value};
 
-const SUBJECT: &str = "natsd.bench";
-/// Every run gives up after this long, whatever the counts.
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Pub,
+    Pubsub,
+    Queue,
+    Reqrep,
+    Latency,
+    Conns,
+    Startup,
+}
 
-struct Settings {
-    scenario: String,
+/// Load generator for NATS servers.
+#[derive(Debug, Clone, Parser)]
+#[command(version)]
+pub struct Settings {
+    /// What to measure.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1:4222")]
     url: String,
+    /// Messages to publish (requests for `reqrep`).
+    #[arg(long, default_value_t = 1_000_000)]
     msgs: u64,
+    /// Payload size in bytes (at least 12, the header carrying the sequence number).
+    #[arg(long, default_value_t = 16)]
     size: usize,
+    /// Publishers.
+    #[arg(long, default_value_t = 1)]
+    pubs: u32,
+    /// Subscribers (`pubsub`).
+    #[arg(long, default_value_t = 1)]
+    subs: u32,
+    /// Queue group members (`queue`).
+    #[arg(long, default_value_t = 4)]
+    members: u32,
+    /// Publish rate in messages per second (`latency`).
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Idle connections to open (`conns`).
+    #[arg(long, default_value_t = 10_000)]
+    conns: u64,
+    /// The server's pid, for its CPU time per message and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Server command for `startup` (`-a 127.0.0.1 -p PORT` is appended).
+    #[arg(long)]
+    server_cmd: Option<String>,
+    /// Repetitions for `startup`.
+    #[arg(long, default_value_t = 10)]
+    rounds: u32,
+    /// Longest a run may take, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
 }
 
-fn parse_args() -> anyhow::Result<Settings> {
-    let mut args = std::env::args().skip(1);
-    let scenario = args
-        .next()
-        .context("usage: natsd-bench pub|pubsub [--url host:port] [--msgs N] [--size BYTES]")?;
-    let mut settings = Settings {
-        scenario,
-        url: "127.0.0.1:4222".to_owned(),
-        msgs: 1_000_000,
-        size: 16,
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--url" => settings.url = value.trim_start_matches("nats://").to_owned(),
-            "--msgs" => settings.msgs = value.parse()?,
-            "--size" => settings.size = value.parse()?,
-            other => bail!("unknown option {other}"),
-        }
+impl Settings {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
     }
-    if settings.size < 8 {
-        bail!("--size must be at least 8 (the sequence number)");
-    }
-    Ok(settings)
-}
-
-/// Connects, reads INFO, sends CONNECT, and waits for the PONG of a PING.
-fn connect(url: &str, extra: &str) -> anyhow::Result<(BufReader<TcpStream>, TcpStream)> {
-    let stream = TcpStream::connect(url).with_context(|| format!("connecting to {url}"))?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(RUN_LIMIT))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::with_capacity(256 * 1024, stream);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    if !line.starts_with("INFO ") {
-        bail!("expected INFO, got {line:?}");
-    }
-    write!(
-        writer,
-        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\n{extra}PING\r\n"
-    )?;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("server closed the connection");
-        }
-        if line == "PONG\r\n" {
-            return Ok((reader, writer));
-        }
-    }
-}
-
-fn publish(url: &str, msgs: u64, size: usize) -> anyhow::Result<()> {
-    let (mut reader, stream) = connect(url, "")?;
-    let mut out = BufWriter::with_capacity(64 * 1024, stream);
-    let header = format!("PUB {SUBJECT} {size}\r\n");
-    let mut payload = vec![b'x'; size];
-    for seq in 0..msgs {
-        payload[..8].copy_from_slice(&seq.to_le_bytes());
-        out.write_all(header.as_bytes())?;
-        out.write_all(&payload)?;
-        out.write_all(b"\r\n")?;
-    }
-    out.write_all(b"PING\r\n")?;
-    out.flush()?;
-    let mut line = String::new();
-    while line != "PONG\r\n" {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("server closed the publisher");
-        }
-    }
-    Ok(())
-}
-
-/// Reads `msgs` messages and checks their sequence numbers; returns when the last arrived.
-fn subscribe_and_count(mut reader: BufReader<TcpStream>, msgs: u64) -> anyhow::Result<Instant> {
-    let mut expected = 0u64;
-    let mut line = Vec::new();
-    let mut payload = Vec::new();
-    while expected < msgs {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            bail!("server closed the subscriber after {expected} messages");
-        }
-        if !line.starts_with(b"MSG ") {
-            if line.starts_with(b"PING") {
-                reader.get_mut().write_all(b"PONG\r\n")?;
-            }
-            continue;
-        }
-        let text = std::str::from_utf8(&line)?.trim_end();
-        let size: usize = text
-            .rsplit(' ')
-            .next()
-            .context("MSG without size")?
-            .parse()?;
-        payload.resize(size + 2, 0);
-        reader.read_exact(&mut payload)?;
-        let seq = u64::from_le_bytes(payload[..8].try_into()?);
-        if seq != expected {
-            bail!("message {seq} arrived when {expected} was due (lost, duplicated or reordered)");
-        }
-        expected += 1;
-    }
-    Ok(Instant::now())
 }
 
 fn main() -> anyhow::Result<()> {
-    let settings = parse_args()?;
-    let Settings {
-        scenario,
-        url,
-        msgs,
-        size,
-    } = &settings;
-    let (msgs, size) = (*msgs, *size);
-    let started = Instant::now();
-    let (finished, delivered) = match scenario.as_str() {
-        "pub" => {
-            publish(url, msgs, size)?;
-            (Instant::now(), 0)
-        }
-        "pubsub" => {
-            let (reader, _writer) = connect(url, &format!("SUB {SUBJECT} 1\r\n"))?;
-            let counter = std::thread::spawn(move || subscribe_and_count(reader, msgs));
-            let started = Instant::now();
-            publish(url, msgs, size)?;
-            let finished = counter
-                .join()
-                .map_err(|_| anyhow::anyhow!("subscriber panicked"))??;
-            return report(&settings, started, finished, msgs);
-        }
-        other => bail!("unknown scenario {other}"),
-    };
-    report(&settings, started, finished, delivered)
-}
-
-fn report(
-    settings: &Settings,
-    started: Instant,
-    finished: Instant,
-    delivered: u64,
-) -> anyhow::Result<()> {
-    let secs = finished.duration_since(started).as_secs_f64();
-    if secs > RUN_LIMIT.as_secs_f64() {
-        bail!("run exceeded {RUN_LIMIT:?}");
+    let mut settings = Settings::parse();
+    let name = format!("{:?}", settings.scenario).to_lowercase();
+    if settings.scenario == Scenario::Startup {
+        let Some(command) = &settings.server_cmd else {
+            bail!("startup needs --server-cmd");
+        };
+        let mut fields = startup::measure(command, settings.rounds, settings.timeout())?;
+        fields.insert("scenario".into(), json!(name));
+        println!("{}", Value::Object(fields));
+        return Ok(());
     }
-    println!(
-        "{{\"scenario\":\"{}\",\"msgs\":{},\"size\":{},\"secs\":{secs:.3},\"pub_msgs_per_sec\":{:.0},\"delivered\":{delivered},\"delivered_msgs_per_sec\":{:.0},\"in_order_exactly_once\":{}}}",
-        settings.scenario,
-        settings.msgs,
-        settings.size,
-        settings.msgs as f64 / secs,
-        delivered as f64 / secs,
-        settings.scenario == "pub" || delivered == settings.msgs,
-    );
+    if settings.size < scenarios::HEADER {
+        // Smaller payloads cannot carry the checks; 16 B runs use the header size.
+        eprintln!("--size {} is below the {} byte header; using {}", settings.size, scenarios::HEADER, scenarios::HEADER);
+        settings.size = scenarios::HEADER;
+    }
+    let deadline = Instant::now() + settings.timeout();
+    let generator_before = proc::cpu_ns(None)?;
+    let server_before = settings.server_pid.map(|pid| proc::cpu_ns(Some(pid))).transpose()?;
+    let outcome = match settings.scenario {
+        Scenario::Pub => scenarios::publish_only(&settings)?,
+        Scenario::Pubsub => scenarios::publish_subscribe(&settings)?,
+        Scenario::Queue => scenarios::queue_group(&settings)?,
+        Scenario::Reqrep => scenarios::request_reply(&settings)?,
+        Scenario::Latency => scenarios::one_way_latency(&settings)?,
+        Scenario::Conns => scenarios::idle_connections(&settings)?,
+        Scenario::Startup => unreachable!("handled above"),
+    };
+    if Instant::now() > deadline {
+        bail!("the run took longer than {:?}", settings.timeout());
+    }
+    let secs = outcome.elapsed.as_secs_f64();
+    let generator_cpu = proc::cpu_ns(None)?.saturating_sub(generator_before);
+    let mut fields = outcome.fields;
+    fields.insert("scenario".into(), json!(name));
+    fields.insert("size".into(), json!(settings.size));
+    fields.insert("published".into(), json!(outcome.published));
+    fields.insert("delivered".into(), json!(outcome.delivered));
+    fields.insert("secs".into(), json!(secs));
+    fields.insert("pub_msgs_per_sec".into(), json!(outcome.published as f64 / secs));
+    fields.insert("delivered_msgs_per_sec".into(), json!(outcome.delivered as f64 / secs));
+    fields.insert("verified_exactly_once_in_order".into(), json!(true));
+    fields.insert("generator_cpu_pct".into(), json!(generator_cpu as f64 / 1e7 / secs));
+    if let (Some(pid), Some(before)) = (settings.server_pid, server_before) {
+        let server_cpu = proc::cpu_ns(Some(pid))?.saturating_sub(before) as f64;
+        // Per delivered message where there are receivers, else per published message.
+        let handled = if outcome.delivered > 0 { outcome.delivered } else { outcome.published };
+        let handled = handled.max(1) as f64;
+        fields.insert("server_cpu_pct".into(), json!(server_cpu / 1e7 / secs));
+        fields.insert("server_cpu_ns_per_msg".into(), json!(server_cpu / handled));
+    }
+    println!("{}", Value::Object(fields));
     Ok(())
 }
