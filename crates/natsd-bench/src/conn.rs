@@ -61,7 +61,12 @@ impl Conn {
         Ok(())
     }
 
-    pub fn subscribe(&mut self, subject: &str, queue: Option<&str>, sid: u64) -> anyhow::Result<()> {
+    pub fn subscribe(
+        &mut self,
+        subject: &str,
+        queue: Option<&str>,
+        sid: u64,
+    ) -> anyhow::Result<()> {
         let line = match queue {
             Some(queue) => format!("SUB {subject} {queue} {sid}\r\n"),
             None => format!("SUB {subject} {sid}\r\n"),
@@ -69,8 +74,21 @@ impl Conn {
         self.send(line.as_bytes())
     }
 
+    /// Queues a publish whose control line (`PUB subject size\r\n`) the caller prepared.
+    pub fn publish_prepared(&mut self, control_line: &[u8], payload: &[u8]) -> anyhow::Result<()> {
+        self.writer.write_all(control_line)?;
+        self.writer.write_all(payload)?;
+        self.writer.write_all(b"\r\n")?;
+        Ok(())
+    }
+
     /// Queues `PUB subject [reply] size`, the payload and CRLF.
-    pub fn publish(&mut self, subject: &str, reply: Option<&str>, payload: &[u8]) -> anyhow::Result<()> {
+    pub fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
         match reply {
             Some(reply) => write!(self.writer, "PUB {subject} {reply} {}\r\n", payload.len())?,
             None => write!(self.writer, "PUB {subject} {}\r\n", payload.len())?,
@@ -104,7 +122,10 @@ impl Conn {
             self.send(b"PONG\r\n")?;
             self.flush()?;
         } else if self.line.starts_with(b"-ERR") {
-            bail!("server error: {}", String::from_utf8_lossy(&self.line).trim_end());
+            bail!(
+                "server error: {}",
+                String::from_utf8_lossy(&self.line).trim_end()
+            );
         }
         Ok(())
     }
@@ -117,14 +138,15 @@ impl Conn {
                 self.handle_control()?;
                 continue;
             }
-            let text = std::str::from_utf8(&self.line)?.trim_end();
-            let parts: Vec<&str> = text.split(' ').collect();
-            let (reply, size) = match parts.as_slice() {
-                [_, _, _, size] => (None, size),
-                [_, _, _, reply, size] => (Some(reply.to_string()), size),
-                _ => bail!("malformed MSG line {text:?}"),
-            };
-            let size: usize = size.parse()?;
+            // `MSG <subject> <sid> [reply] <size>\r\n`, read without allocating.
+            let line = self.line.strip_suffix(b"\r\n").unwrap_or(&self.line);
+            let mut fields = line.rsplitn(3, |&b| b == b' ');
+            let size: usize = std::str::from_utf8(fields.next().unwrap_or_default())?.parse()?;
+            let before_size = fields.next().unwrap_or_default();
+            let rest = fields.next().unwrap_or_default();
+            // With a reply there are four fields before the size, else three.
+            let reply = (rest.iter().filter(|&&b| b == b' ').count() == 2)
+                .then(|| String::from_utf8_lossy(before_size).into_owned());
             payload.resize(size + 2, 0);
             self.reader.read_exact(payload)?;
             payload.truncate(size);

@@ -98,12 +98,20 @@ fn main() -> anyhow::Result<()> {
     }
     if settings.size < scenarios::HEADER {
         // Smaller payloads cannot carry the checks; 16 B runs use the header size.
-        eprintln!("--size {} is below the {} byte header; using {}", settings.size, scenarios::HEADER, scenarios::HEADER);
+        eprintln!(
+            "--size {} is below the {} byte header; using {}",
+            settings.size,
+            scenarios::HEADER,
+            scenarios::HEADER
+        );
         settings.size = scenarios::HEADER;
     }
     let deadline = Instant::now() + settings.timeout();
     let generator_before = proc::cpu_ns(None)?;
-    let server_before = settings.server_pid.map(|pid| proc::cpu_ns(Some(pid))).transpose()?;
+    let server_before = settings
+        .server_pid
+        .map(|pid| proc::cpu_ns(Some(pid)))
+        .transpose()?;
     let outcome = match settings.scenario {
         Scenario::Pub => scenarios::publish_only(&settings)?,
         Scenario::Pubsub => scenarios::publish_subscribe(&settings)?,
@@ -124,14 +132,27 @@ fn main() -> anyhow::Result<()> {
     fields.insert("published".into(), json!(outcome.published));
     fields.insert("delivered".into(), json!(outcome.delivered));
     fields.insert("secs".into(), json!(secs));
-    fields.insert("pub_msgs_per_sec".into(), json!(outcome.published as f64 / secs));
-    fields.insert("delivered_msgs_per_sec".into(), json!(outcome.delivered as f64 / secs));
+    fields.insert(
+        "pub_msgs_per_sec".into(),
+        json!(outcome.published as f64 / secs),
+    );
+    fields.insert(
+        "delivered_msgs_per_sec".into(),
+        json!(outcome.delivered as f64 / secs),
+    );
     fields.insert("verified_exactly_once_in_order".into(), json!(true));
-    fields.insert("generator_cpu_pct".into(), json!(generator_cpu as f64 / 1e7 / secs));
+    fields.insert(
+        "generator_cpu_pct".into(),
+        json!(generator_cpu as f64 / 1e7 / secs),
+    );
     if let (Some(pid), Some(before)) = (settings.server_pid, server_before) {
         let server_cpu = proc::cpu_ns(Some(pid))?.saturating_sub(before) as f64;
         // Per delivered message where there are receivers, else per published message.
-        let handled = if outcome.delivered > 0 { outcome.delivered } else { outcome.published };
+        let handled = if outcome.delivered > 0 {
+            outcome.delivered
+        } else {
+            outcome.published
+        };
         let handled = handled.max(1) as f64;
         fields.insert("server_cpu_pct".into(), json!(server_cpu / 1e7 / secs));
         fields.insert("server_cpu_ns_per_msg".into(), json!(server_cpu / handled));

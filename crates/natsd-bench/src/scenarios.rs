@@ -67,10 +67,11 @@ fn publisher_thread(
     thread::spawn(move || {
         let mut conn = Conn::connect(&url, timeout)?;
         let mut payload = vec![b'x'; size];
+        let control_line = format!("PUB {SUBJECT} {size}\r\n").into_bytes();
         start.wait();
         for seq in 0..count {
             stamp(&mut payload, publisher, seq, 0);
-            conn.publish(SUBJECT, None, &payload)?;
+            conn.publish_prepared(&control_line, &payload)?;
         }
         conn.ping_pong()
     })
@@ -208,11 +209,13 @@ pub fn queue_group(settings: &Settings) -> anyhow::Result<Outcome> {
         sockets.push(conn.socket()?);
         let pubs = settings.pubs;
         let (ready, done, counter) = (Arc::clone(&ready), Arc::clone(&done), Arc::clone(&counter));
-        members.push(thread::spawn(move || -> anyhow::Result<(Instant, Vec<(u32, u64)>)> {
-            ready.wait();
-            let (seen, last) = receive(&mut conn, pubs, total, &done, Some(&counter))?;
-            Ok((last, seen))
-        }));
+        members.push(thread::spawn(
+            move || -> anyhow::Result<(Instant, Vec<(u32, u64)>)> {
+                ready.wait();
+                let (seen, last) = receive(&mut conn, pubs, total, &done, Some(&counter))?;
+                Ok((last, seen))
+            },
+        ));
     }
     ready.wait();
     let start = Arc::new(Barrier::new(settings.pubs as usize + 1));
@@ -264,7 +267,10 @@ fn latency_fields(histogram: &Histogram<u64>) -> Map<String, Value> {
     let micros = |ns: u64| ns as f64 / 1000.0;
     let mut fields = Map::new();
     for (name, quantile) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)] {
-        fields.insert(format!("{name}_us"), json!(micros(histogram.value_at_quantile(quantile))));
+        fields.insert(
+            format!("{name}_us"),
+            json!(micros(histogram.value_at_quantile(quantile))),
+        );
     }
     fields.insert("max_us".into(), json!(micros(histogram.max())));
     fields

@@ -32,7 +32,11 @@ fn pong(port: u16) -> bool {
 }
 
 /// Spawns `command` `rounds` times on a free loopback port; returns the figures.
-pub fn measure(command: &str, rounds: u32, timeout: Duration) -> anyhow::Result<Map<String, Value>> {
+pub fn measure(
+    command: &str,
+    rounds: u32,
+    timeout: Duration,
+) -> anyhow::Result<Map<String, Value>> {
     let mut parts = command.split_whitespace();
     let program = parts.next().context("empty --server-cmd")?;
     let fixed: Vec<&str> = parts.collect();
@@ -74,9 +78,9 @@ pub fn measure(command: &str, rounds: u32, timeout: Duration) -> anyhow::Result<
     fields.insert("startup_ms_min".into(), json!(times[0]));
     fields.insert("startup_ms_max".into(), json!(times[times.len() - 1]));
     fields.insert("idle_rss_bytes_median".into(), json!(rss[rss.len() / 2]));
-    if let Ok(meta) = std::fs::metadata(program).or_else(|_| {
-        which(program).and_then(|p| std::fs::metadata(p).map_err(Into::into))
-    }) {
+    if let Ok(meta) = std::fs::metadata(program)
+        .or_else(|_| which(program).and_then(|p| std::fs::metadata(p).map_err(Into::into)))
+    {
         fields.insert("binary_bytes".into(), json!(meta.len()));
     }
     Ok(fields)

@@ -54,23 +54,23 @@ impl std::fmt::Display for ClientOp {
         match self {
             ClientOp::Connect(json) => write!(f, "CONNECT {}", text(json)),
             ClientOp::Info(json) => write!(f, "INFO {}", text(json)),
-            ClientOp::Pub(p) => match p.header_len {
-                None => write!(
-                    f,
-                    "PUB {}{} {}",
-                    text(&p.subject),
-                    optional(&p.reply),
-                    text(&p.size_text)
-                ),
-                Some(_) => write!(
-                    f,
-                    "HPUB {}{} {} {}",
-                    text(&p.subject),
-                    optional(&p.reply),
-                    text(&p.header_len_text),
-                    text(&p.size_text)
-                ),
-            },
+            ClientOp::Pub(p) => {
+                let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                let reply = p
+                    .reply()
+                    .map(|r| format!(" {}", lossy(r)))
+                    .unwrap_or_default();
+                let subject = lossy(p.subject());
+                match p.header_len {
+                    None => write!(f, "PUB {subject}{reply} {}", lossy(p.size_text())),
+                    Some(_) => write!(
+                        f,
+                        "HPUB {subject}{reply} {} {}",
+                        lossy(p.header_len_text()),
+                        lossy(p.size_text())
+                    ),
+                }
+            }
             ClientOp::Sub {
                 subject,
                 queue,
@@ -90,23 +90,54 @@ impl std::fmt::Display for ClientOp {
     }
 }
 
-/// A published message, as `PUB` or `HPUB` carried it.
+/// Where an argument sits in a control line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// A published message, as `PUB` or `HPUB` carried it. The arguments stay in the control
+/// line they came in (one shared buffer, no copies); accessors hand out slices of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
-    pub subject: Bytes,
-    pub reply: Option<Bytes>,
+    line: Bytes,
+    subject: Span,
+    reply: Option<Span>,
+    header_len_text: Span,
+    size_text: Span,
     /// Length of the header block for `HPUB` (which may be 0), `None` for `PUB`.
     pub header_len: Option<usize>,
-    /// The header-length argument exactly as received (`HPUB` only).
-    pub header_len_text: Bytes,
-    /// The size argument exactly as received. nats-server repeats it verbatim in `MSG`, so
-    /// `PUB foo 05` is delivered as `MSG foo 1 05`.
-    pub size_text: Bytes,
+    /// Declared total size.
+    pub size: usize,
     /// Header block followed by the body, without the trailing CRLF.
     pub payload: Bytes,
 }
 
 impl Publish {
+    fn span(&self, span: Span) -> &[u8] {
+        self.line.get(span.start..span.end).unwrap_or_default()
+    }
+
+    pub fn subject(&self) -> &[u8] {
+        self.span(self.subject)
+    }
+
+    pub fn reply(&self) -> Option<&[u8]> {
+        self.reply.map(|span| self.span(span))
+    }
+
+    /// The header-length argument exactly as received (empty for `PUB`).
+    pub fn header_len_text(&self) -> &[u8] {
+        self.span(self.header_len_text)
+    }
+
+    /// The size argument exactly as received. nats-server repeats it verbatim in `MSG`, so
+    /// `PUB foo 05` is delivered as `MSG foo 1 05`.
+    pub fn size_text(&self) -> &[u8] {
+        self.span(self.size_text)
+    }
+
     /// The header block (empty for `PUB` or `HPUB` with a zero header length).
     pub fn headers(&self) -> &[u8] {
         match self.header_len {
@@ -187,6 +218,33 @@ impl Verb {
     fn ignores_rest(self) -> bool {
         matches!(self, Verb::Ping | Verb::Pong | Verb::Ok)
     }
+
+    /// The state once the verb's name has been read.
+    fn after_name(self) -> State {
+        if self.ignores_rest() {
+            State::Rest(self)
+        } else if self.needs_separator() {
+            State::Separator(self)
+        } else {
+            State::Spaces(self)
+        }
+    }
+}
+
+/// The hot verbs, matched from their first four bytes at once: the state after them (a
+/// space or tab after `PUB` and `SUB` is taken as their separator).
+fn common_verb(head: &[u8]) -> Option<State> {
+    let [a, b, c, d] = <[u8; 4]>::try_from(head).ok()?;
+    let upper = [a, b, c].map(|x| x.to_ascii_uppercase());
+    let separator = d == b' ' || d == b'\t';
+    match (&upper, d.to_ascii_uppercase()) {
+        (b"PUB", _) if separator => Some(State::Spaces(Verb::Pub)),
+        (b"SUB", _) if separator => Some(State::Spaces(Verb::Sub)),
+        (b"HPU", b'B') => Some(Verb::Hpub.after_name()),
+        (b"PIN", b'G') => Some(Verb::Ping.after_name()),
+        (b"PON", b'G') => Some(Verb::Pong.after_name()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,8 +259,8 @@ enum State {
     Args { verb: Verb, scanned: usize },
     /// Ignoring bytes up to the newline that ends `PING`, `PONG` or `+OK`.
     Rest(Verb),
-    /// Waiting for a payload of `publish.payload`'s declared size plus CRLF.
-    Payload { publish: Box<Publish>, size: usize },
+    /// Waiting for the payload of `Publish::size` bytes plus CRLF.
+    Payload(Publish),
 }
 
 /// The incremental client-protocol parser. One per connection.
@@ -239,7 +297,7 @@ impl Parser {
     /// room for a large payload in one step.
     pub fn bytes_wanted(&self, buffered: usize) -> usize {
         match &self.state {
-            State::Payload { size, .. } => (size + 2).saturating_sub(buffered),
+            State::Payload(publish) => (publish.size + 2).saturating_sub(buffered),
             _ => 0,
         }
     }
@@ -251,30 +309,31 @@ impl Parser {
         loop {
             match &mut self.state {
                 State::Verb { prefix, matched } => {
+                    // Whole common verbs are recognised in one step when the bytes are there.
+                    if *matched == 0 {
+                        if let Some(next) = buf.get(..4).and_then(common_verb) {
+                            buf.advance(4);
+                            self.state = next;
+                            continue;
+                        }
+                    }
                     let Some(&byte) = buf.first() else {
                         return Ok(None);
                     };
-                    let upper = byte.to_ascii_uppercase();
                     let position = *matched;
                     let Some(slot) = prefix.get_mut(position) else {
                         return Err(ParseError::UnknownOperation);
                     };
-                    *slot = upper;
+                    *slot = byte.to_ascii_uppercase();
                     let seen = &prefix[..=position];
-                    let mut candidates =
-                        Verb::ALL.iter().filter(|(_, name)| name.starts_with(seen));
-                    let Some(&(verb, name)) = candidates.next() else {
+                    let Some(&(verb, name)) =
+                        Verb::ALL.iter().find(|(_, name)| name.starts_with(seen))
+                    else {
                         return Err(ParseError::UnknownOperation);
                     };
                     buf.advance(1);
                     if name.len() == seen.len() {
-                        self.state = if verb.ignores_rest() {
-                            State::Rest(verb)
-                        } else if verb.needs_separator() {
-                            State::Separator(verb)
-                        } else {
-                            State::Spaces(verb)
-                        };
+                        self.state = verb.after_name();
                     } else {
                         *matched += 1;
                     }
@@ -344,8 +403,8 @@ impl Parser {
                         None => continue,
                     }
                 }
-                State::Payload { size, .. } => {
-                    let size = *size;
+                State::Payload(publish) => {
+                    let size = publish.size;
                     if buf.len() > size && buf[size] != b'\r' {
                         return Err(ParseError::UnknownOperation);
                     }
@@ -364,9 +423,9 @@ impl Parser {
                             matched: 0,
                         },
                     );
-                    if let State::Payload { mut publish, .. } = state {
+                    if let State::Payload(mut publish) = state {
                         publish.payload = payload;
-                        return Ok(Some(ClientOp::Pub(*publish)));
+                        return Ok(Some(ClientOp::Pub(publish)));
                     }
                     return Err(ParseError::UnknownOperation);
                 }
@@ -389,20 +448,24 @@ impl Parser {
             Verb::Info => Ok(Some(ClientOp::Info(arg))),
             Verb::Err => Ok(Some(ClientOp::Err(arg))),
             Verb::Pub => {
-                let mut args = split_args(&arg, b" \t");
-                let (subject, reply, size_text) = match (args.next(), args.next(), args.next()) {
-                    (Some(s), Some(n), None) if args.next().is_none() => (s, None, n),
-                    (Some(s), Some(r), Some(n)) if args.next().is_none() => (s, Some(r), n),
+                let (spans, count) =
+                    split_spans::<3>(&arg, false).ok_or(ParseError::Violation("PUB arguments"))?;
+                let (subject, reply, size_text) = match count {
+                    2 => (spans[0], None, spans[1]),
+                    3 => (spans[0], Some(spans[1]), spans[2]),
                     _ => return Err(ParseError::Violation("PUB arguments")),
                 };
-                let size = parse_size(&size_text).ok_or(ParseError::Violation("PUB size"))?;
+                let size = parse_size(&arg[size_text.start..size_text.end])
+                    .ok_or(ParseError::Violation("PUB size"))?;
                 self.check_payload(size)?;
-                self.expect_payload(Publish {
+                self.state = State::Payload(Publish {
+                    line: arg,
                     subject,
                     reply,
-                    header_len: None,
-                    header_len_text: Bytes::new(),
+                    header_len_text: Span::default(),
                     size_text,
+                    header_len: None,
+                    size,
                     payload: Bytes::new(),
                 });
                 Ok(None)
@@ -411,55 +474,60 @@ impl Parser {
                 if !self.headers {
                     return Err(ParseError::Violation("HPUB without headers support"));
                 }
-                let mut args = split_args(&arg, b" \t");
-                let parts = (args.next(), args.next(), args.next(), args.next());
-                let (subject, reply, header_text, size_text) = match parts {
-                    (Some(s), Some(h), Some(n), None) => (s, None, h, n),
-                    (Some(s), Some(r), Some(h), Some(n)) if args.next().is_none() => {
-                        (s, Some(r), h, n)
-                    }
+                let (spans, count) =
+                    split_spans::<4>(&arg, false).ok_or(ParseError::Violation("HPUB arguments"))?;
+                let (subject, reply, header_text, size_text) = match count {
+                    3 => (spans[0], None, spans[1], spans[2]),
+                    4 => (spans[0], Some(spans[1]), spans[2], spans[3]),
                     _ => return Err(ParseError::Violation("HPUB arguments")),
                 };
-                let header_len =
-                    parse_size(&header_text).ok_or(ParseError::Violation("HPUB header size"))?;
-                let size = parse_size(&size_text).ok_or(ParseError::Violation("HPUB size"))?;
+                let header_len = parse_size(&arg[header_text.start..header_text.end])
+                    .ok_or(ParseError::Violation("HPUB header size"))?;
+                let size = parse_size(&arg[size_text.start..size_text.end])
+                    .ok_or(ParseError::Violation("HPUB size"))?;
                 if header_len > size {
                     return Err(ParseError::Violation("HPUB header size above total size"));
                 }
                 self.check_payload(size)?;
-                self.expect_payload(Publish {
+                self.state = State::Payload(Publish {
+                    line: arg,
                     subject,
                     reply,
-                    header_len: Some(header_len),
                     header_len_text: header_text,
                     size_text,
+                    header_len: Some(header_len),
+                    size,
                     payload: Bytes::new(),
                 });
                 Ok(None)
             }
             Verb::Sub => {
-                let mut args = split_args(&arg, b" \t\r\n");
-                match (args.next(), args.next(), args.next(), args.next()) {
-                    (Some(subject), Some(sid), None, None) => Ok(Some(ClientOp::Sub {
-                        subject,
+                let (spans, count) =
+                    split_spans::<3>(&arg, true).ok_or(ParseError::Violation("SUB arguments"))?;
+                let slice = |span: Span| arg.slice(span.start..span.end);
+                match count {
+                    2 => Ok(Some(ClientOp::Sub {
+                        subject: slice(spans[0]),
                         queue: None,
-                        sid,
+                        sid: slice(spans[1]),
                     })),
-                    (Some(subject), Some(queue), Some(sid), None) => Ok(Some(ClientOp::Sub {
-                        subject,
-                        queue: Some(queue),
-                        sid,
+                    3 => Ok(Some(ClientOp::Sub {
+                        subject: slice(spans[0]),
+                        queue: Some(slice(spans[1])),
+                        sid: slice(spans[2]),
                     })),
                     _ => Err(ParseError::Violation("SUB arguments")),
                 }
             }
             Verb::Unsub => {
-                let mut args = split_args(&arg, b" \t\r\n");
-                match (args.next(), args.next(), args.next()) {
-                    (Some(sid), None, None) => Ok(Some(ClientOp::Unsub { sid, max: None })),
-                    (Some(sid), Some(max), None) => Ok(Some(ClientOp::Unsub {
+                let (spans, count) =
+                    split_spans::<2>(&arg, true).ok_or(ParseError::Violation("UNSUB arguments"))?;
+                let sid = arg.slice(spans[0].start..spans[0].end);
+                match count {
+                    1 => Ok(Some(ClientOp::Unsub { sid, max: None })),
+                    2 => Ok(Some(ClientOp::Unsub {
                         sid,
-                        max: Some(parse_size(&max).map(|n| n as u64)),
+                        max: Some(parse_size(&arg[spans[1].start..spans[1].end]).map(|n| n as u64)),
                     })),
                     _ => Err(ParseError::Violation("UNSUB arguments")),
                 }
@@ -474,14 +542,6 @@ impl Parser {
             _ => Ok(()),
         }
     }
-
-    fn expect_payload(&mut self, publish: Publish) {
-        let size = parse_size(&publish.size_text).unwrap_or(0);
-        self.state = State::Payload {
-            publish: Box::new(publish),
-            size,
-        };
-    }
 }
 
 /// Length of the argument text in `line` (which excludes the newline): nats-server drops one
@@ -495,19 +555,37 @@ fn arg_len(line: &[u8]) -> usize {
     }
 }
 
-/// Splits `arg` on any of `separators`, skipping runs of them; yields zero-copy slices.
-fn split_args<'a>(arg: &'a Bytes, separators: &'a [u8]) -> impl Iterator<Item = Bytes> + 'a {
-    let mut position = 0;
-    std::iter::from_fn(move || {
-        let rest = arg.get(position..)?;
-        let start = position + rest.iter().position(|b| !separators.contains(b))?;
-        let len = arg[start..]
-            .iter()
-            .position(|b| separators.contains(b))
-            .unwrap_or(arg.len() - start);
-        position = start + len;
-        Some(arg.slice(start..start + len))
-    })
+/// Splits `arg` at runs of spaces and tabs (and CR/LF when `line_breaks`), as nats-server
+/// does. Returns the spans of up to `N` arguments and how many there were, or `None` when
+/// there are more than `N`.
+fn split_spans<const N: usize>(arg: &[u8], line_breaks: bool) -> Option<([Span; N], usize)> {
+    let is_separator =
+        |b: u8| b == b' ' || b == b'\t' || (line_breaks && (b == b'\r' || b == b'\n'));
+    let mut spans = [Span::default(); N];
+    let mut count = 0;
+    let mut start = None;
+    for (index, &byte) in arg.iter().enumerate() {
+        match (is_separator(byte), start) {
+            (true, Some(from)) => {
+                *spans.get_mut(count)? = Span {
+                    start: from,
+                    end: index,
+                };
+                count += 1;
+                start = None;
+            }
+            (false, None) => start = Some(index),
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        *spans.get_mut(count)? = Span {
+            start: from,
+            end: arg.len(),
+        };
+        count += 1;
+    }
+    Some((spans, count))
 }
 
 /// Parses a size argument as nats-server does: 1 to 9 ASCII digits, nothing else.

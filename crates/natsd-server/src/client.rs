@@ -1,7 +1,6 @@
 //! One client connection: its reader task runs the parser and acts on each op; its writer
 //! task (in [`crate::outbound`]) drains what is queued for it.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -111,7 +110,7 @@ struct Connection {
     first_pong_sent: bool,
     pings_out: u32,
     last_in: Instant,
-    results: HashMap<Bytes, MatchResult>,
+    results: foldhash::HashMap<Bytes, MatchResult>,
     results_generation: u64,
     flusher: Flusher,
 }
@@ -134,7 +133,7 @@ impl Connection {
             first_pong_sent: false,
             pings_out: 0,
             last_in: Instant::now(),
-            results: HashMap::new(),
+            results: foldhash::HashMap::default(),
             results_generation: 0,
             flusher: Flusher::default(),
         }
@@ -440,18 +439,18 @@ impl Connection {
     }
 
     fn publish(&mut self, publish: Publish) {
-        if self.options.pedantic && !is_valid_literal_subject(&publish.subject) {
+        if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
             self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }
-        if is_reserved_subject(&publish.subject) {
+        if is_reserved_subject(publish.subject()) {
             let text = format!(
                 "Permissions Violation for Publish to {}",
-                go_quote(&publish.subject)
+                go_quote(publish.subject())
             );
             self.send_err(&text);
             return;
         }
-        if let Some(reply) = publish.reply.as_deref().filter(|r| is_reserved_reply(r)) {
+        if let Some(reply) = publish.reply().filter(|r| is_reserved_reply(r)) {
             let text = format!(
                 "Permissions Violation for Publish with Reply of {}",
                 go_quote(reply)
@@ -461,14 +460,14 @@ impl Connection {
         }
         self.send_ok_if_verbose();
 
-        let result = self.match_subject(&publish.subject);
-        let reply = publish.reply.as_deref().unwrap_or_default();
+        let result = self.match_subject(publish.subject());
+        let reply = publish.reply().unwrap_or_default();
         let message = Message {
-            subject: &publish.subject,
+            subject: publish.subject(),
             reply,
             header_len: publish.header_len.unwrap_or(0),
-            header_len_text: &publish.header_len_text,
-            size_text: &publish.size_text,
+            header_len_text: publish.header_len_text(),
+            size_text: publish.size_text(),
             payload: &publish.payload,
         };
         let delivered = !result.is_empty()
@@ -480,7 +479,7 @@ impl Connection {
                 &mut self.flusher,
             );
         if !delivered && !reply.is_empty() && self.options.no_responders {
-            self.send_no_responders(&publish.subject, reply);
+            self.send_no_responders(publish.subject(), reply);
         }
     }
 

@@ -5,7 +5,6 @@
 //! cache; every insert or removal drops the cached results it could change and bumps a
 //! generation counter, so per-connection caches in front of this one know when to clear.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -68,7 +67,7 @@ impl<T: Clone> SublistResult<T> {
 
 #[derive(Debug)]
 struct Level<T> {
-    literal: HashMap<Box<[u8]>, Node<T>>,
+    literal: foldhash::HashMap<Box<[u8]>, Node<T>>,
     single: Option<Box<Node<T>>>,
     full: Option<Box<Node<T>>>,
 }
@@ -76,7 +75,7 @@ struct Level<T> {
 impl<T> Default for Level<T> {
     fn default() -> Self {
         Level {
-            literal: HashMap::new(),
+            literal: foldhash::HashMap::default(),
             single: None,
             full: None,
         }
@@ -123,7 +122,7 @@ impl<T> Node<T> {
 }
 
 /// Match results by literal subject.
-type ResultCache<T> = HashMap<Box<[u8]>, Arc<SublistResult<T>>>;
+type ResultCache<T> = foldhash::HashMap<Box<[u8]>, Arc<SublistResult<T>>>;
 
 /// The subscription index of one account.
 #[derive(Debug)]
@@ -145,7 +144,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
     pub fn new(cache: bool) -> Self {
         Sublist {
             root: RwLock::new(Level::default()),
-            cache: cache.then(|| Mutex::new(HashMap::new())),
+            cache: cache.then(|| Mutex::new(foldhash::HashMap::default())),
             generation: AtomicU64::new(0),
             count: AtomicUsize::new(0),
         }

@@ -33,14 +33,14 @@ fn pub_with_and_without_reply() {
         panic!()
     };
     assert_eq!(
-        (&p.subject[..], p.reply, &p.payload[..]),
+        (p.subject(), p.reply(), &p.payload[..]),
         (&b"foo"[..], None, &b"hello"[..])
     );
     let ClientOp::Pub(p) = one(b"pub\tfoo \t bar   05\r\nhello\r\n") else {
         panic!()
     };
-    assert_eq!(p.reply.as_deref(), Some(&b"bar"[..]));
-    assert_eq!(&p.size_text[..], b"05");
+    assert_eq!(p.reply(), Some(&b"bar"[..]));
+    assert_eq!(p.size_text(), b"05");
     let ClientOp::Pub(p) = one(b"PUB foo 0\r\n\r\n") else {
         panic!()
     };
