@@ -1,11 +1,15 @@
 //! A blocking NATS client connection that speaks the wire protocol directly, with large
-//! buffered writes so one syscall carries many messages.
+//! buffered writes so one syscall carries many messages, and reads parsed in place from the
+//! read buffer. One socket (one file descriptor) per connection, so `conns` can open many.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+
+/// Outbound bytes gathered before a write.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// One received message: its reply subject if any (the payload is in the caller's buffer).
 #[derive(Debug, Default)]
@@ -15,7 +19,7 @@ pub struct Delivery {
 
 pub struct Conn {
     reader: BufReader<TcpStream>,
-    writer: BufWriter<TcpStream>,
+    out: Vec<u8>,
     line: Vec<u8>,
 }
 
@@ -29,8 +33,8 @@ impl Conn {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         let mut conn = Conn {
-            reader: BufReader::with_capacity(256 * 1024, stream.try_clone()?),
-            writer: BufWriter::with_capacity(64 * 1024, stream),
+            reader: BufReader::with_capacity(256 * 1024, stream),
+            out: Vec::with_capacity(WRITE_BATCH),
             line: Vec::new(),
         };
         conn.read_line()?;
@@ -55,9 +59,12 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues bytes; they go out when the write buffer fills or on [`Conn::flush`].
+    /// Queues bytes; they go out when the batch is full or on [`Conn::flush`].
     pub fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.writer.write_all(bytes)?;
+        self.out.extend_from_slice(bytes);
+        if self.out.len() >= WRITE_BATCH {
+            self.flush()?;
+        }
         Ok(())
     }
 
@@ -76,10 +83,9 @@ impl Conn {
 
     /// Queues a publish whose control line (`PUB subject size\r\n`) the caller prepared.
     pub fn publish_prepared(&mut self, control_line: &[u8], payload: &[u8]) -> anyhow::Result<()> {
-        self.writer.write_all(control_line)?;
-        self.writer.write_all(payload)?;
-        self.writer.write_all(b"\r\n")?;
-        Ok(())
+        self.out.extend_from_slice(control_line);
+        self.out.extend_from_slice(payload);
+        self.send(b"\r\n")
     }
 
     /// Queues `PUB subject [reply] size`, the payload and CRLF.
@@ -89,17 +95,19 @@ impl Conn {
         reply: Option<&str>,
         payload: &[u8],
     ) -> anyhow::Result<()> {
-        match reply {
-            Some(reply) => write!(self.writer, "PUB {subject} {reply} {}\r\n", payload.len())?,
-            None => write!(self.writer, "PUB {subject} {}\r\n", payload.len())?,
-        }
-        self.writer.write_all(payload)?;
-        self.writer.write_all(b"\r\n")?;
-        Ok(())
+        let line = match reply {
+            Some(reply) => format!("PUB {subject} {reply} {}\r\n", payload.len()),
+            None => format!("PUB {subject} {}\r\n", payload.len()),
+        };
+        self.publish_prepared(line.as_bytes(), payload)
     }
 
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        self.writer.flush()?;
+        if !self.out.is_empty() {
+            let mut socket: &TcpStream = self.reader.get_ref();
+            socket.write_all(&self.out)?;
+            self.out.clear();
+        }
         Ok(())
     }
 
@@ -130,27 +138,83 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads the next message into `payload`.
+    /// Reads the next message into `payload`. Messages wholly in the read buffer are parsed
+    /// in place; others fall back to line and exact reads.
     pub fn next_message(&mut self, payload: &mut Vec<u8>) -> anyhow::Result<Delivery> {
         loop {
-            self.read_line()?;
-            if !self.line.starts_with(b"MSG ") {
+            let (newline, is_message) = {
+                let buffered = self.reader.fill_buf()?;
+                if buffered.is_empty() {
+                    bail!("the server closed the connection");
+                }
+                (
+                    buffered.iter().position(|&b| b == b'\n'),
+                    buffered.starts_with(b"MSG "),
+                )
+            };
+            let Some(newline) = newline else {
+                // The control line continues in the next read.
+                self.read_line()?;
+                if let Some(delivery) = self.message_after_line(payload)? {
+                    return Ok(delivery);
+                }
+                continue;
+            };
+            if !is_message {
+                self.read_line()?;
                 self.handle_control()?;
                 continue;
             }
-            // `MSG <subject> <sid> [reply] <size>\r\n`, read without allocating.
-            let line = self.line.strip_suffix(b"\r\n").unwrap_or(&self.line);
-            let mut fields = line.rsplitn(3, |&b| b == b' ');
-            let size: usize = std::str::from_utf8(fields.next().unwrap_or_default())?.parse()?;
-            let before_size = fields.next().unwrap_or_default();
-            let rest = fields.next().unwrap_or_default();
-            // With a reply there are four fields before the size, else three.
-            let reply = (rest.iter().filter(|&&b| b == b' ').count() == 2)
-                .then(|| String::from_utf8_lossy(before_size).into_owned());
-            payload.resize(size + 2, 0);
-            self.reader.read_exact(payload)?;
-            payload.truncate(size);
+            let buffered = self.reader.fill_buf()?;
+            let (reply, size) = parse_msg_line(&buffered[..newline])?;
+            let total = newline + 1 + size + 2;
+            if buffered.len() >= total {
+                payload.clear();
+                payload.extend_from_slice(&buffered[newline + 1..newline + 1 + size]);
+                self.reader.consume(total);
+                return Ok(Delivery { reply });
+            }
+            self.reader.consume(newline + 1);
+            self.read_payload(size, payload)?;
             return Ok(Delivery { reply });
         }
     }
+
+    /// After a control line read into `self.line`: the message it starts, if it is one.
+    fn message_after_line(&mut self, payload: &mut Vec<u8>) -> anyhow::Result<Option<Delivery>> {
+        if !self.line.starts_with(b"MSG ") {
+            self.handle_control()?;
+            return Ok(None);
+        }
+        let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let (reply, size) = parse_msg_line(line)?;
+        self.read_payload(size, payload)?;
+        Ok(Some(Delivery { reply }))
+    }
+
+    fn read_payload(&mut self, size: usize, payload: &mut Vec<u8>) -> anyhow::Result<()> {
+        payload.resize(size + 2, 0);
+        self.reader.read_exact(payload)?;
+        payload.truncate(size);
+        Ok(())
+    }
+}
+
+/// `MSG <subject> <sid> [reply] <size>` (CR optional): the reply and the size.
+fn parse_msg_line(line: &[u8]) -> anyhow::Result<(Option<String>, usize)> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut fields = line.rsplitn(3, |&b| b == b' ');
+    let size = fields.next().unwrap_or_default();
+    let size = size
+        .iter()
+        .try_fold(0usize, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + usize::from(b - b'0'))
+        })
+        .context("bad MSG size")?;
+    let before_size = fields.next().unwrap_or_default();
+    let rest = fields.next().unwrap_or_default();
+    // With a reply there are four fields before the size, else three.
+    let reply = (rest.iter().filter(|&&b| b == b' ').count() == 2)
+        .then(|| String::from_utf8_lossy(before_size).into_owned());
+    Ok((reply, size))
 }

@@ -35,6 +35,40 @@ pub enum Sizes<'a> {
     WithHeaders(&'a [u8], &'a [u8]),
 }
 
+/// The control line of one delivered message.
+#[derive(Debug, Clone, Copy)]
+pub struct MsgLine<'a> {
+    pub subject: &'a [u8],
+    pub sid: &'a [u8],
+    /// Empty when the message has no reply subject.
+    pub reply: &'a [u8],
+    pub sizes: Sizes<'a>,
+}
+
+impl MsgLine<'_> {
+    /// Encoded length, so a queue can account for it before writing.
+    pub fn len(&self) -> usize {
+        let (verb, sizes) = match self.sizes {
+            Sizes::Plain(n) => (4, n.len()),
+            Sizes::WithHeaders(h, n) => (5, h.len() + n.len() + 1),
+        };
+        let reply = if self.reply.is_empty() {
+            0
+        } else {
+            self.reply.len() + 1
+        };
+        verb + self.subject.len() + 1 + self.sid.len() + 1 + reply + sizes + 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn write(&self, out: &mut BytesMut) {
+        msg_line(out, self.subject, self.sid, self.reply, self.sizes);
+    }
+}
+
 /// `MSG <subject> <sid> [reply] <size>\r\n` or
 /// `HMSG <subject> <sid> [reply] <hdr size> <total size>\r\n`.
 pub fn msg_line(out: &mut BytesMut, subject: &[u8], sid: &[u8], reply: &[u8], sizes: Sizes<'_>) {
@@ -115,6 +149,28 @@ mod tests {
             Sizes::WithHeaders(b"12", b"17"),
         );
         assert_eq!(&out[..], b"MSG foo 1 5\r\nHMSG foo 22 bar 12 17\r\n");
+    }
+
+    #[test]
+    fn msg_line_length_is_exact() {
+        for line in [
+            MsgLine {
+                subject: b"foo",
+                sid: b"1",
+                reply: b"",
+                sizes: Sizes::Plain(b"5"),
+            },
+            MsgLine {
+                subject: b"a.b",
+                sid: b"22",
+                reply: b"r",
+                sizes: Sizes::WithHeaders(b"12", b"17"),
+            },
+        ] {
+            let mut out = BytesMut::new();
+            line.write(&mut out);
+            assert_eq!(out.len(), line.len());
+        }
     }
 
     #[test]

@@ -259,14 +259,17 @@ enum State {
     Args { verb: Verb, scanned: usize },
     /// Ignoring bytes up to the newline that ends `PING`, `PONG` or `+OK`.
     Rest(Verb),
-    /// Waiting for the payload of `Publish::size` bytes plus CRLF.
-    Payload(Publish),
+    /// Waiting for `size` payload bytes plus CRLF for the publish held in `Parser::pending`.
+    Payload { size: usize },
 }
 
 /// The incremental client-protocol parser. One per connection.
 #[derive(Debug)]
 pub struct Parser {
     state: State,
+    /// The publish whose payload is awaited; kept out of `State` so state changes stay
+    /// small copies.
+    pending: Option<Publish>,
     limits: ParserLimits,
     headers: bool,
 }
@@ -278,6 +281,7 @@ impl Parser {
                 prefix: [0; 7],
                 matched: 0,
             },
+            pending: None,
             limits,
             headers: false,
         }
@@ -297,7 +301,7 @@ impl Parser {
     /// room for a large payload in one step.
     pub fn bytes_wanted(&self, buffered: usize) -> usize {
         match &self.state {
-            State::Payload(publish) => (publish.size + 2).saturating_sub(buffered),
+            State::Payload { size } => (size + 2).saturating_sub(buffered),
             _ => 0,
         }
     }
@@ -403,8 +407,8 @@ impl Parser {
                         None => continue,
                     }
                 }
-                State::Payload(publish) => {
-                    let size = publish.size;
+                State::Payload { size } => {
+                    let size = *size;
                     if buf.len() > size && buf[size] != b'\r' {
                         return Err(ParseError::UnknownOperation);
                     }
@@ -416,18 +420,10 @@ impl Parser {
                     }
                     let payload = buf.split_to(size).freeze();
                     buf.advance(2);
-                    let state = std::mem::replace(
-                        &mut self.state,
-                        State::Verb {
-                            prefix: [0; 7],
-                            matched: 0,
-                        },
-                    );
-                    if let State::Payload(mut publish) = state {
-                        publish.payload = payload;
-                        return Ok(Some(ClientOp::Pub(publish)));
-                    }
-                    return Err(ParseError::UnknownOperation);
+                    self.reset();
+                    let mut publish = self.pending.take().ok_or(ParseError::UnknownOperation)?;
+                    publish.payload = payload;
+                    return Ok(Some(ClientOp::Pub(publish)));
                 }
             }
         }
@@ -458,7 +454,7 @@ impl Parser {
                 let size = parse_size(&arg[size_text.start..size_text.end])
                     .ok_or(ParseError::Violation("PUB size"))?;
                 self.check_payload(size)?;
-                self.state = State::Payload(Publish {
+                self.expect_payload(Publish {
                     line: arg,
                     subject,
                     reply,
@@ -489,7 +485,7 @@ impl Parser {
                     return Err(ParseError::Violation("HPUB header size above total size"));
                 }
                 self.check_payload(size)?;
-                self.state = State::Payload(Publish {
+                self.expect_payload(Publish {
                     line: arg,
                     subject,
                     reply,
@@ -534,6 +530,11 @@ impl Parser {
             }
             Verb::Ping | Verb::Pong | Verb::Ok => Err(ParseError::UnknownOperation),
         }
+    }
+
+    fn expect_payload(&mut self, publish: Publish) {
+        self.state = State::Payload { size: publish.size };
+        self.pending = Some(publish);
     }
 
     fn check_payload(&self, size: usize) -> Result<(), ParseError> {

@@ -518,10 +518,13 @@ impl Connection {
             .insert("Nats-Subject", &String::from_utf8_lossy(subject))
             .encode();
         let len = encode::decimal(block.len());
-        let mut line = BytesMut::new();
-        let sizes = encode::Sizes::WithHeaders(len.as_bytes(), len.as_bytes());
-        encode::msg_line(&mut line, reply, &sub.sid, b"", sizes);
-        self.shared.queue_message(&line, &Bytes::from(block));
+        let line = encode::MsgLine {
+            subject: reply,
+            sid: &sub.sid,
+            reply: b"",
+            sizes: encode::Sizes::WithHeaders(len.as_bytes(), len.as_bytes()),
+        };
+        self.shared.queue_message(line, &Bytes::from(block));
         self.flusher.mark(&self.shared);
     }
 

@@ -7,12 +7,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use natsd_proto::encode;
+use natsd_proto::encode::{self, MsgLine};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -109,8 +109,6 @@ pub struct ClientShared {
     close_reason: Mutex<Option<CloseReason>>,
     /// Subscriptions by sid.
     pub(crate) subs: Mutex<HashMap<Bytes, SubRef>>,
-    pub(crate) out_msgs: AtomicU64,
-    pub(crate) out_bytes: AtomicU64,
 }
 
 impl ClientShared {
@@ -130,8 +128,6 @@ impl ClientShared {
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
-            out_msgs: AtomicU64::new(0),
-            out_bytes: AtomicU64::new(0),
         }
     }
 
@@ -181,12 +177,13 @@ impl ClientShared {
         }
     }
 
-    /// Queues one message frame: control line, payload, CRLF.
-    pub(crate) fn queue_message(&self, line: &[u8], payload: &Bytes) -> bool {
+    /// Queues one message frame: control line, payload, CRLF, encoded straight into the
+    /// queue. Small payloads are copied, large ones shared.
+    pub(crate) fn queue_message(&self, line: MsgLine<'_>, payload: &Bytes) -> bool {
         let size = line.len() + payload.len() + 2;
-        let queued = self.append(
+        self.append(
             |queue| {
-                queue.tail.extend_from_slice(line);
+                line.write(&mut queue.tail);
                 if payload.len() <= COPY_PAYLOAD_MAX {
                     queue.tail.extend_from_slice(payload);
                 } else {
@@ -195,13 +192,7 @@ impl ClientShared {
                 queue.tail.extend_from_slice(encode::CRLF);
             },
             size,
-        );
-        if queued {
-            self.out_msgs.fetch_add(1, Ordering::Relaxed);
-            self.out_bytes
-                .fetch_add(payload.len() as u64, Ordering::Relaxed);
-        }
-        queued
+        )
     }
 
     fn append(&self, write: impl FnOnce(&mut Queue), size: usize) -> bool {

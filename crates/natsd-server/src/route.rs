@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use natsd_proto::encode::{self, Sizes};
+use natsd_proto::encode::{self, MsgLine, Sizes};
 use natsd_subject::SublistResult;
 use rand::Rng;
 
@@ -123,34 +123,22 @@ fn unsubscribe(account: &Account, sub: &SubRef) {
 /// Queues `MSG`/`HMSG` for one subscriber. Header blocks go only to clients that asked for
 /// headers; others get `MSG` with the body alone.
 fn write_frame(client: &Arc<ClientShared>, sid: &[u8], message: &Message<'_>) {
-    let mut line = bytes::BytesMut::with_capacity(
-        message.subject.len() + sid.len() + message.reply.len() + 32,
-    );
+    let line = |sizes| MsgLine {
+        subject: message.subject,
+        sid,
+        reply: message.reply,
+        sizes,
+    };
     if message.header_len == 0 {
-        encode::msg_line(
-            &mut line,
-            message.subject,
-            sid,
-            message.reply,
-            Sizes::Plain(message.size_text),
-        );
-        client.queue_message(&line, message.payload);
+        client.queue_message(line(Sizes::Plain(message.size_text)), message.payload);
     } else if client.headers.load(std::sync::atomic::Ordering::Relaxed) {
         let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
-        encode::msg_line(&mut line, message.subject, sid, message.reply, sizes);
-        client.queue_message(&line, message.payload);
+        client.queue_message(line(sizes), message.payload);
     } else {
         let body = message
             .payload
             .slice(message.header_len.min(message.payload.len())..);
         let size = encode::decimal(body.len());
-        encode::msg_line(
-            &mut line,
-            message.subject,
-            sid,
-            message.reply,
-            Sizes::Plain(size.as_bytes()),
-        );
-        client.queue_message(&line, &body);
+        client.queue_message(line(Sizes::Plain(size.as_bytes())), &body);
     }
 }
