@@ -90,11 +90,36 @@ impl std::fmt::Display for ClientOp {
     }
 }
 
-/// Where an argument sits in a control line.
+/// Where an argument sits in a control line (control lines are far below 4 GiB).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Span {
+            start: clamp(start),
+            end: clamp(end),
+        }
+    }
+
+    fn of<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        line.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The argument as a shared slice of `line`.
+    fn bytes_of(&self, line: &Bytes) -> Bytes {
+        let (start, end) = (self.start as usize, self.end as usize);
+        if start <= end && end <= line.len() {
+            line.slice(start..end)
+        } else {
+            Bytes::new()
+        }
+    }
 }
 
 /// A published message, as `PUB` or `HPUB` carried it. The arguments stay in the control
@@ -116,7 +141,7 @@ pub struct Publish {
 
 impl Publish {
     fn span(&self, span: Span) -> &[u8] {
-        self.line.get(span.start..span.end).unwrap_or_default()
+        span.of(&self.line)
     }
 
     pub fn subject(&self) -> &[u8] {
@@ -393,12 +418,14 @@ impl Parser {
                         return Ok(None);
                     };
                     let end = from + found;
-                    let line = buf.split_to(end + 1).freeze();
-                    let arg_end = arg_len(&line[..end]);
+                    let arg_end = arg_len(&buf[..end]);
                     if arg_end > self.limits.max_control_line {
                         return Err(ParseError::MaxControlLine);
                     }
-                    let arg = line.slice(..arg_end);
+                    // One split per control line; truncating and freezing it are free.
+                    let mut line = buf.split_to(end + 1);
+                    line.truncate(arg_end);
+                    let arg = line.freeze();
                     match self.finish_args(verb, arg)? {
                         Some(op) => {
                             self.reset();
@@ -451,7 +478,7 @@ impl Parser {
                     3 => (spans[0], Some(spans[1]), spans[2]),
                     _ => return Err(ParseError::Violation("PUB arguments")),
                 };
-                let size = parse_size(&arg[size_text.start..size_text.end])
+                let size = parse_size(size_text.of(&arg))
                     .ok_or(ParseError::Violation("PUB size"))?;
                 self.check_payload(size)?;
                 self.expect_payload(Publish {
@@ -477,9 +504,9 @@ impl Parser {
                     4 => (spans[0], Some(spans[1]), spans[2], spans[3]),
                     _ => return Err(ParseError::Violation("HPUB arguments")),
                 };
-                let header_len = parse_size(&arg[header_text.start..header_text.end])
+                let header_len = parse_size(header_text.of(&arg))
                     .ok_or(ParseError::Violation("HPUB header size"))?;
-                let size = parse_size(&arg[size_text.start..size_text.end])
+                let size = parse_size(size_text.of(&arg))
                     .ok_or(ParseError::Violation("HPUB size"))?;
                 if header_len > size {
                     return Err(ParseError::Violation("HPUB header size above total size"));
@@ -500,7 +527,7 @@ impl Parser {
             Verb::Sub => {
                 let (spans, count) =
                     split_spans::<3>(&arg, true).ok_or(ParseError::Violation("SUB arguments"))?;
-                let slice = |span: Span| arg.slice(span.start..span.end);
+                let slice = |span: Span| span.bytes_of(&arg);
                 match count {
                     2 => Ok(Some(ClientOp::Sub {
                         subject: slice(spans[0]),
@@ -518,12 +545,12 @@ impl Parser {
             Verb::Unsub => {
                 let (spans, count) =
                     split_spans::<2>(&arg, true).ok_or(ParseError::Violation("UNSUB arguments"))?;
-                let sid = arg.slice(spans[0].start..spans[0].end);
+                let sid = spans[0].bytes_of(&arg);
                 match count {
                     1 => Ok(Some(ClientOp::Unsub { sid, max: None })),
                     2 => Ok(Some(ClientOp::Unsub {
                         sid,
-                        max: Some(parse_size(&arg[spans[1].start..spans[1].end]).map(|n| n as u64)),
+                        max: Some(parse_size(spans[1].of(&arg)).map(|n| n as u64)),
                     })),
                     _ => Err(ParseError::Violation("UNSUB arguments")),
                 }
@@ -568,10 +595,7 @@ fn split_spans<const N: usize>(arg: &[u8], line_breaks: bool) -> Option<([Span; 
     for (index, &byte) in arg.iter().enumerate() {
         match (is_separator(byte), start) {
             (true, Some(from)) => {
-                *spans.get_mut(count)? = Span {
-                    start: from,
-                    end: index,
-                };
+                *spans.get_mut(count)? = Span::new(from, index);
                 count += 1;
                 start = None;
             }
@@ -580,10 +604,7 @@ fn split_spans<const N: usize>(arg: &[u8], line_breaks: bool) -> Option<([Span; 
         }
     }
     if let Some(from) = start {
-        *spans.get_mut(count)? = Span {
-            start: from,
-            end: arg.len(),
-        };
+        *spans.get_mut(count)? = Span::new(from, arg.len());
         count += 1;
     }
     Some((spans, count))

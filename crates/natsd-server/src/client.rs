@@ -173,7 +173,12 @@ impl Connection {
                             read_size = next_read_size(read_size, n);
                             let connected_before = self.connected;
                             self.process(&mut buf);
-                            self.flusher.flush();
+                            if self.flusher.flush() {
+                                // Let the woken writers run before reading more, so
+                                // deliveries flow out while input keeps coming instead
+                                // of piling up behind a busy reader.
+                                tokio::task::yield_now().await;
+                            }
                             self.flusher.wait_for_stalled().await;
                             if self.shared.is_closed() {
                                 return;

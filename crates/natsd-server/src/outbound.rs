@@ -275,11 +275,14 @@ impl Flusher {
     }
 
     /// Wakes every marked writer.
-    pub fn flush(&mut self) {
+    /// Wakes every marked writer; returns whether there were any.
+    pub fn flush(&mut self) -> bool {
+        let woke = !self.marked.is_empty();
         for client in self.marked.drain(..) {
             client.flush_marked.store(false, Ordering::Release);
             client.wake_writer.notify_one();
         }
+        woke
     }
 }
 
