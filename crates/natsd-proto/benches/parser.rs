@@ -27,7 +27,7 @@ fn parse_all(input: &[u8]) -> usize {
     let mut count = 0;
     while let Some(op) = parser.next_op(&mut buf).unwrap() {
         if let ClientOp::Pub(publish) = op {
-            count += publish.payload.len();
+            count += publish.payload().len();
         }
     }
     count

@@ -20,4 +20,4 @@ pub mod parser;
 
 pub use error::ParseError;
 pub use headers::{HeaderBlock, HeaderError};
-pub use parser::{parse_size, ClientOp, Parser, ParserLimits, Publish};
+pub use parser::{parse_size, ClientOp, Parser, ParserLimits, Publish, SharedSlice};

@@ -122,26 +122,82 @@ impl Span {
     }
 }
 
-/// A published message, as `PUB` or `HPUB` carried it. The arguments stay in the control
-/// line they came in (one shared buffer, no copies); accessors hand out slices of it.
+/// A payload inside a shared buffer: read it in place, or share it without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedSlice<'a> {
+    buffer: &'a Bytes,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> SharedSlice<'a> {
+    /// All of `buffer`.
+    pub fn whole(buffer: &'a Bytes) -> Self {
+        SharedSlice {
+            buffer,
+            start: 0,
+            end: buffer.len(),
+        }
+    }
+
+    pub fn as_slice(&self) -> &'a [u8] {
+        self.buffer.get(self.start..self.end).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A shared handle on the same bytes (a reference count, no copy).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.start <= self.end && self.end <= self.buffer.len() {
+            self.buffer.slice(self.start..self.end)
+        } else {
+            Bytes::new()
+        }
+    }
+
+    /// The bytes from `offset` on (for the body after a header block).
+    pub fn skip(&self, offset: usize) -> SharedSlice<'a> {
+        SharedSlice {
+            start: (self.start + offset).min(self.end),
+            ..*self
+        }
+    }
+
+    /// The first `len` bytes (for the header block).
+    pub fn take(&self, len: usize) -> SharedSlice<'a> {
+        SharedSlice {
+            end: (self.start + len).min(self.end),
+            ..*self
+        }
+    }
+}
+
+/// A published message, as `PUB` or `HPUB` carried it. The control line and the payload
+/// stay in the one buffer they arrived in (split once from the read buffer, never copied);
+/// accessors hand out slices of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
-    line: Bytes,
+    frame: Bytes,
     subject: Span,
     reply: Option<Span>,
     header_len_text: Span,
     size_text: Span,
+    payload_start: usize,
     /// Length of the header block for `HPUB` (which may be 0), `None` for `PUB`.
     pub header_len: Option<usize>,
     /// Declared total size.
     pub size: usize,
-    /// Header block followed by the body, without the trailing CRLF.
-    pub payload: Bytes,
 }
 
 impl Publish {
     fn span(&self, span: Span) -> &[u8] {
-        span.of(&self.line)
+        span.of(&self.frame)
     }
 
     pub fn subject(&self) -> &[u8] {
@@ -163,26 +219,42 @@ impl Publish {
         self.span(self.size_text)
     }
 
-    /// The header block (empty for `PUB` or `HPUB` with a zero header length).
-    pub fn headers(&self) -> &[u8] {
-        match self.header_len {
-            Some(len) => self.payload.get(..len).unwrap_or_default(),
-            None => &[],
+    /// Header block followed by the body, without the trailing CRLF.
+    pub fn payload(&self) -> SharedSlice<'_> {
+        SharedSlice {
+            buffer: &self.frame,
+            start: self.payload_start,
+            end: self.payload_start + self.size,
         }
     }
 
+    /// The header block (empty for `PUB` or `HPUB` with a zero header length).
+    pub fn headers(&self) -> &[u8] {
+        self.payload().take(self.header_len.unwrap_or(0)).as_slice()
+    }
+
     /// The message body after the header block.
-    pub fn body(&self) -> Bytes {
-        match self.header_len {
-            Some(len) if len <= self.payload.len() => self.payload.slice(len..),
-            _ => self.payload.clone(),
-        }
+    pub fn body(&self) -> &[u8] {
+        self.payload().skip(self.header_len.unwrap_or(0)).as_slice()
     }
 
     /// Whether the message carries a header block that header-aware receivers get.
     pub fn has_headers(&self) -> bool {
         self.header_len.is_some_and(|len| len > 0)
     }
+}
+
+/// What is known of a publish while its payload is awaited: its control line is at the
+/// front of the read buffer.
+#[derive(Debug, Clone, Copy)]
+struct PendingPublish {
+    line_len: usize,
+    subject: Span,
+    reply: Option<Span>,
+    header_len_text: Span,
+    size_text: Span,
+    header_len: Option<usize>,
+    size: usize,
 }
 
 /// Limits the parser enforces before it buffers anything.
@@ -284,8 +356,8 @@ enum State {
     Args { verb: Verb, scanned: usize },
     /// Ignoring bytes up to the newline that ends `PING`, `PONG` or `+OK`.
     Rest(Verb),
-    /// Waiting for `size` payload bytes plus CRLF for the publish held in `Parser::pending`.
-    Payload { size: usize },
+    /// Waiting for the payload plus CRLF of the publish held in `Parser::pending`.
+    Payload,
 }
 
 /// The incremental client-protocol parser. One per connection.
@@ -294,7 +366,7 @@ pub struct Parser {
     state: State,
     /// The publish whose payload is awaited; kept out of `State` so state changes stay
     /// small copies.
-    pending: Option<Publish>,
+    pending: Option<PendingPublish>,
     limits: ParserLimits,
     headers: bool,
 }
@@ -326,7 +398,9 @@ impl Parser {
     /// room for a large payload in one step.
     pub fn bytes_wanted(&self, buffered: usize) -> usize {
         match &self.state {
-            State::Payload { size } => (size + 2).saturating_sub(buffered),
+            State::Payload => self
+                .pending
+                .map_or(0, |p| (p.line_len + p.size + 2).saturating_sub(buffered)),
             _ => 0,
         }
     }
@@ -422,6 +496,12 @@ impl Parser {
                     if arg_end > self.limits.max_control_line {
                         return Err(ParseError::MaxControlLine);
                     }
+                    if matches!(verb, Verb::Pub | Verb::Hpub) {
+                        // The line stays buffered until the payload is there; then line and
+                        // payload leave the buffer as one frame.
+                        self.start_publish(verb, &buf[..arg_end], end + 1)?;
+                        continue;
+                    }
                     // One split per control line; truncating and freezing it are free.
                     let mut line = buf.split_to(end + 1);
                     line.truncate(arg_end);
@@ -434,23 +514,31 @@ impl Parser {
                         None => continue,
                     }
                 }
-                State::Payload { size } => {
-                    let size = *size;
-                    if buf.len() > size && buf[size] != b'\r' {
+                State::Payload => {
+                    let pending = self.pending.ok_or(ParseError::UnknownOperation)?;
+                    let trailer = pending.line_len + pending.size;
+                    if buf.len() > trailer && buf[trailer] != b'\r' {
                         return Err(ParseError::UnknownOperation);
                     }
-                    if buf.len() > size + 1 && buf[size + 1] != b'\n' {
+                    if buf.len() > trailer + 1 && buf[trailer + 1] != b'\n' {
                         return Err(ParseError::UnknownOperation);
                     }
-                    if buf.len() < size + 2 {
+                    if buf.len() < trailer + 2 {
                         return Ok(None);
                     }
-                    let payload = buf.split_to(size).freeze();
-                    buf.advance(2);
+                    let frame = buf.split_to(trailer + 2).freeze();
+                    self.pending = None;
                     self.reset();
-                    let mut publish = self.pending.take().ok_or(ParseError::UnknownOperation)?;
-                    publish.payload = payload;
-                    return Ok(Some(ClientOp::Pub(publish)));
+                    return Ok(Some(ClientOp::Pub(Publish {
+                        frame,
+                        subject: pending.subject,
+                        reply: pending.reply,
+                        header_len_text: pending.header_len_text,
+                        size_text: pending.size_text,
+                        payload_start: pending.line_len,
+                        header_len: pending.header_len,
+                        size: pending.size,
+                    })));
                 }
             }
         }
@@ -470,60 +558,6 @@ impl Parser {
             Verb::Connect => Ok(Some(ClientOp::Connect(arg))),
             Verb::Info => Ok(Some(ClientOp::Info(arg))),
             Verb::Err => Ok(Some(ClientOp::Err(arg))),
-            Verb::Pub => {
-                let (spans, count) =
-                    split_spans::<3>(&arg, false).ok_or(ParseError::Violation("PUB arguments"))?;
-                let (subject, reply, size_text) = match count {
-                    2 => (spans[0], None, spans[1]),
-                    3 => (spans[0], Some(spans[1]), spans[2]),
-                    _ => return Err(ParseError::Violation("PUB arguments")),
-                };
-                let size = parse_size(size_text.of(&arg))
-                    .ok_or(ParseError::Violation("PUB size"))?;
-                self.check_payload(size)?;
-                self.expect_payload(Publish {
-                    line: arg,
-                    subject,
-                    reply,
-                    header_len_text: Span::default(),
-                    size_text,
-                    header_len: None,
-                    size,
-                    payload: Bytes::new(),
-                });
-                Ok(None)
-            }
-            Verb::Hpub => {
-                if !self.headers {
-                    return Err(ParseError::Violation("HPUB without headers support"));
-                }
-                let (spans, count) =
-                    split_spans::<4>(&arg, false).ok_or(ParseError::Violation("HPUB arguments"))?;
-                let (subject, reply, header_text, size_text) = match count {
-                    3 => (spans[0], None, spans[1], spans[2]),
-                    4 => (spans[0], Some(spans[1]), spans[2], spans[3]),
-                    _ => return Err(ParseError::Violation("HPUB arguments")),
-                };
-                let header_len = parse_size(header_text.of(&arg))
-                    .ok_or(ParseError::Violation("HPUB header size"))?;
-                let size = parse_size(size_text.of(&arg))
-                    .ok_or(ParseError::Violation("HPUB size"))?;
-                if header_len > size {
-                    return Err(ParseError::Violation("HPUB header size above total size"));
-                }
-                self.check_payload(size)?;
-                self.expect_payload(Publish {
-                    line: arg,
-                    subject,
-                    reply,
-                    header_len_text: header_text,
-                    size_text,
-                    header_len: Some(header_len),
-                    size,
-                    payload: Bytes::new(),
-                });
-                Ok(None)
-            }
             Verb::Sub => {
                 let (spans, count) =
                     split_spans::<3>(&arg, true).ok_or(ParseError::Violation("SUB arguments"))?;
@@ -555,13 +589,64 @@ impl Parser {
                     _ => Err(ParseError::Violation("UNSUB arguments")),
                 }
             }
-            Verb::Ping | Verb::Pong | Verb::Ok => Err(ParseError::UnknownOperation),
+            Verb::Pub | Verb::Hpub | Verb::Ping | Verb::Pong | Verb::Ok => {
+                Err(ParseError::UnknownOperation)
+            }
         }
     }
 
-    fn expect_payload(&mut self, publish: Publish) {
-        self.state = State::Payload { size: publish.size };
-        self.pending = Some(publish);
+    /// Reads the arguments of `PUB`/`HPUB` from `arg` (the line is `line_len` bytes at the
+    /// front of the buffer) and waits for the payload.
+    fn start_publish(&mut self, verb: Verb, arg: &[u8], line_len: usize) -> Result<(), ParseError> {
+        let pending = if verb == Verb::Hpub {
+            if !self.headers {
+                return Err(ParseError::Violation("HPUB without headers support"));
+            }
+            let (spans, count) =
+                split_spans::<4>(arg, false).ok_or(ParseError::Violation("HPUB arguments"))?;
+            let (subject, reply, header_len_text, size_text) = match count {
+                3 => (spans[0], None, spans[1], spans[2]),
+                4 => (spans[0], Some(spans[1]), spans[2], spans[3]),
+                _ => return Err(ParseError::Violation("HPUB arguments")),
+            };
+            let header_len = parse_size(header_len_text.of(arg))
+                .ok_or(ParseError::Violation("HPUB header size"))?;
+            let size = parse_size(size_text.of(arg)).ok_or(ParseError::Violation("HPUB size"))?;
+            if header_len > size {
+                return Err(ParseError::Violation("HPUB header size above total size"));
+            }
+            PendingPublish {
+                line_len,
+                subject,
+                reply,
+                header_len_text,
+                size_text,
+                header_len: Some(header_len),
+                size,
+            }
+        } else {
+            let (spans, count) =
+                split_spans::<3>(arg, false).ok_or(ParseError::Violation("PUB arguments"))?;
+            let (subject, reply, size_text) = match count {
+                2 => (spans[0], None, spans[1]),
+                3 => (spans[0], Some(spans[1]), spans[2]),
+                _ => return Err(ParseError::Violation("PUB arguments")),
+            };
+            let size = parse_size(size_text.of(arg)).ok_or(ParseError::Violation("PUB size"))?;
+            PendingPublish {
+                line_len,
+                subject,
+                reply,
+                header_len_text: Span::default(),
+                size_text,
+                header_len: None,
+                size,
+            }
+        };
+        self.check_payload(pending.size)?;
+        self.state = State::Payload;
+        self.pending = Some(pending);
+        Ok(())
     }
 
     fn check_payload(&self, size: usize) -> Result<(), ParseError> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish};
+use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
 use tokio::io::AsyncReadExt;
@@ -473,7 +473,7 @@ impl Connection {
             header_len: publish.header_len.unwrap_or(0),
             header_len_text: publish.header_len_text(),
             size_text: publish.size_text(),
-            payload: &publish.payload,
+            payload: publish.payload(),
         };
         let delivered = !result.is_empty()
             && deliver(
@@ -529,7 +529,8 @@ impl Connection {
             reply: b"",
             sizes: encode::Sizes::WithHeaders(len.as_bytes(), len.as_bytes()),
         };
-        self.shared.queue_message(line, &Bytes::from(block));
+        let block = Bytes::from(block);
+        self.shared.queue_message(line, SharedSlice::whole(&block));
         self.flusher.mark(&self.shared);
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use natsd_proto::encode::{self, MsgLine};
+use natsd_proto::SharedSlice;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -179,15 +180,15 @@ impl ClientShared {
 
     /// Queues one message frame: control line, payload, CRLF, encoded straight into the
     /// queue. Small payloads are copied, large ones shared.
-    pub(crate) fn queue_message(&self, line: MsgLine<'_>, payload: &Bytes) -> bool {
+    pub(crate) fn queue_message(&self, line: MsgLine<'_>, payload: SharedSlice<'_>) -> bool {
         let size = line.len() + payload.len() + 2;
         self.append(
             |queue| {
                 line.write(&mut queue.tail);
                 if payload.len() <= COPY_PAYLOAD_MAX {
-                    queue.tail.extend_from_slice(payload);
+                    queue.tail.extend_from_slice(payload.as_slice());
                 } else {
-                    queue.push_shared(payload.clone());
+                    queue.push_shared(payload.to_bytes());
                 }
                 queue.tail.extend_from_slice(encode::CRLF);
             },

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use natsd_proto::encode::{self, MsgLine, Sizes};
+use natsd_proto::SharedSlice;
 use natsd_subject::SublistResult;
 use rand::Rng;
 
@@ -23,7 +24,7 @@ pub struct Message<'a> {
     /// Total size as the publisher wrote it (repeated verbatim in `MSG`/`HMSG`).
     pub size_text: &'a [u8],
     /// Header block followed by the body.
-    pub payload: &'a Bytes,
+    pub payload: SharedSlice<'a>,
 }
 
 /// Delivers `message` to every plain subscription and one member of every queue group in
@@ -90,16 +91,11 @@ fn deliver_to(
             flusher.mark(client);
         }
         Target::Internal(handler) => {
-            let headers = message
-                .payload
-                .slice(..message.header_len.min(message.payload.len()));
             handler(InternalMsg {
                 subject: Bytes::copy_from_slice(message.subject),
                 reply: (!message.reply.is_empty()).then(|| Bytes::copy_from_slice(message.reply)),
-                headers,
-                body: message
-                    .payload
-                    .slice(message.header_len.min(message.payload.len())..),
+                headers: message.payload.take(message.header_len).to_bytes(),
+                body: message.payload.skip(message.header_len).to_bytes(),
             });
         }
     }
@@ -135,10 +131,8 @@ fn write_frame(client: &Arc<ClientShared>, sid: &[u8], message: &Message<'_>) {
         let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
         client.queue_message(line(sizes), message.payload);
     } else {
-        let body = message
-            .payload
-            .slice(message.header_len.min(message.payload.len())..);
+        let body = message.payload.skip(message.header_len);
         let size = encode::decimal(body.len());
-        client.queue_message(line(Sizes::Plain(size.as_bytes())), &body);
+        client.queue_message(line(Sizes::Plain(size.as_bytes())), body);
     }
 }

@@ -322,7 +322,7 @@ impl Server {
             header_len,
             header_len_text: header_text.as_bytes(),
             size_text: size_text.as_bytes(),
-            payload: &payload,
+            payload: natsd_proto::SharedSlice::whole(&payload),
         };
         let result = self.inner.global.sublist.matches(subject.as_bytes());
         let mut flusher = Flusher::default();

@@ -33,7 +33,7 @@ fn pub_with_and_without_reply() {
         panic!()
     };
     assert_eq!(
-        (p.subject(), p.reply(), &p.payload[..]),
+        (p.subject(), p.reply(), p.payload().as_slice()),
         (&b"foo"[..], None, &b"hello"[..])
     );
     let ClientOp::Pub(p) = one(b"pub\tfoo \t bar   05\r\nhello\r\n") else {
@@ -44,7 +44,7 @@ fn pub_with_and_without_reply() {
     let ClientOp::Pub(p) = one(b"PUB foo 0\r\n\r\n") else {
         panic!()
     };
-    assert!(p.payload.is_empty());
+    assert!(p.payload().is_empty());
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn hpub_splits_headers_and_body() {
     };
     assert_eq!(p.header_len, Some(12));
     assert_eq!(p.headers(), b"NATS/1.0\r\n\r\n");
-    assert_eq!(&p.body()[..], b"hi");
+    assert_eq!(p.body(), b"hi");
     assert!(p.has_headers());
 }
 
