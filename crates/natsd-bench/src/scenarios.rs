@@ -77,6 +77,21 @@ fn publisher_thread(
     })
 }
 
+/// Starts the publishers together, each sending `per` messages; returns the start time
+/// once all of them are done.
+fn run_publishers(settings: &Settings, per: u64) -> anyhow::Result<Instant> {
+    let start = Arc::new(Barrier::new(settings.pubs as usize + 1));
+    let publishers: Vec<_> = (0..settings.pubs)
+        .map(|p| publisher_thread(settings, p, per, Arc::clone(&start)))
+        .collect();
+    start.wait();
+    let began = Instant::now();
+    for handle in publishers {
+        join(handle)?;
+    }
+    Ok(began)
+}
+
 fn join<T>(handle: thread::JoinHandle<anyhow::Result<T>>) -> anyhow::Result<T> {
     handle
         .join()
@@ -86,15 +101,7 @@ fn join<T>(handle: thread::JoinHandle<anyhow::Result<T>>) -> anyhow::Result<T> {
 /// `pub`: publishers only; the run ends when the server has read every message.
 pub fn publish_only(settings: &Settings) -> anyhow::Result<Outcome> {
     let per = settings.msgs / u64::from(settings.pubs);
-    let start = Arc::new(Barrier::new(settings.pubs as usize + 1));
-    let handles: Vec<_> = (0..settings.pubs)
-        .map(|p| publisher_thread(settings, p, per, Arc::clone(&start)))
-        .collect();
-    start.wait();
-    let began = Instant::now();
-    for handle in handles {
-        join(handle)?;
-    }
+    let began = run_publishers(settings, per)?;
     Ok(Outcome {
         published: per * u64::from(settings.pubs),
         delivered: 0,
@@ -172,15 +179,7 @@ pub fn publish_subscribe(settings: &Settings) -> anyhow::Result<Outcome> {
         })
         .collect();
     ready.wait();
-    let start = Arc::new(Barrier::new(settings.pubs as usize + 1));
-    let publishers: Vec<_> = (0..settings.pubs)
-        .map(|p| publisher_thread(settings, p, per, Arc::clone(&start)))
-        .collect();
-    start.wait();
-    let began = Instant::now();
-    for handle in publishers {
-        join(handle)?;
-    }
+    let began = run_publishers(settings, per)?;
     let mut finished = began;
     for handle in subscribers {
         finished = finished.max(join(handle)?);
@@ -218,15 +217,7 @@ pub fn queue_group(settings: &Settings) -> anyhow::Result<Outcome> {
         ));
     }
     ready.wait();
-    let start = Arc::new(Barrier::new(settings.pubs as usize + 1));
-    let publishers: Vec<_> = (0..settings.pubs)
-        .map(|p| publisher_thread(settings, p, per, Arc::clone(&start)))
-        .collect();
-    start.wait();
-    let began = Instant::now();
-    for handle in publishers {
-        join(handle)?;
-    }
+    let began = run_publishers(settings, per)?;
     let deadline = Instant::now() + settings.timeout();
     while counter.load(Ordering::Acquire) < total && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(1));
