@@ -672,24 +672,26 @@ fn arg_len(line: &[u8]) -> usize {
 /// does. Returns the spans of up to `N` arguments and how many there were, or `None` when
 /// there are more than `N`.
 fn split_spans<const N: usize>(arg: &[u8], line_breaks: bool) -> Option<([Span; N], usize)> {
-    let is_separator =
-        |b: u8| b == b' ' || b == b'\t' || (line_breaks && (b == b'\r' || b == b'\n'));
     let mut spans = [Span::default(); N];
     let mut count = 0;
-    let mut start = None;
+    let mut token_start = 0;
+    let mut in_token = false;
     for (index, &byte) in arg.iter().enumerate() {
-        match (is_separator(byte), start) {
-            (true, Some(from)) => {
-                *spans.get_mut(count)? = Span::new(from, index);
+        let separator =
+            byte == b' ' || byte == b'\t' || (line_breaks && (byte == b'\r' || byte == b'\n'));
+        if separator {
+            if in_token {
+                *spans.get_mut(count)? = Span::new(token_start, index);
                 count += 1;
-                start = None;
+                in_token = false;
             }
-            (false, None) => start = Some(index),
-            _ => {}
+        } else if !in_token {
+            token_start = index;
+            in_token = true;
         }
     }
-    if let Some(from) = start {
-        *spans.get_mut(count)? = Span::new(from, arg.len());
+    if in_token {
+        *spans.get_mut(count)? = Span::new(token_start, arg.len());
         count += 1;
     }
     Some((spans, count))
