@@ -706,3 +706,39 @@ pub fn parse_size(text: &[u8]) -> Option<usize> {
         b.is_ascii_digit().then(|| n * 10 + usize::from(b - b'0'))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive(arg: &[u8], line_breaks: bool) -> Vec<Vec<u8>> {
+        arg.split(|&b| b == b' ' || b == b'\t' || (line_breaks && (b == b'\r' || b == b'\n')))
+            .filter(|token| !token.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn splitting_matches_a_naive_split(
+            arg in proptest::collection::vec(
+                prop_oneof![Just(b' '), Just(b'\t'), Just(b'\r'), Just(b'\n'), Just(b'a'), any::<u8>()],
+                0..40,
+            ),
+            line_breaks in any::<bool>(),
+        ) {
+            let want = naive(&arg, line_breaks);
+            let tokens = want.len();
+            match split_spans::<64>(&arg, line_breaks) {
+                Some((spans, count)) => {
+                    let got: Vec<Vec<u8>> =
+                        spans[..count].iter().map(|s| s.of(&arg).to_vec()).collect();
+                    prop_assert_eq!(got, want);
+                }
+                None => prop_assert!(tokens > 64),
+            }
+            prop_assert_eq!(split_spans::<2>(&arg, line_breaks).is_none(), tokens > 2);
+        }
+    }
+}
