@@ -409,6 +409,9 @@ impl Parser {
     /// Returns `Ok(None)` when `buf` holds no complete operation yet; the partial bytes stay
     /// buffered (verb bytes already matched are consumed).
     pub fn next_op(&mut self, buf: &mut BytesMut) -> Result<Option<ClientOp>, ParseError> {
+        if let Some(publish) = self.whole_publish(buf) {
+            return Ok(Some(ClientOp::Pub(publish)));
+        }
         loop {
             match &mut self.state {
                 State::Verb { prefix, matched } => {
@@ -542,6 +545,59 @@ impl Parser {
                 }
             }
         }
+    }
+
+    /// The fast path: a well-formed `PUB` whose line and payload are both buffered is taken
+    /// in one pass. Anything else (partial, unusual or erroneous input) is left untouched for
+    /// the state machine, which yields the same op or the exact error.
+    fn whole_publish(&mut self, buf: &mut BytesMut) -> Option<Publish> {
+        if !matches!(self.state, State::Verb { matched: 0, .. }) {
+            return None;
+        }
+        let head = buf.get(..4)?;
+        if !head[..3].eq_ignore_ascii_case(b"PUB") || !matches!(head[3], b' ' | b'\t') {
+            return None;
+        }
+        let arg_start = 4 + buf[4..]
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        if matches!(buf.get(arg_start)?, b'\r' | b'\n') {
+            return None;
+        }
+        let newline = arg_start + 1 + memchr::memchr(b'\n', buf.get(arg_start + 1..)?)?;
+        let arg_end = arg_start + arg_len(&buf[arg_start..newline]);
+        if arg_end - arg_start > self.limits.max_control_line {
+            return None;
+        }
+        let arg = &buf[arg_start..arg_end];
+        let (spans, count) = split_spans::<3>(arg, false)?;
+        let (subject, reply, size_text) = match count {
+            2 => (spans[0], None, spans[1]),
+            3 => (spans[0], Some(spans[1]), spans[2]),
+            _ => return None,
+        };
+        let size = parse_size(size_text.of(arg))?;
+        if self.limits.max_payload.is_some_and(|max| size > max) {
+            return None;
+        }
+        let line_len = newline + 1 - arg_start;
+        let trailer = newline + 1 + size;
+        if buf.get(trailer..trailer + 2)? != b"\r\n" {
+            return None;
+        }
+        buf.advance(arg_start);
+        let frame = buf.split_to(line_len + size + 2).freeze();
+        Some(Publish {
+            frame,
+            subject,
+            reply,
+            header_len_text: Span::default(),
+            size_text,
+            payload_start: line_len,
+            header_len: None,
+            size,
+        })
     }
 
     fn reset(&mut self) {
