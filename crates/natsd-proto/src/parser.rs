@@ -244,6 +244,33 @@ impl Publish {
     }
 }
 
+/// The arguments of `PUB`: subject, optional reply, size.
+struct PubArgs {
+    subject: Span,
+    reply: Option<Span>,
+    size_text: Span,
+    size: usize,
+}
+
+impl PubArgs {
+    fn parse(arg: &[u8]) -> Result<PubArgs, ParseError> {
+        let (spans, count) =
+            split_spans::<3>(arg, false).ok_or(ParseError::Violation("PUB arguments"))?;
+        let (subject, reply, size_text) = match count {
+            2 => (spans[0], None, spans[1]),
+            3 => (spans[0], Some(spans[1]), spans[2]),
+            _ => return Err(ParseError::Violation("PUB arguments")),
+        };
+        let size = parse_size(size_text.of(arg)).ok_or(ParseError::Violation("PUB size"))?;
+        Ok(PubArgs {
+            subject,
+            reply,
+            size_text,
+            size,
+        })
+    }
+}
+
 /// What is known of a publish while its payload is awaited: its control line is at the
 /// front of the read buffer.
 #[derive(Debug, Clone, Copy)]
@@ -570,17 +597,13 @@ impl Parser {
         if arg_end - arg_start > self.limits.max_control_line {
             return None;
         }
-        let arg = &buf[arg_start..arg_end];
-        let (spans, count) = split_spans::<3>(arg, false)?;
-        let (subject, reply, size_text) = match count {
-            2 => (spans[0], None, spans[1]),
-            3 => (spans[0], Some(spans[1]), spans[2]),
-            _ => return None,
-        };
-        let size = parse_size(size_text.of(arg))?;
-        if self.limits.max_payload.is_some_and(|max| size > max) {
-            return None;
-        }
+        let PubArgs {
+            subject,
+            reply,
+            size_text,
+            size,
+        } = PubArgs::parse(&buf[arg_start..arg_end]).ok()?;
+        self.check_payload(size).ok()?;
         let line_len = newline + 1 - arg_start;
         let trailer = newline + 1 + size;
         if buf.get(trailer..trailer + 2)? != b"\r\n" {
@@ -681,14 +704,12 @@ impl Parser {
                 size,
             }
         } else {
-            let (spans, count) =
-                split_spans::<3>(arg, false).ok_or(ParseError::Violation("PUB arguments"))?;
-            let (subject, reply, size_text) = match count {
-                2 => (spans[0], None, spans[1]),
-                3 => (spans[0], Some(spans[1]), spans[2]),
-                _ => return Err(ParseError::Violation("PUB arguments")),
-            };
-            let size = parse_size(size_text.of(arg)).ok_or(ParseError::Violation("PUB size"))?;
+            let PubArgs {
+                subject,
+                reply,
+                size_text,
+                size,
+            } = PubArgs::parse(arg)?;
             PendingPublish {
                 line_len,
                 subject,
