@@ -247,13 +247,6 @@ impl<T: Clone + PartialEq> Sublist<T> {
         result
     }
 
-    /// Calls `visit` with every subject, queue and item held.
-    pub fn for_each(&self, mut visit: impl FnMut(&[u8], Option<&[u8]>, &T)) {
-        let root = self.root.read();
-        let mut path = Vec::new();
-        visit_level(&root, &mut path, &mut visit);
-    }
-
     fn changed(&self, pattern: &[u8]) {
         if let Some(cache) = &self.cache {
             cache.lock().retain(|subject, _| !matches(pattern, subject));
@@ -370,38 +363,6 @@ fn remove_from_node<T: PartialEq>(node: &mut Node<T>, queue: Option<&[u8]>, item
             }
             true
         }
-    }
-}
-
-fn visit_level<T>(
-    level: &Level<T>,
-    path: &mut Vec<u8>,
-    visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T),
-) {
-    let children = level
-        .literal
-        .iter()
-        .map(|(token, node)| (&token[..], node))
-        .chain(level.single.as_deref().map(|n| (SINGLE_WILDCARD, n)))
-        .chain(level.full.as_deref().map(|n| (FULL_WILDCARD, n)));
-    for (token, node) in children {
-        let restore = path.len();
-        if !path.is_empty() {
-            path.push(b'.');
-        }
-        path.extend_from_slice(token);
-        for item in &node.plain {
-            visit(path, None, item);
-        }
-        for group in &node.queues {
-            for item in &group.members {
-                visit(path, Some(&group.name), item);
-            }
-        }
-        if let Some(next) = &node.next {
-            visit_level(next, path, visit);
-        }
-        path.truncate(restore);
     }
 }
 
