@@ -44,7 +44,7 @@ type MatchResult = Arc<SublistResult<SubRef>>;
 pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let cid = server.next_client_id();
-    let shared = Arc::new(ClientShared::new(cid, server.opts.max_pending));
+    let shared = Arc::new(ClientShared::new(cid, peer, server.opts.max_pending));
     let (reader, writer) = stream.into_split();
     let writer_task = tokio::spawn(write_loop(
         Arc::clone(&shared),

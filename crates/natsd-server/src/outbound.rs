@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +92,8 @@ impl Queue {
 #[derive(Debug)]
 pub struct ClientShared {
     pub cid: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
     /// The client takes `HMSG` (CONNECT `headers` and server support).
     pub(crate) headers: AtomicBool,
     /// Deliver the client's own publishes back to it.
@@ -113,9 +116,10 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub(crate) fn new(cid: u64, max_pending: usize) -> Self {
+    pub(crate) fn new(cid: u64, peer: SocketAddr, max_pending: usize) -> Self {
         ClientShared {
             cid,
+            peer,
             headers: AtomicBool::new(false),
             echo: AtomicBool::new(true),
             protocol: AtomicU8::new(0),

@@ -249,7 +249,8 @@ impl Server {
         let _ = self.inner.stop_accepting.send(true);
         for client in self.inner.snapshot_clients() {
             if client.protocol.load(Ordering::Relaxed) >= 1 {
-                client.send_now(&self.inner.info_line(client.cid, "", false));
+                let client_ip = client.peer.ip().to_string();
+                client.send_now(&self.inner.info_line(client.cid, &client_ip, false));
             }
         }
         tokio::time::sleep(opts.lame_duck_grace_period).await;

@@ -152,6 +152,12 @@ async fn signal_ldm_through_pid_file_enters_lame_duck_mode() {
     })
     .await
     .unwrap();
+    let text = String::from_utf8_lossy(&conn.received).into_owned();
+    let ldm_info = text.lines().find(|l| l.contains("\"ldm\":true")).unwrap();
+    assert!(
+        ldm_info.contains("\"client_ip\":\"127.0.0.1\""),
+        "{ldm_info}"
+    );
     conn.received.clear();
     conn.expect_closed().await.unwrap();
     assert_eq!(server.wait_exit(WAIT).unwrap(), Some(0));
