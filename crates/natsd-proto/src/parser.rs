@@ -417,6 +417,10 @@ impl Parser {
         self.headers = enabled;
     }
 
+    pub fn set_limits(&mut self, limits: ParserLimits) {
+        self.limits = limits;
+    }
+
     /// How many more bytes the current operation needs at least, so the caller can reserve
     /// room for a large payload in one step.
     pub fn bytes_wanted(&self, buffered: usize) -> usize {

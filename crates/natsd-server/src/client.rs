@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 
+use crate::auth::{authenticate, Credentials};
 use crate::info::{ClientOptions, ConnectFields};
 pub use crate::outbound::ClientShared;
 use crate::outbound::{write_loop, CloseReason, Flusher};
@@ -44,13 +45,10 @@ type MatchResult = Arc<SublistResult<SubRef>>;
 pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let cid = server.next_client_id();
-    let shared = Arc::new(ClientShared::new(cid, peer, server.opts.max_pending));
+    let opts = server.opts();
+    let shared = Arc::new(ClientShared::new(cid, peer, opts.max_pending));
     let (reader, writer) = stream.into_split();
-    let writer_task = tokio::spawn(write_loop(
-        Arc::clone(&shared),
-        writer,
-        server.opts.write_deadline,
-    ));
+    let writer_task = tokio::spawn(write_loop(Arc::clone(&shared), writer, opts.write_deadline));
 
     let client_ip = peer.ip().to_string();
     shared.send_now(&server.info_line(cid, &client_ip, false));
@@ -68,16 +66,17 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
         ));
         let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), peer);
         connection.run(reader).await;
+        // Unregistered first, so the closed-connection record keeps its subscriptions.
+        server.unregister(&shared);
         connection.remove_all_subscriptions();
-        server.unregister(cid);
         match shared.close_reason() {
             Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
                 "{peer} - cid:{cid} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                server.opts.max_pending
+                opts.max_pending
             )),
             Some(CloseReason::SlowConsumerWriteDeadline) => server.log.info(format_args!(
                 "{peer} - cid:{cid} - Slow Consumer Detected: WriteDeadline of {:?} exceeded",
-                server.opts.write_deadline
+                opts.write_deadline
             )),
             _ => {}
         }
@@ -90,7 +89,7 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
     let _ = writer_task.await;
 }
 
-fn send_error(shared: &ClientShared, text: &str) {
+pub(crate) fn send_error(shared: &ClientShared, text: &str) {
     let mut out = BytesMut::new();
     encode::err(&mut out, text);
     shared.send_now(&out);
@@ -113,15 +112,25 @@ struct Connection {
     results: foldhash::HashMap<Bytes, MatchResult>,
     results_generation: u64,
     flusher: Flusher,
+    /// The server's config generation the parser limits were taken from.
+    config_generation: u64,
+    in_msgs: u64,
+    in_bytes: u64,
+    /// When the unanswered server PING went out, to measure the round trip.
+    ping_sent: Option<Instant>,
 }
 
 impl Connection {
     fn new(server: Arc<ServerInner>, shared: Arc<ClientShared>, peer: SocketAddr) -> Self {
         let limits = ParserLimits {
-            max_control_line: server.opts.max_control_line,
-            max_payload: Some(server.opts.max_payload),
+            max_control_line: server.opts().max_control_line,
+            max_payload: Some(server.opts().max_payload),
         };
         Connection {
+            config_generation: server.config_generation(),
+            in_msgs: 0,
+            in_bytes: 0,
+            ping_sent: None,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -142,7 +151,16 @@ impl Connection {
     async fn run(&mut self, mut reader: OwnedReadHalf) {
         let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
         let mut read_size = READ_BUFFER_MIN;
-        let mut next_ping: Option<tokio::time::Instant> = None;
+        // Before CONNECT the timer is the authentication deadline, when there is one.
+        let opts = self.server.opts();
+        let mut next_ping = opts.authorization.is_required().then(|| {
+            let timeout = opts
+                .authorization
+                .timeout
+                .unwrap_or(crate::options::DEFAULT_AUTH_TIMEOUT);
+            tokio::time::Instant::now() + timeout
+        });
+        drop(opts);
         loop {
             let wanted = self.parser.bytes_wanted(buf.len()).max(read_size);
             if buf.capacity() - buf.len() < read_size {
@@ -172,7 +190,9 @@ impl Connection {
                             self.last_in = Instant::now();
                             read_size = next_read_size(read_size, n);
                             let connected_before = self.connected;
+                            self.refresh_limits();
                             self.process(&mut buf);
+                            self.publish_stats();
                             if self.flusher.flush() {
                                 // Let the woken writers run before reading more, so
                                 // deliveries flow out while input keeps coming instead
@@ -197,7 +217,12 @@ impl Connection {
                     }
                 }
                 _ = ping_timer => {
-                    next_ping = Some(tokio::time::Instant::now() + self.server.opts.ping_interval);
+                    if !self.connected {
+                        self.send_err(errors::AUTHENTICATION_TIMEOUT);
+                        self.shared.close(CloseReason::AuthenticationTimeout);
+                        return;
+                    }
+                    next_ping = Some(tokio::time::Instant::now() + self.server.opts().ping_interval);
                     self.ping_timer_fired();
                     if self.shared.is_closed() {
                         return;
@@ -207,9 +232,33 @@ impl Connection {
         }
     }
 
+    /// Takes new limits after a config reload.
+    fn refresh_limits(&mut self) {
+        let generation = self.server.config_generation();
+        if generation != self.config_generation {
+            self.config_generation = generation;
+            let opts = self.server.opts();
+            self.parser.set_limits(ParserLimits {
+                max_control_line: opts.max_control_line,
+                max_payload: Some(opts.max_payload),
+            });
+        }
+    }
+
+    /// Makes this batch's inbound figures visible to monitoring.
+    fn publish_stats(&self) {
+        let stats = &self.shared.stats;
+        stats.in_msgs.store(self.in_msgs, Ordering::Relaxed);
+        stats.in_bytes.store(self.in_bytes, Ordering::Relaxed);
+        stats.last_activity.store(
+            crate::outbound::unix_nanos(std::time::SystemTime::now()),
+            Ordering::Relaxed,
+        );
+    }
+
     fn first_ping_delay(&self) -> Duration {
-        let interval = self.server.opts.ping_interval;
-        let base = if self.server.opts.short_first_ping {
+        let interval = self.server.opts().ping_interval;
+        let base = if self.server.opts().short_first_ping {
             interval.min(FIRST_PING_MAX)
         } else {
             interval
@@ -225,15 +274,16 @@ impl Connection {
 
     /// PINGs an idle client; a client that leaves `ping_max` PINGs unanswered is stale.
     fn ping_timer_fired(&mut self) {
-        if self.last_in.elapsed() < self.server.opts.ping_interval {
+        if self.last_in.elapsed() < self.server.opts().ping_interval {
             return;
         }
-        if self.pings_out + 1 > self.server.opts.ping_max {
+        if self.pings_out + 1 > self.server.opts().ping_max {
             self.send_err(errors::STALE_CONNECTION);
             self.shared.close(CloseReason::StaleConnection);
             return;
         }
         self.pings_out += 1;
+        self.ping_sent = Some(Instant::now());
         self.send_proto(encode::PING);
     }
 
@@ -284,7 +334,7 @@ impl Connection {
             } => self.subscribe(subject, queue, sid),
             ClientOp::Unsub { sid, max } => self.unsubscribe(sid, max),
             ClientOp::Ping => self.ping(),
-            ClientOp::Pong => self.pings_out = 0,
+            ClientOp::Pong => self.pong(),
             ClientOp::Connect(json) => self.connect(&json),
             ClientOp::Info(json) => {
                 if serde_json::from_slice::<serde_json::Value>(&json).is_err() {
@@ -347,13 +397,44 @@ impl Connection {
             self.shared.close(CloseReason::AuthenticationViolation);
             return;
         }
+        let credentials = Credentials {
+            user: fields.user.clone(),
+            pass: fields.pass.clone(),
+            token: fields.auth_token.clone(),
+        };
+        let opts = self.server.opts();
+        let user = if opts.authorization.is_required() {
+            match authenticate(&opts.authorization, &credentials) {
+                Some(user) => Some(user),
+                None => {
+                    self.server.log.error(format_args!(
+                        "{} - cid:{} - authentication error",
+                        self.peer, self.shared.cid
+                    ));
+                    self.send_err(errors::AUTHORIZATION_VIOLATION);
+                    self.shared.close(CloseReason::AuthenticationViolation);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        {
+            let mut details = self.shared.stats.details.lock();
+            details.name = fields.name.clone().unwrap_or_default();
+            details.lang = fields.lang.clone().unwrap_or_default();
+            details.version = fields.version.clone().unwrap_or_default();
+            details.user = user;
+            details.credentials = credentials;
+            details.connected = true;
+        }
         self.options.merge(fields);
         // A repeated CONNECT starts the client afresh, without its subscriptions.
         if self.connected {
             self.remove_all_subscriptions();
         }
         self.connected = true;
-        let headers = self.options.headers && !self.server.opts.no_header_support;
+        let headers = self.options.headers && !opts.no_header_support;
         self.parser.set_headers(headers);
         self.shared.headers.store(headers, Ordering::Relaxed);
         self.shared.echo.store(self.options.echo, Ordering::Relaxed);
@@ -373,6 +454,14 @@ impl Connection {
         self.send_ok_if_verbose();
     }
 
+    fn pong(&mut self) {
+        self.pings_out = 0;
+        if let Some(sent) = self.ping_sent.take() {
+            let rtt = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.shared.stats.rtt.store(rtt.max(1), Ordering::Relaxed);
+        }
+    }
+
     fn ping(&mut self) {
         self.send_proto(encode::PONG);
         // The first PONG after CONNECT is followed by an INFO naming the bound account, for
@@ -389,7 +478,7 @@ impl Connection {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        let max_subs = self.server.opts.max_subscriptions;
+        let max_subs = self.server.opts().max_subscriptions;
         let account = &self.server.global;
         {
             let mut subs = self.shared.subs.lock();
@@ -444,6 +533,8 @@ impl Connection {
     }
 
     fn publish(&mut self, publish: Publish) {
+        self.in_msgs += 1;
+        self.in_bytes += publish.payload().len() as u64;
         if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
             self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }

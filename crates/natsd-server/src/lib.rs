@@ -17,17 +17,21 @@
 //! result cache / account `Sublist` -> `route::deliver` -> subscriber queues -> writers.
 
 pub mod account;
+pub mod auth;
 mod client;
+pub mod config;
 pub mod info;
 pub mod log;
+pub mod monitor;
 pub mod options;
 pub mod outbound;
+pub mod reload;
 mod route;
 pub mod server;
 pub mod subscription;
 
 pub use log::{Level, Logger};
-pub use options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
+pub use options::{Authorization, Options, User, COMPATIBLE_VERSION, NATSD_VERSION};
 pub use outbound::CloseReason;
 pub use server::{InternalSubscription, Server, ServerError};
 pub use subscription::{InternalHandler, InternalMsg};

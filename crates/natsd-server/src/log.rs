@@ -4,7 +4,9 @@
 //! swapped by the binary), and every part of the server writes through [`Logger`].
 
 use std::fmt::Arguments;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -124,17 +126,126 @@ impl Logger {
 
 /// `2006/01/02 15:04:05.000000` in UTC.
 pub fn timestamp(at: SystemTime) -> String {
+    let (date, time, since) = civil_time(at);
+    format!(
+        "{}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
+        date.0,
+        date.1,
+        date.2,
+        time.0,
+        time.1,
+        time.2,
+        since.subsec_micros()
+    )
+}
+
+/// ((year, month, day), (hour, minute, second), time since the epoch) in UTC.
+pub(crate) fn civil_time(
+    at: SystemTime,
+) -> ((i64, u32, u32), (u64, u64, u64), std::time::Duration) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}/{month:02}/{day:02} {:02}:{:02}:{:02}.{:06}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60,
-        since.subsec_micros()
+    (
+        civil_from_days(days as i64),
+        (rem / 3600, (rem / 60) % 60, rem % 60),
+        since,
     )
+}
+
+/// A log file that rotates past a size limit, as nats-server's `log_size_limit` does: the
+/// full file is renamed `<name>.YYYY.MM.DD.hh.mm.ss.nnnnnnnnn` and a new one started; with
+/// `max_num`, only that many files (the current one included) are kept.
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    limit: u64,
+    max_num: u64,
+}
+
+impl FileSink {
+    pub fn open(path: &Path, limit: u64, max_num: u64) -> io::Result<FileSink> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let written = file.metadata()?.len();
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file,
+            written,
+            limit,
+            max_num,
+        })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let (date, time, since) = civil_time(SystemTime::now());
+        let backup = PathBuf::from(format!(
+            "{}.{}.{:02}.{:02}.{:02}.{:02}.{:02}.{:09}",
+            self.path.display(),
+            date.0,
+            date.1,
+            date.2,
+            time.0,
+            time.1,
+            time.2,
+            since.subsec_nanos()
+        ));
+        std::fs::rename(&self.path, &backup)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.written = 0;
+        if self.max_num > 0 {
+            self.purge()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest backups beyond `max_num` files in all.
+    fn purge(&self) -> io::Result<()> {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else {
+            return Ok(());
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .collect();
+        // The timestamp suffix sorts in time order.
+        backups.sort();
+        let keep = usize::try_from(self.max_num.saturating_sub(1)).unwrap_or(usize::MAX);
+        let excess = backups.len().saturating_sub(keep);
+        for old in backups.iter().take(excess) {
+            std::fs::remove_file(old)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for FileSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.limit > 0 && self.written >= self.limit {
+            self.rotate()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -155,6 +266,26 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn log_files_rotate_and_old_ones_are_purged() {
+        let dir = std::env::temp_dir().join(format!("natsd-log-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("natsd.log");
+        let log = Logger::to(Box::new(FileSink::open(&path, 200, 3).unwrap()));
+        for i in 0..40 {
+            log.info(format_args!("line {i} of the rotation test"));
+        }
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 3, "{files:?}");
+        let current = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            current.len() < 200 && current.contains("line 39"),
+            "{current}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn timestamps_look_like_nats_server() {

@@ -1,5 +1,6 @@
 //! Server settings with nats-server's defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
@@ -13,6 +14,9 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 pub const DEFAULT_MAX_CONTROL_LINE: usize = 4096;
 pub const DEFAULT_MAX_PENDING: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64 * 1024;
+pub const DEFAULT_MAX_CLOSED_CLIENTS: usize = 10_000;
+/// Seconds a client has to authenticate, as in nats-server.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything that shapes a running server.
 #[derive(Debug, Clone)]
@@ -40,6 +44,56 @@ pub struct Options {
     pub disable_sublist_cache: bool,
     /// Whether the first server PING goes out early (after about 2 s), as nats-server does.
     pub short_first_ping: bool,
+    /// `host:port` advertised to clients instead of the listen address.
+    pub client_advertise: Option<String>,
+    /// Monitoring interface; the client host when not set.
+    pub http_host: Option<String>,
+    /// Monitoring port: 0 is off, -1 picks a free port.
+    pub http_port: i32,
+    pub http_base_path: String,
+    pub ports_file_dir: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub log_file: Option<PathBuf>,
+    /// Bytes after which the log file is rotated; 0 never rotates.
+    pub log_size_limit: u64,
+    /// Rotated log files to keep; 0 keeps them all.
+    pub log_max_num: u64,
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub logtime_utc: bool,
+    pub server_tags: Vec<String>,
+    pub authorization: Authorization,
+    pub no_auth_user: Option<String>,
+    /// Closed connections kept for `/connz?state=closed`.
+    pub max_closed_clients: usize,
+    /// The config file the settings came from, for reload and monitoring.
+    pub config_file: Option<PathBuf>,
+    /// `sha256:<hex>` of the config file, reported in `/varz`.
+    pub config_digest: Option<String>,
+}
+
+/// The simple forms of `authorization {}`: one user, one token, or a list of users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authorization {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub users: Vec<User>,
+    /// How long a client has to send CONNECT when authentication is required.
+    pub timeout: Option<Duration>,
+}
+
+impl Authorization {
+    pub fn is_required(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user: String,
+    pub password: String,
 }
 
 impl Default for Options {
@@ -61,6 +115,25 @@ impl Default for Options {
             no_header_support: false,
             disable_sublist_cache: false,
             short_first_ping: true,
+            client_advertise: None,
+            http_host: None,
+            http_port: 0,
+            http_base_path: String::new(),
+            ports_file_dir: None,
+            pid_file: None,
+            log_file: None,
+            log_size_limit: 0,
+            log_max_num: 0,
+            debug: false,
+            trace: false,
+            logtime: true,
+            logtime_utc: false,
+            server_tags: Vec::new(),
+            authorization: Authorization::default(),
+            no_auth_user: None,
+            max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
+            config_file: None,
+            config_digest: None,
         }
     }
 }

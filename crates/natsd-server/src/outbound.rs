@@ -8,9 +8,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes, BytesMut};
 use natsd_proto::encode::{self, MsgLine};
@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
+use crate::auth::Credentials;
 use crate::subscription::SubRef;
 
 /// Payloads up to this size are copied into the outbound buffer; larger ones are shared.
@@ -43,6 +44,7 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     NoRespondersRequiresHeaders,
     AuthenticationViolation,
+    AuthenticationTimeout,
     StaleConnection,
     SlowConsumerPendingBytes,
     SlowConsumerWriteDeadline,
@@ -64,6 +66,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
@@ -76,6 +79,10 @@ impl std::fmt::Display for CloseReason {
 struct Queue {
     chunks: VecDeque<Bytes>,
     tail: BytesMut,
+    /// Messages and payload bytes queued for the client, counted under the queue's lock
+    /// that every delivery takes anyway.
+    out_msgs: u64,
+    out_bytes: u64,
 }
 
 impl Queue {
@@ -113,6 +120,56 @@ pub struct ClientShared {
     close_reason: Mutex<Option<CloseReason>>,
     /// Subscriptions by sid.
     pub(crate) subs: Mutex<HashMap<Bytes, SubRef>>,
+    /// What monitoring reports about the connection.
+    pub(crate) stats: ConnStats,
+}
+
+/// Counters and details of one connection for monitoring; the reader task is the only
+/// writer of the inbound figures.
+#[derive(Debug)]
+pub(crate) struct ConnStats {
+    pub start: SystemTime,
+    pub in_msgs: AtomicU64,
+    pub in_bytes: AtomicU64,
+    /// Nanoseconds since the Unix epoch of the last inbound traffic.
+    pub last_activity: AtomicU64,
+    /// Round trip of the last answered server PING, in nanoseconds.
+    pub rtt: AtomicU64,
+    pub details: Mutex<ConnDetails>,
+}
+
+impl ConnStats {
+    fn new() -> Self {
+        let start = SystemTime::now();
+        ConnStats {
+            start,
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            last_activity: AtomicU64::new(unix_nanos(start)),
+            rtt: AtomicU64::new(0),
+            details: Mutex::new(ConnDetails::default()),
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn unix_nanos(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// What the client said about itself in CONNECT.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConnDetails {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    /// The authenticated user, when authentication is on.
+    pub user: Option<String>,
+    /// Kept to check the client again when a reload changes the users.
+    pub credentials: Credentials,
+    /// CONNECT was accepted.
+    pub connected: bool,
 }
 
 impl ClientShared {
@@ -133,7 +190,19 @@ impl ClientShared {
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
+            stats: ConnStats::new(),
         }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Messages and payload bytes queued for this client so far.
+    pub(crate) fn out_counts(&self) -> (u64, u64) {
+        let queue = self.queue.lock();
+        (queue.out_msgs, queue.out_bytes)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -188,6 +257,8 @@ impl ClientShared {
         let size = line.len() + payload.len() + 2;
         self.append(
             |queue| {
+                queue.out_msgs += 1;
+                queue.out_bytes += payload.len() as u64;
                 line.write(&mut queue.tail);
                 if payload.len() <= COPY_PAYLOAD_MAX {
                     queue.tail.extend_from_slice(payload.as_slice());

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use natsd_proto::encode;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -18,6 +18,7 @@ use tokio::sync::{watch, Notify};
 use crate::account::{Account, GLOBAL_ACCOUNT};
 use crate::info::ServerInfo;
 use crate::log::Logger;
+use crate::monitor::MonitorState;
 use crate::options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
 use crate::outbound::{ClientShared, CloseReason, Flusher};
 use crate::route::{deliver, Message};
@@ -37,10 +38,14 @@ pub enum ServerError {
 /// State shared by the accept loop and every connection.
 #[derive(Debug)]
 pub(crate) struct ServerInner {
-    pub(crate) opts: Options,
+    /// The settings in force; reload swaps them.
+    opts: RwLock<Arc<Options>>,
+    /// Bumped on every reload, so connections pick up new limits.
+    config_generation: AtomicU64,
     pub(crate) log: Arc<Logger>,
     pub(crate) global: Arc<Account>,
-    info: ServerInfo,
+    info: RwLock<ServerInfo>,
+    pub(crate) monitor: MonitorState,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     clients_gone: Notify,
     next_cid: AtomicU64,
@@ -53,6 +58,41 @@ pub(crate) struct ServerInner {
 }
 
 impl ServerInner {
+    pub(crate) fn opts(&self) -> Arc<Options> {
+        Arc::clone(&self.opts.read())
+    }
+
+    pub(crate) fn server_id(&self) -> String {
+        self.info.read().server_id.clone()
+    }
+
+    pub(crate) fn server_name(&self) -> String {
+        self.info.read().server_name.clone()
+    }
+
+    /// Client connections accepted since start.
+    pub(crate) fn total_connections(&self) -> u64 {
+        self.next_cid.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.info.read().port
+    }
+
+    pub(crate) fn config_generation(&self) -> u64 {
+        self.config_generation.load(Ordering::Acquire)
+    }
+
+    /// Puts reloaded settings in force; connections pick up new limits at their next read.
+    pub(crate) fn replace_opts(&self, opts: Arc<Options>) {
+        *self.opts.write() = opts;
+        self.config_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn info_mut(&self) -> parking_lot::RwLockWriteGuard<'_, ServerInfo> {
+        self.info.write()
+    }
+
     pub(crate) fn next_client_id(&self) -> u64 {
         self.next_cid.fetch_add(1, Ordering::Relaxed)
     }
@@ -60,7 +100,7 @@ impl ServerInner {
     /// The INFO line for one client; `connect_info` marks the INFO that follows the first
     /// PONG.
     pub(crate) fn info_line(&self, cid: u64, client_ip: &str, connect_info: bool) -> Vec<u8> {
-        let mut info = self.info.clone();
+        let mut info = self.info.read().clone();
         info.client_id = cid;
         info.client_ip = client_ip.to_owned();
         info.ldm = self.lame_duck.load(Ordering::Acquire);
@@ -76,7 +116,8 @@ impl ServerInner {
     /// Adds a connection unless `max_connections` is reached.
     pub(crate) fn register(&self, client: &Arc<ClientShared>) -> bool {
         let mut clients = self.clients.lock();
-        if clients.len() >= self.opts.max_connections || self.shutting_down.load(Ordering::Acquire)
+        if clients.len() >= self.opts().max_connections
+            || self.shutting_down.load(Ordering::Acquire)
         {
             return false;
         }
@@ -84,15 +125,17 @@ impl ServerInner {
         true
     }
 
-    pub(crate) fn unregister(&self, cid: u64) {
+    /// Removes a closed connection, keeping what monitoring reports about it.
+    pub(crate) fn unregister(&self, client: &ClientShared) {
+        self.monitor.closed(client, self.opts().max_closed_clients);
         let mut clients = self.clients.lock();
-        clients.remove(&cid);
+        clients.remove(&client.cid);
         if clients.is_empty() {
             self.clients_gone.notify_waiters();
         }
     }
 
-    fn snapshot_clients(&self) -> Vec<Arc<ClientShared>> {
+    pub(crate) fn snapshot_clients(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
     }
 }
@@ -110,8 +153,21 @@ pub struct Server {
 pub struct InternalSubscription(SubRef);
 
 impl Server {
-    /// Binds the client listener and starts accepting connections.
+    /// Binds the client listener, starts accepting connections and reports ready.
     pub async fn start(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
+        let server = Server::listen(opts, log).await?;
+        server.announce_ready();
+        Ok(server)
+    }
+
+    /// Logs `Server is ready`, the line harnesses wait for; the binary calls it once its
+    /// other listeners and the ports file are in place.
+    pub fn announce_ready(&self) {
+        self.inner.log.info(format_args!("Server is ready"));
+    }
+
+    /// Binds the client listener and starts accepting connections, without reporting ready.
+    pub async fn listen(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
         let port = opts.port.unwrap_or(0);
         let addr = host_port(&opts.host, port);
         let listener = TcpListener::bind(&addr)
@@ -143,25 +199,15 @@ impl Server {
             ));
         }
 
-        let info = ServerInfo {
-            server_id,
-            server_name,
-            version: COMPATIBLE_VERSION.to_owned(),
-            proto: 1,
-            go: format!("natsd {NATSD_VERSION}"),
-            host: opts.host.clone(),
-            port: local_addr.port(),
-            headers: !opts.no_header_support,
-            max_payload: opts.max_payload,
-            ..ServerInfo::default()
-        };
         let (stop_accepting, stop_rx) = watch::channel(false);
         let (stopped, _) = watch::channel(false);
         let inner = Arc::new(ServerInner {
             global: Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache)),
-            opts,
+            info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
+            opts: RwLock::new(Arc::new(opts)),
+            config_generation: AtomicU64::new(0),
             log,
-            info,
+            monitor: MonitorState::new(),
             clients: Mutex::new(HashMap::new()),
             clients_gone: Notify::new(),
             next_cid: AtomicU64::new(1),
@@ -174,9 +220,12 @@ impl Server {
             "Listening for client connections on {}",
             display_addr(&local_addr)
         ));
-        inner.log.info(format_args!("Server is ready"));
         tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
         Ok(Server { inner, local_addr })
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<ServerInner> {
+        &self.inner
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -188,8 +237,22 @@ impl Server {
         format!("nats://{}", display_addr(&self.local_addr))
     }
 
-    pub fn server_id(&self) -> &str {
-        &self.inner.info.server_id
+    pub fn server_id(&self) -> String {
+        self.inner.server_id()
+    }
+
+    pub fn server_name(&self) -> String {
+        self.inner.server_name()
+    }
+
+    /// The settings in force.
+    pub fn options(&self) -> Arc<Options> {
+        self.inner.opts()
+    }
+
+    /// Counts one monitoring request, for `/varz` `http_req_stats`.
+    pub fn count_monitor_request(&self, path: &str) {
+        self.inner.monitor.count_request(path);
     }
 
     pub fn num_clients(&self) -> usize {
@@ -242,7 +305,7 @@ impl Server {
         if self.inner.lame_duck.swap(true, Ordering::AcqRel) {
             return;
         }
-        let opts = &self.inner.opts;
+        let opts = self.inner.opts();
         self.inner.log.info(format_args!(
             "Entering lame duck mode, stop accepting new clients"
         ));
@@ -353,6 +416,28 @@ async fn accept_loop(
                 }
             }
         }
+    }
+}
+
+/// The INFO every client is greeted with, before the per-client fields.
+pub(crate) fn info_for(
+    opts: &Options,
+    server_id: String,
+    server_name: String,
+    port: u16,
+) -> ServerInfo {
+    ServerInfo {
+        server_id,
+        server_name,
+        version: COMPATIBLE_VERSION.to_owned(),
+        proto: 1,
+        go: format!("natsd {NATSD_VERSION}"),
+        host: opts.host.clone(),
+        port,
+        headers: !opts.no_header_support,
+        auth_required: opts.authorization.is_required(),
+        max_payload: opts.max_payload,
+        ..ServerInfo::default()
     }
 }
 

@@ -65,6 +65,11 @@ impl Subscription {
         self.delivered.load(Ordering::Acquire)
     }
 
+    /// The auto-unsubscribe limit; 0 when there is none.
+    pub fn max(&self) -> u64 {
+        self.max.load(Ordering::Acquire)
+    }
+
     pub fn set_max(&self, max: u64) {
         self.max.store(max, Ordering::Release);
     }

@@ -12,7 +12,7 @@
 pub mod sublist;
 pub mod validate;
 
-pub use sublist::{QueueGroup, Sublist, SublistError, SublistResult};
+pub use sublist::{QueueGroup, Sublist, SublistError, SublistResult, SublistStats};
 pub use validate::{
     has_wildcard, is_valid_literal_subject, is_valid_publish_subject, is_valid_subject, matches,
 };

@@ -131,6 +131,24 @@ pub struct Sublist<T> {
     cache: Option<Mutex<ResultCache<T>>>,
     generation: AtomicU64,
     count: AtomicUsize,
+    inserts: AtomicU64,
+    removes: AtomicU64,
+    lookups: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+/// Counters of a [`Sublist`], the figures nats-server reports in `/subsz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SublistStats {
+    pub subscriptions: usize,
+    pub cached_results: usize,
+    pub inserts: u64,
+    pub removes: u64,
+    pub matches: u64,
+    pub cache_hit_rate: f64,
+    /// Largest and mean number of subscriptions among the cached results.
+    pub max_fanout: usize,
+    pub avg_fanout: f64,
 }
 
 impl<T: Clone + PartialEq> Default for Sublist<T> {
@@ -147,6 +165,42 @@ impl<T: Clone + PartialEq> Sublist<T> {
             cache: cache.then(|| Mutex::new(foldhash::HashMap::default())),
             generation: AtomicU64::new(0),
             count: AtomicUsize::new(0),
+            inserts: AtomicU64::new(0),
+            removes: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> SublistStats {
+        let (cached_results, max_fanout, total_fanout) = match &self.cache {
+            Some(cache) => {
+                let cache = cache.lock();
+                let sizes = cache.values().map(|r| r.plain.len() + r.queues.len());
+                let (max, total) = sizes.fold((0, 0), |(max, total), n| (max.max(n), total + n));
+                (cache.len(), max, total)
+            }
+            None => (0, 0, 0),
+        };
+        let matches = self.lookups.load(Ordering::Relaxed);
+        let hits = self.cache_hits.load(Ordering::Relaxed);
+        SublistStats {
+            subscriptions: self.count(),
+            cached_results,
+            inserts: self.inserts.load(Ordering::Relaxed),
+            removes: self.removes.load(Ordering::Relaxed),
+            matches,
+            cache_hit_rate: if matches == 0 {
+                0.0
+            } else {
+                hits as f64 / matches as f64
+            },
+            max_fanout,
+            avg_fanout: if cached_results == 0 {
+                0.0
+            } else {
+                total_fanout as f64 / cached_results as f64
+            },
         }
     }
 
@@ -198,6 +252,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
             },
         }
         self.count.fetch_add(1, Ordering::Relaxed);
+        self.inserts.fetch_add(1, Ordering::Relaxed);
         self.changed(subject);
         Ok(())
     }
@@ -209,6 +264,7 @@ impl<T: Clone + PartialEq> Sublist<T> {
         let removed = remove_from_level(&mut root, &token_list, queue, item);
         if removed {
             self.count.fetch_sub(1, Ordering::Relaxed);
+            self.removes.fetch_add(1, Ordering::Relaxed);
             self.changed(subject);
         }
         removed
@@ -217,8 +273,10 @@ impl<T: Clone + PartialEq> Sublist<T> {
     /// Everything that a message published to the literal `subject` reaches.
     pub fn matches(&self, subject: &[u8]) -> Arc<SublistResult<T>> {
         let root = self.root.read();
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.lock().get(subject) {
+                self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Arc::clone(hit);
             }
         }

@@ -2,6 +2,7 @@
 //! `-x=value` and `-x value`, and multi-letter single-dash flags (`-DV`, `-sl`), which
 //! derive-style parsers cannot express.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use natsd_server::Options;
@@ -19,18 +20,26 @@ pub enum Command {
     },
 }
 
-/// Flags for running a server.
+/// Flags for running a server. Each one set overrides the config file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunFlags {
+    pub config_file: Option<String>,
+    /// `-t`: check the config file and exit.
+    pub test_config: bool,
     pub host: Option<String>,
     /// `-1` means a random port.
     pub port: Option<i64>,
     pub server_name: Option<String>,
+    pub client_advertise: Option<String>,
+    pub http_port: Option<i64>,
+    pub ports_file_dir: Option<String>,
     pub log_file: Option<String>,
+    pub log_size_limit: Option<u64>,
     pub pid_file: Option<String>,
-    pub debug: bool,
-    pub trace: bool,
-    pub logtime: bool,
+    pub debug: Option<bool>,
+    pub trace: Option<bool>,
+    pub logtime: Option<bool>,
+    pub logtime_utc: Option<bool>,
     pub max_payload: Option<usize>,
     pub max_control_line: Option<usize>,
     pub max_pending: Option<usize>,
@@ -41,7 +50,7 @@ pub struct RunFlags {
     pub write_deadline: Option<Duration>,
     pub lame_duck_duration: Option<Duration>,
     pub lame_duck_grace_period: Option<Duration>,
-    pub no_header_support: bool,
+    pub no_header_support: Option<bool>,
     /// nats-server flags for capabilities natsd does not serve yet, as given.
     pub unsupported: Vec<String>,
 }
@@ -74,24 +83,14 @@ enum Kind {
 }
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
-const UNSUPPORTED_VALUE_FLAGS: [&str; 24] = [
-    "m",
-    "http_port",
+const UNSUPPORTED_VALUE_FLAGS: [&str; 14] = [
     "ms",
     "https_port",
-    "c",
-    "config",
-    "client_advertise",
-    "ports_file_dir",
-    "log_size_limit",
     "max_traced_msg_len",
     "r",
     "remote_syslog",
     "sd",
     "store_dir",
-    "user",
-    "pass",
-    "auth",
     "tlscert",
     "tlskey",
     "tlscacert",
@@ -100,9 +99,15 @@ const UNSUPPORTED_VALUE_FLAGS: [&str; 24] = [
     "cluster_listen",
     "cluster_name",
 ];
-const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
-const UNSUPPORTED_BOOL_FLAGS: [&str; 9] = [
-    "t",
+const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 6] = [
+    "cluster_advertise",
+    "connect_retries",
+    "profile",
+    "user",
+    "pass",
+    "auth",
+];
+const UNSUPPORTED_BOOL_FLAGS: [&str; 7] = [
     "s",
     "syslog",
     "js",
@@ -110,13 +115,14 @@ const UNSUPPORTED_BOOL_FLAGS: [&str; 9] = [
     "tls",
     "tlsverify",
     "no_advertise",
-    "logtime_utc",
 ];
 
 fn kind_of(name: &str) -> Option<Kind> {
     match name {
         "h" | "help" | "v" | "version" | "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV"
-        | "T" | "logtime" | "no_header_support" | "help_tls" => Some(Kind::Bool),
+        | "T" | "logtime" | "logtime_utc" | "no_header_support" | "help_tls" | "t" => {
+            Some(Kind::Bool)
+        }
         "a"
         | "addr"
         | "net"
@@ -129,6 +135,13 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "log"
         | "P"
         | "pid"
+        | "c"
+        | "config"
+        | "m"
+        | "http_port"
+        | "client_advertise"
+        | "ports_file_dir"
+        | "log_size_limit"
         | "sl"
         | "signal"
         | "max_payload"
@@ -170,47 +183,22 @@ fn parse_number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, Flag
     })
 }
 
-/// Go-style durations (`500ms`, `2s`, `1m30s`, `1h`); a bare number is seconds.
+/// A Go duration (`500ms`, `2s`, `1m30s`); a bare number is seconds.
 pub fn parse_duration(flag: &str, value: &str) -> Result<Duration, FlagError> {
-    let bad = || FlagError::BadValue {
-        flag: flag.to_owned(),
-        value: value.to_owned(),
-    };
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(number * scale);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    value
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+        .or_else(|| natsd_conf::parse_duration(value))
+        .ok_or_else(|| FlagError::BadValue {
+            flag: flag.to_owned(),
+            value: value.to_owned(),
+        })
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Command, FlagError> {
-    let mut flags = RunFlags {
-        logtime: true,
-        ..RunFlags::default()
-    };
+    let mut flags = RunFlags::default();
     let mut signal: Option<String> = None;
     let mut index = 0;
     while index < args.len() {
@@ -257,15 +245,24 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
                     return Ok(Command::Version);
                 }
             }
-            "D" | "debug" => flags.debug = parse_bool(name, value.as_deref())?,
-            "V" | "trace" | "VV" => flags.trace = parse_bool(name, value.as_deref())?,
+            "D" | "debug" => flags.debug = Some(parse_bool(name, value.as_deref())?),
+            "V" | "trace" | "VV" => flags.trace = Some(parse_bool(name, value.as_deref())?),
             "DV" | "DVV" => {
                 let on = parse_bool(name, value.as_deref())?;
-                flags.debug = on;
-                flags.trace = on;
+                flags.debug = Some(on);
+                flags.trace = Some(on);
             }
-            "T" | "logtime" => flags.logtime = parse_bool(name, value.as_deref())?,
-            "no_header_support" => flags.no_header_support = parse_bool(name, value.as_deref())?,
+            "T" | "logtime" => flags.logtime = Some(parse_bool(name, value.as_deref())?),
+            "logtime_utc" => flags.logtime_utc = Some(parse_bool(name, value.as_deref())?),
+            "no_header_support" => {
+                flags.no_header_support = Some(parse_bool(name, value.as_deref())?)
+            }
+            "t" => flags.test_config = parse_bool(name, value.as_deref())?,
+            "c" | "config" => flags.config_file = Some(text.to_owned()),
+            "m" | "http_port" => flags.http_port = Some(parse_number(name, text)?),
+            "client_advertise" => flags.client_advertise = Some(text.to_owned()),
+            "ports_file_dir" => flags.ports_file_dir = Some(text.to_owned()),
+            "log_size_limit" => flags.log_size_limit = Some(parse_number(name, text)?),
             "a" | "addr" | "net" => flags.host = Some(text.to_owned()),
             "p" | "port" => flags.port = Some(parse_number(name, text)?),
             "n" | "name" | "server_name" => flags.server_name = Some(text.to_owned()),
@@ -298,34 +295,69 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
 }
 
 impl RunFlags {
-    /// Server options: defaults overridden by the flags given.
-    pub fn options(&self) -> Options {
-        let mut opts = Options::default();
-        if let Some(host) = &self.host {
-            opts.host.clone_from(host);
-        }
-        if let Some(port) = self.port {
-            opts.port = u16::try_from(port).ok().filter(|_| port >= 0);
-        }
-        opts.server_name.clone_from(&self.server_name);
-        let set = |target: &mut usize, value: Option<usize>| {
+    /// Overrides `opts` (defaults, or what the config file set) with the flags given.
+    pub fn apply(&self, opts: &mut Options) {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
             if let Some(v) = value {
-                *target = v;
+                *target = v.clone();
             }
-        };
-        set(&mut opts.max_payload, self.max_payload);
-        set(&mut opts.max_control_line, self.max_control_line);
-        set(&mut opts.max_pending, self.max_pending);
-        set(&mut opts.max_connections, self.max_connections);
-        set(&mut opts.max_subscriptions, self.max_subscriptions);
-        opts.ping_interval = self.ping_interval.unwrap_or(opts.ping_interval);
-        opts.ping_max = self.ping_max.unwrap_or(opts.ping_max);
-        opts.write_deadline = self.write_deadline.unwrap_or(opts.write_deadline);
-        opts.lame_duck_duration = self.lame_duck_duration.unwrap_or(opts.lame_duck_duration);
-        opts.lame_duck_grace_period = self
-            .lame_duck_grace_period
-            .unwrap_or(opts.lame_duck_grace_period);
-        opts.no_header_support = self.no_header_support;
+        }
+        fn set_some<T: Clone>(target: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                target.clone_from(value);
+            }
+        }
+        set(&mut opts.host, &self.host);
+        if let Some(port) = self.port {
+            opts.port = match port {
+                -1 => None,
+                0 => Some(natsd_server::options::DEFAULT_PORT),
+                _ => u16::try_from(port).ok(),
+            };
+        }
+        set_some(&mut opts.server_name, &self.server_name);
+        set_some(&mut opts.client_advertise, &self.client_advertise);
+        if let Some(port) = self.http_port {
+            opts.http_port = i32::try_from(port).unwrap_or(0);
+        }
+        set_some(
+            &mut opts.ports_file_dir,
+            &self.ports_file_dir.as_ref().map(PathBuf::from),
+        );
+        set_some(
+            &mut opts.log_file,
+            &self.log_file.as_ref().map(PathBuf::from),
+        );
+        set_some(
+            &mut opts.pid_file,
+            &self.pid_file.as_ref().map(PathBuf::from),
+        );
+        set(&mut opts.log_size_limit, &self.log_size_limit);
+        set(&mut opts.debug, &self.debug);
+        set(&mut opts.trace, &self.trace);
+        set(&mut opts.logtime, &self.logtime);
+        set(&mut opts.logtime_utc, &self.logtime_utc);
+        set(&mut opts.max_payload, &self.max_payload);
+        set(&mut opts.max_control_line, &self.max_control_line);
+        set(&mut opts.max_pending, &self.max_pending);
+        set(&mut opts.max_connections, &self.max_connections);
+        set(&mut opts.max_subscriptions, &self.max_subscriptions);
+        set(&mut opts.ping_interval, &self.ping_interval);
+        set(&mut opts.ping_max, &self.ping_max);
+        set(&mut opts.write_deadline, &self.write_deadline);
+        set(&mut opts.lame_duck_duration, &self.lame_duck_duration);
+        set(
+            &mut opts.lame_duck_grace_period,
+            &self.lame_duck_grace_period,
+        );
+        set(&mut opts.no_header_support, &self.no_header_support);
+    }
+
+    /// The settings these flags alone give.
+    #[cfg(test)]
+    fn options(&self) -> Options {
+        let mut opts = Options::default();
+        self.apply(&mut opts);
         opts
     }
 }
@@ -360,18 +392,19 @@ mod tests {
         let flags = run(&["--port=4333", "-net", "::", "-l", "f.log", "--pid=p"]);
         assert_eq!(flags.options().port, Some(4333));
         assert_eq!(flags.options().host, "::");
-        assert_eq!(flags.log_file.as_deref(), Some("f.log"));
-        assert_eq!(flags.pid_file.as_deref(), Some("p"));
+        assert_eq!(flags.options().log_file, Some(PathBuf::from("f.log")));
+        assert_eq!(flags.options().pid_file, Some(PathBuf::from("p")));
     }
 
     #[test]
     fn logging_flags() {
         let flags = run(&["-DV"]);
-        assert!(flags.debug && flags.trace && flags.logtime);
-        let flags = run(&["-D", "-T=false"]);
-        assert!(flags.debug && !flags.trace && !flags.logtime);
-        let flags = run(&["--trace"]);
-        assert!(flags.trace && !flags.debug);
+        let opts = flags.options();
+        assert!(opts.debug && opts.trace && opts.logtime);
+        let opts = run(&["-D", "-T=false"]).options();
+        assert!(opts.debug && !opts.trace && !opts.logtime);
+        let opts = run(&["--trace"]).options();
+        assert!(opts.trace && !opts.debug);
     }
 
     #[test]
@@ -437,7 +470,31 @@ mod tests {
 
     #[test]
     fn flags_for_later_capabilities_are_recorded() {
-        let flags = run(&["-js", "-sd", "/tmp/x", "-m", "8222"]);
-        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-m"]);
+        let flags = run(&["-js", "-sd", "/tmp/x", "--user", "u", "-m", "8222"]);
+        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-user"]);
+        assert_eq!(flags.options().http_port, 8222);
+    }
+
+    #[test]
+    fn config_flags_override_only_what_is_given() {
+        let flags = run(&[
+            "-c",
+            "natsd.conf",
+            "-t",
+            "--ports_file_dir=/tmp",
+            "-p",
+            "4333",
+        ]);
+        assert_eq!(flags.config_file.as_deref(), Some("natsd.conf"));
+        assert!(flags.test_config);
+        let mut opts = Options {
+            max_payload: 10,
+            debug: true,
+            ..Options::default()
+        };
+        flags.apply(&mut opts);
+        assert_eq!((opts.max_payload, opts.debug), (10, true));
+        assert_eq!(opts.port, Some(4333));
+        assert_eq!(opts.ports_file_dir, Some(PathBuf::from("/tmp")));
     }
 }

@@ -1,17 +1,23 @@
-//! natsd: starts a server from nats-server's command-line flags, writes the pid file, and
-//! maps signals the way nats-server does (SIGINT/SIGTERM stop, SIGUSR2 lame duck, SIGUSR1
-//! reopens the log file, SIGHUP reloads).
+//! natsd: starts a server from nats-server's config file and command-line flags, serves
+//! monitoring, writes the pid and ports files, and maps signals the way nats-server does
+//! (SIGINT/SIGTERM stop, SIGUSR2 lame duck, SIGUSR1 reopens the log file, SIGHUP reloads).
+//!
+//! - `flags`: the command line; `settings`: config file then flags, at start and reload;
+//!   `run_files`: the pid and ports files; `signal`: `--signal` to a running server.
 
 mod flags;
+mod run_files;
+mod settings;
 mod signal;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use flags::{Command, RunFlags};
-use natsd_server::{Logger, Server, COMPATIBLE_VERSION, NATSD_VERSION};
+use natsd_server::log::FileSink;
+use natsd_server::{Level, Logger, Options, Server, COMPATIBLE_VERSION, NATSD_VERSION};
+use run_files::RunFiles;
+use settings::Loaded;
 use tokio::signal::unix::{signal as unix_signal, SignalKind};
 
 const USAGE: &str = "\
@@ -23,12 +29,18 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
+    -m, --http_port <port>           Use port for http monitoring (-1 for random)
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
+        --client_advertise <string>  Client URL to advertise to other servers
+        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports)
     -sl,--signal <signal>[=<pid>]    Send signal to natsd process (ldm, stop, quit, term, reopen, reload)
                                      <pid> can be either a PID (e.g. 1) or the path to a PID file
 
 Logging Options:
     -l, --log <file>                 File to redirect log output
     -T, --logtime                    Timestamp log entries (default: true)
+        --log_size_limit <bytes>     Rotate the log file past this size (default: 0, never)
     -D, --debug                      Enable debugging output
     -V, --trace                      Trace the raw protocol
     -DV                              Debug and trace
@@ -87,18 +99,26 @@ fn main() -> ExitCode {
 
 fn run(flags: &RunFlags) -> ExitCode {
     let log = Arc::new(Logger::stderr());
-    log.set_levels(flags.debug, flags.trace, flags.logtime);
-    if let Some(path) = &flags.log_file {
-        match open_log(path) {
-            Ok(file) => log.set_sink(file),
-            Err(error) => {
-                log.log(
-                    natsd_server::Level::Fatal,
-                    format_args!("error opening log file {path}: {error}"),
-                );
-                return ExitCode::FAILURE;
+    let loaded = match settings::load(flags) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            for line in &error.0 {
+                log.log(Level::Fatal, format_args!("{line}"));
             }
+            return ExitCode::FAILURE;
         }
+    };
+    if flags.test_config {
+        return test_config(flags, &loaded);
+    }
+    for warning in &loaded.warnings {
+        log.warn(format_args!("{warning}"));
+    }
+    let opts = &loaded.opts;
+    log.set_levels(opts.debug, opts.trace, opts.logtime);
+    if let Err(error) = open_log(opts, &log) {
+        log.log(Level::Fatal, format_args!("{error}"));
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,54 +126,159 @@ fn run(flags: &RunFlags) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            log.log(natsd_server::Level::Fatal, format_args!("{error}"));
+            log.log(Level::Fatal, format_args!("{error}"));
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(flags, log))
+    runtime.block_on(serve(flags, loaded, log))
 }
 
-fn open_log(path: &str) -> std::io::Result<Box<dyn Write + Send>> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    Ok(Box::new(file))
+/// `-t`: like nats-server, warnings fail the check too.
+fn test_config(flags: &RunFlags, loaded: &Loaded) -> ExitCode {
+    let Some(file) = &flags.config_file else {
+        eprintln!("natsd: no configuration file given, use -c to name one");
+        return ExitCode::FAILURE;
+    };
+    if !loaded.warnings.is_empty() {
+        for warning in &loaded.warnings {
+            eprintln!("natsd: {warning}");
+        }
+        return ExitCode::FAILURE;
+    }
+    let digest = loaded.opts.config_digest.as_deref().unwrap_or_default();
+    println!("natsd: configuration file {file} is valid ({digest})");
+    ExitCode::SUCCESS
 }
 
-async fn serve(flags: &RunFlags, log: Arc<Logger>) -> ExitCode {
+/// Points the logger at the configured file (rotating at `log_size_limit`), or leaves it
+/// on standard error.
+fn open_log(opts: &Options, log: &Logger) -> Result<(), String> {
+    if let Some(path) = &opts.log_file {
+        let sink = FileSink::open(path, opts.log_size_limit, opts.log_max_num)
+            .map_err(|error| format!("error opening log file {}: {error}", path.display()))?;
+        log.set_sink(Box::new(sink));
+    }
+    Ok(())
+}
+
+async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
     for flag in &flags.unsupported {
         log.warn(format_args!(
             "natsd does not serve what {flag} configures yet; the flag is ignored"
         ));
     }
+    for block in &loaded.unsupported {
+        log.warn(format_args!(
+            "natsd does not serve '{block}' from the configuration yet; it is checked and ignored"
+        ));
+    }
+    let opts = loaded.opts;
+    if let Some(file) = &opts.config_file {
+        log.info(format_args!(
+            "Using configuration file: {} ({})",
+            file.display(),
+            opts.config_digest.as_deref().unwrap_or_default()
+        ));
+    }
     // Written before the server reports ready, so harnesses that wait for the ready line
     // find the pid file.
-    if let Some(path) = &flags.pid_file {
+    if let Some(path) = &opts.pid_file {
         if let Err(error) = std::fs::write(path, std::process::id().to_string()) {
             log.log(
-                natsd_server::Level::Fatal,
+                Level::Fatal,
                 format_args!("Could not write pidfile: {error}"),
             );
             return ExitCode::FAILURE;
         }
     }
-    let server = match Server::start(flags.options(), Arc::clone(&log)).await {
+    let files = RunFiles::new(&opts);
+    let server = match Server::listen(opts.clone(), Arc::clone(&log)).await {
         Ok(server) => server,
         Err(error) => {
-            log.log(natsd_server::Level::Fatal, format_args!("{error}"));
-            remove_pid_file(flags);
+            log.log(Level::Fatal, format_args!("{error}"));
+            files.remove();
             return ExitCode::FAILURE;
         }
     };
+    let mut monitoring = None;
+    if opts.http_port != 0 {
+        let host = opts.http_host.as_deref().unwrap_or(&opts.host);
+        let port = u16::try_from(opts.http_port).unwrap_or(0);
+        match natsd_monitor::start(server.clone(), &host_port(host, port)).await {
+            Ok(monitor) => {
+                log.info(format_args!(
+                    "Starting http monitor on {}",
+                    monitor.local_addr
+                ));
+                monitoring = Some(monitor.local_addr);
+            }
+            Err(error) => {
+                log.log(
+                    Level::Fatal,
+                    format_args!("Can't listen to the monitor port: {error}"),
+                );
+                server.shutdown().await;
+                files.remove();
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Err(error) = files.write_ports(&server, monitoring) {
+        log.error(format_args!("Error writing ports file: {error}"));
+    }
+    server.announce_ready();
     if let Err(error) = handle_signals(&server, flags, &log).await {
         log.error(format_args!("signal handling failed: {error}"));
     }
     server.shutdown().await;
-    remove_pid_file(flags);
+    files.remove();
     ExitCode::SUCCESS
 }
 
-fn remove_pid_file(flags: &RunFlags) {
-    if let Some(path) = &flags.pid_file {
-        let _ = std::fs::remove_file(path);
+/// Re-reads the config file and applies it, or logs why not; the server keeps running
+/// either way.
+fn reload(server: &Server, flags: &RunFlags, log: &Logger) {
+    if flags.config_file.is_none() {
+        log.error(format_args!(
+            "Failed to reload server configuration: config reload not supported without a configuration file"
+        ));
+        return;
+    }
+    let loaded = match settings::load(flags) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            log.error(format_args!(
+                "Failed to reload server configuration: {error}"
+            ));
+            return;
+        }
+    };
+    let old = server.options();
+    let new = loaded.opts;
+    let reopen = old.log_file != new.log_file || old.log_size_limit != new.log_size_limit;
+    match server.reload(new.clone()) {
+        Ok(changes) => {
+            if reopen {
+                if let Err(error) = open_log(&new, log) {
+                    log.error(format_args!("{error}"));
+                }
+            }
+            for change in changes {
+                log.info(format_args!("Reloaded: {change}"));
+            }
+            log.info(format_args!("Reloaded server configuration"));
+        }
+        Err(error) => log.error(format_args!(
+            "Failed to reload server configuration: {error}"
+        )),
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -178,19 +303,13 @@ async fn handle_signals(
                 log.info(format_args!("Trapped \"terminated\" signal"));
                 return Ok(());
             }
-            _ = hangup.recv() => {
-                log.error(format_args!(
-                    "Failed to reload server configuration: config reload not supported without a configuration file"
-                ));
-            }
+            _ = hangup.recv() => reload(server, flags, log),
             _ = user1.recv() => {
-                if let Some(path) = &flags.log_file {
-                    match open_log(path) {
-                        Ok(file) => {
-                            log.set_sink(file);
-                            log.info(format_args!("File log re-opened"));
-                        }
-                        Err(error) => log.error(format_args!("error re-opening log file {path}: {error}")),
+                let opts = server.options();
+                if opts.log_file.is_some() {
+                    match open_log(&opts, log) {
+                        Ok(()) => log.info(format_args!("File log re-opened")),
+                        Err(error) => log.error(format_args!("{error}")),
                     }
                 }
             }

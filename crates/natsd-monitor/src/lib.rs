@@ -1,0 +1,189 @@
+//! HTTP monitoring for natsd: nats-server's endpoints, paths and JSON, plus Prometheus.
+//!
+//! - [`start`] binds the monitoring listener and serves until the server stops.
+//! - [`router`]: `/` (an index), `/varz`, `/connz`, `/routez`, `/gatewayz`, `/leafz`,
+//!   `/subsz` (also `/subscriptionsz`), `/accountz`, `/accstatz`, `/jsz`, `/healthz`, all
+//!   under `http_base_path`, and `/metrics` in the Prometheus text format.
+//! - `query`: the query parameters, read and refused the way nats-server does.
+//! - `metrics`: the Prometheus rendering of the same figures.
+//!
+//! The figures come from `natsd_server::monitor`; this crate only speaks HTTP.
+
+mod metrics;
+mod query;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use natsd_server::monitor::BadRequest;
+use natsd_server::Server;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+type Params = Query<HashMap<String, String>>;
+
+/// The endpoints and the names the index page gives them, in nats-server's order.
+const ENDPOINTS: [(&str, &str); 10] = [
+    ("varz", "General"),
+    ("jsz", "JetStream"),
+    ("connz", "Connections"),
+    ("accountz", "Accounts"),
+    ("accstatz", "Account Stats"),
+    ("subsz", "Subscriptions"),
+    ("routez", "Routes"),
+    ("leafz", "LeafNodes"),
+    ("gatewayz", "Gateways"),
+    ("healthz", "Health Probe"),
+];
+
+/// A running monitoring listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Monitor {
+    pub local_addr: SocketAddr,
+}
+
+/// Binds `addr` (`host:port`, port 0 for any) and serves until `server` stops.
+pub async fn start(server: Server, addr: &str) -> std::io::Result<Monitor> {
+    let listener = TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    let base_path = server.options().http_base_path.clone();
+    let app = router(server.clone(), &base_path);
+    tokio::spawn(async move {
+        let stopped = async move { server.stopped().await };
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await;
+    });
+    Ok(Monitor { local_addr })
+}
+
+/// The monitoring routes, under `base_path` (nats-server's `http_base_path`).
+pub fn router(server: Server, base_path: &str) -> Router {
+    let base = base_path.trim_end_matches('/');
+    let path = |endpoint: &str| format!("{base}/{endpoint}");
+    Router::new()
+        .route(&path(""), get(index))
+        .route(&path("varz"), get(varz))
+        .route(&path("connz"), get(connz))
+        .route(&path("routez"), get(routez))
+        .route(&path("gatewayz"), get(gatewayz))
+        .route(&path("leafz"), get(leafz))
+        .route(&path("subsz"), get(subsz))
+        .route(&path("subscriptionsz"), get(subsz))
+        .route(&path("accountz"), get(accountz))
+        .route(&path("accstatz"), get(accstatz))
+        .route(&path("jsz"), get(jsz))
+        .route(&path("healthz"), get(healthz))
+        .route(&path("metrics"), get(metrics::serve))
+        .with_state(server)
+}
+
+/// Pretty JSON, as nats-server writes it, open to every origin.
+fn json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(body) => with_json_headers(body),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+fn with_json_headers(body: String) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn bad_request(error: BadRequest) -> Response {
+    (StatusCode::BAD_REQUEST, error.0).into_response()
+}
+
+fn answer<T: Serialize>(result: Result<T, BadRequest>) -> Response {
+    match result {
+        Ok(value) => json(&value),
+        Err(error) => bad_request(error),
+    }
+}
+
+async fn index(State(server): State<Server>) -> Html<String> {
+    server.count_monitor_request("/");
+    let links: String = ENDPOINTS
+        .iter()
+        .map(|(path, name)| {
+            format!("    <a href=./{path}>{name}<span class=\"endpoint\"> /{path}</span></a>\n")
+        })
+        .collect();
+    Html(format!(
+        "<html lang=\"en\">\n  <head><title>natsd</title></head>\n  <body>\n    <p>natsd v{} (nats-server v{})</p>\n{links}    <a href=./metrics>Prometheus Metrics<span class=\"endpoint\"> /metrics</span></a>\n  </body>\n</html>\n",
+        natsd_server::NATSD_VERSION,
+        natsd_server::COMPATIBLE_VERSION,
+    ))
+}
+
+async fn varz(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/varz");
+    json(&server.varz())
+}
+
+async fn connz(State(server): State<Server>, Query(params): Params) -> Response {
+    server.count_monitor_request("/connz");
+    answer(query::connz(&params).and_then(|opts| server.connz(&opts)))
+}
+
+async fn routez(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/routez");
+    json(&server.routez())
+}
+
+async fn gatewayz(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/gatewayz");
+    json(&server.gatewayz())
+}
+
+async fn leafz(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/leafz");
+    json(&server.leafz())
+}
+
+async fn subsz(State(server): State<Server>, Query(params): Params) -> Response {
+    server.count_monitor_request("/subsz");
+    answer(query::subsz(&params).and_then(|opts| server.subsz(&opts)))
+}
+
+async fn accountz(State(server): State<Server>, Query(params): Params) -> Response {
+    server.count_monitor_request("/accountz");
+    json(&server.accountz(params.get("acc").map(String::as_str)))
+}
+
+async fn accstatz(State(server): State<Server>, Query(params): Params) -> Response {
+    server.count_monitor_request("/accstatz");
+    answer(query::flag(&params, "unused").map(|unused| server.accstatz(unused)))
+}
+
+async fn jsz(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/jsz");
+    json(&server.jsz())
+}
+
+/// Compact, unlike the other endpoints, as nats-server answers it.
+async fn healthz(State(server): State<Server>) -> Response {
+    server.count_monitor_request("/healthz");
+    match serde_json::to_string(&server.healthz()) {
+        Ok(body) => with_json_headers(body),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}

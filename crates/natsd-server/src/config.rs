@@ -1,0 +1,643 @@
+//! Settings from a parsed config file: every top-level key of nats-server is known, the ones
+//! natsd serves are applied to [`Options`], and the blocks for capabilities natsd lacks yet
+//! are checked (type and keys) and named in [`ConfigReport::unsupported`].
+//!
+//! As in nats-server, keys are case-insensitive, an unknown key is an error unless the file
+//! used it as a `$variable`, and the older number-of-seconds form of a duration is a warning.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
+
+use crate::options::{Authorization, Options, User};
+
+/// A problem with one setting, where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.message)
+    }
+}
+
+impl From<ValueError> for ConfigIssue {
+    fn from(error: ValueError) -> Self {
+        ConfigIssue {
+            pos: error.pos,
+            message: error.message,
+        }
+    }
+}
+
+/// What applying a config file found.
+#[derive(Debug, Default)]
+pub struct ConfigReport {
+    /// Settings that stop the server from starting.
+    pub errors: Vec<ConfigIssue>,
+    /// Settings accepted in an older form; `-t` treats them as errors, as nats-server does.
+    pub warnings: Vec<ConfigIssue>,
+    /// Blocks and keys natsd parses but does not serve yet.
+    pub unsupported: Vec<String>,
+}
+
+/// Capabilities that natsd does not serve yet, with the keys nats-server accepts in their
+/// blocks, so that a typo there is still an error.
+const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "listen",
+    "host",
+    "net",
+    "port",
+    "authorization",
+    "routes",
+    "tls",
+    "advertise",
+    "cluster_advertise",
+    "no_advertise",
+    "connect_retries",
+    "connect_backoff",
+    "permissions",
+    "pool_size",
+    "accounts",
+    "compression",
+    "ping_interval",
+    "ping_max",
+    "write_deadline",
+    "write_timeout",
+];
+const GATEWAY_KEYS: &[&str] = &[
+    "name",
+    "listen",
+    "host",
+    "net",
+    "port",
+    "authorization",
+    "tls",
+    "advertise",
+    "connect_retries",
+    "connect_backoff",
+    "gateways",
+    "reject_unknown",
+    "reject_unknown_cluster",
+    "write_deadline",
+    "write_timeout",
+];
+const LEAFNODE_KEYS: &[&str] = &[
+    "listen",
+    "host",
+    "net",
+    "port",
+    "authorization",
+    "remotes",
+    "reconnect",
+    "reconnect_delay",
+    "dial_timeout",
+    "tls",
+    "advertise",
+    "no_advertise",
+    "min_version",
+    "compression",
+    "isolate_leafnode_interest",
+    "write_deadline",
+    "write_timeout",
+];
+const WEBSOCKET_KEYS: &[&str] = &[
+    "listen",
+    "host",
+    "net",
+    "port",
+    "advertise",
+    "tls",
+    "no_tls",
+    "same_origin",
+    "allowed_origins",
+    "compression",
+    "authorization",
+    "no_auth_user",
+    "jwt_cookie",
+    "user_cookie",
+    "pass_cookie",
+    "token_cookie",
+    "handshake_timeout",
+    "headers",
+];
+const MQTT_KEYS: &[&str] = &[
+    "listen",
+    "host",
+    "net",
+    "port",
+    "tls",
+    "authorization",
+    "no_auth_user",
+    "ack_wait",
+    "js_api_timeout",
+    "max_ack_pending",
+    "stream_replicas",
+    "consumer_replicas",
+    "consumer_memory_storage",
+    "consumer_inactive_threshold",
+    "js_domain",
+    "reject_qos2_publish",
+    "downgrade_qos2_subscribe",
+];
+const JETSTREAM_KEYS: &[&str] = &[
+    "enabled",
+    "enable",
+    "strict",
+    "store_dir",
+    "storedir",
+    "store",
+    "sync_interval",
+    "sync",
+    "max_memory_store",
+    "max_mem_store",
+    "max_mem",
+    "max_file_store",
+    "max_file",
+    "domain",
+    "key",
+    "ek",
+    "encryption_key",
+    "prev_key",
+    "prev_ek",
+    "cipher",
+    "extension_hint",
+    "limits",
+    "tpm",
+    "unique_tag",
+    "max_outstanding_catchup",
+    "max_buffered_size",
+    "max_buffered_msgs",
+    "request_queue_limit",
+    "info_queue_limit",
+    "meta_compact",
+    "meta_compact_size",
+    "meta_compact_sync",
+    "max_concurrent_io",
+    "max_catchup",
+    "max_ack_pending",
+];
+const TLS_KEYS: &[&str] = &[
+    "cert_file",
+    "key_file",
+    "ca_file",
+    "verify",
+    "verify_and_map",
+    "verify_cert_and_check_known_urls",
+    "insecure",
+    "cipher_suites",
+    "curve_preferences",
+    "allow_insecure_cipher_suites",
+    "min_version",
+    "timeout",
+    "connection_rate_limit",
+    "pinned_certs",
+    "handshake_first",
+    "first",
+    "cert_store",
+    "cert_match_by",
+    "cert_match",
+    "ca_certs_match",
+    "cert_match_skip_invalid",
+    "certs",
+    "ocsp_peer",
+];
+
+/// Applies a parsed config file to `opts`.
+pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
+    let mut report = ConfigReport::default();
+    for entry in map.entries() {
+        if let Err(issue) = apply_entry(opts, entry, &mut report) {
+            report.errors.push(issue);
+        }
+    }
+    report
+}
+
+fn unknown(entry: &Entry) -> ConfigIssue {
+    ConfigIssue {
+        pos: entry.key_pos.clone(),
+        message: format!("unknown field {:?}", entry.key),
+    }
+}
+
+fn issue(value: &Value, message: String) -> ConfigIssue {
+    ConfigIssue {
+        pos: value.pos.clone(),
+        message,
+    }
+}
+
+fn apply_entry(
+    opts: &mut Options,
+    entry: &Entry,
+    report: &mut ConfigReport,
+) -> Result<(), ConfigIssue> {
+    let v = &entry.value;
+    let key = entry.key.to_ascii_lowercase();
+    match key.as_str() {
+        "listen" => {
+            let (host, port) = listen(v)?;
+            if let Some(host) = host {
+                opts.host = host;
+            }
+            opts.port = client_port(v, port)?;
+        }
+        "host" | "net" => opts.host = v.as_str()?.to_owned(),
+        "port" => opts.port = client_port(v, v.as_integer()?)?,
+        "client_advertise" => opts.client_advertise = Some(v.as_str()?.to_owned()),
+        "server_name" => {
+            let name = v.as_str()?;
+            if name.contains(' ') {
+                return Err(issue(v, "server name cannot contain spaces".to_owned()));
+            }
+            opts.server_name = Some(name.to_owned());
+        }
+        "server_tags" => opts.server_tags = strings(v)?,
+        "debug" => opts.debug = v.as_bool()?,
+        "trace" | "trace_verbose" => opts.trace = v.as_bool()?,
+        "logtime" => opts.logtime = v.as_bool()?,
+        "logtime_utc" => opts.logtime_utc = v.as_bool()?,
+        "logfile" | "log_file" => opts.log_file = Some(PathBuf::from(v.as_str()?)),
+        "logfile_size_limit" | "log_size_limit" => opts.log_size_limit = v.as_integer()?,
+        "logfile_max_num" | "log_max_num" => opts.log_max_num = v.as_integer()?,
+        "pidfile" | "pid_file" => opts.pid_file = Some(PathBuf::from(v.as_str()?)),
+        "ports_file_dir" => opts.ports_file_dir = Some(PathBuf::from(v.as_str()?)),
+        "http" => {
+            let (host, port) = listen(v)?;
+            opts.http_host = host;
+            opts.http_port = listener_port(v, port)?;
+        }
+        "http_port" | "monitor_port" => opts.http_port = listener_port(v, v.as_integer()?)?,
+        "http_base_path" => opts.http_base_path = v.as_str()?.to_owned(),
+        "max_payload" => opts.max_payload = limit_i32(v, &key)?,
+        "max_control_line" => opts.max_control_line = limit_i32(v, &key)?,
+        "max_pending" => opts.max_pending = v.as_integer()?,
+        "max_connections" | "max_conn" => {
+            // nats-server reads 0 as "no limit".
+            opts.max_connections = match v.as_integer::<usize>()? {
+                0 => usize::MAX,
+                n => n,
+            }
+        }
+        "max_subscriptions" | "max_subs" => opts.max_subscriptions = v.as_integer()?,
+        "ping_interval" => opts.ping_interval = duration(v, &key, report)?,
+        "ping_max" => opts.ping_max = v.as_integer()?,
+        "write_deadline" => opts.write_deadline = duration(v, &key, report)?,
+        "lame_duck_duration" => {
+            let d = v.as_duration()?;
+            if d < Duration::from_secs(30) {
+                return Err(issue(
+                    v,
+                    format!("invalid lame_duck_duration of {d:?}, minimum is 30 seconds"),
+                ));
+            }
+            opts.lame_duck_duration = d;
+        }
+        "lame_duck_grace_period" => opts.lame_duck_grace_period = v.as_duration()?,
+        "no_header_support" => opts.no_header_support = v.as_bool()?,
+        "disable_sublist_cache" | "no_sublist_cache" => opts.disable_sublist_cache = v.as_bool()?,
+        "authorization" => opts.authorization = authorization(v)?,
+        "no_auth_user" => opts.no_auth_user = Some(v.as_str()?.to_owned()),
+        "max_closed_clients" => opts.max_closed_clients = v.as_integer()?,
+        "max_sub_tokens" | "max_subscription_tokens" => {
+            let n = v.as_int()?;
+            if !(1..=255).contains(&n) {
+                return Err(issue(v, format!("{key} must be between 1 and 255")));
+            }
+            report.unsupported.push(key);
+        }
+        // Accepted with the right type; natsd's behaviour does not depend on them.
+        "no_fast_producer_stall"
+        | "connect_error_reports"
+        | "reconnect_error_reports"
+        | "max_traced_msg_len"
+        | "trace_headers"
+        | "prof_port"
+        | "prof_block_rate" => {
+            scalar(v)?;
+        }
+        "cluster" => block(v, &key, CLUSTER_KEYS, report)?,
+        "gateway" => block(v, &key, GATEWAY_KEYS, report)?,
+        "leaf" | "leafnodes" => block(v, "leafnodes", LEAFNODE_KEYS, report)?,
+        "websocket" | "ws" => block(v, "websocket", WEBSOCKET_KEYS, report)?,
+        "mqtt" => block(v, &key, MQTT_KEYS, report)?,
+        "tls" => block(v, &key, TLS_KEYS, report)?,
+        "jetstream" => match &v.kind {
+            Kind::Bool(false) => {}
+            Kind::String(s) if s.eq_ignore_ascii_case("disabled") => {}
+            Kind::Bool(true) => report.unsupported.push(key),
+            Kind::String(s) if s.eq_ignore_ascii_case("enabled") => report.unsupported.push(key),
+            Kind::Map(_) => block(v, &key, JETSTREAM_KEYS, report)?,
+            _ => {
+                return Err(issue(
+                    v,
+                    "jetstream expects a map, a boolean or \"enabled\"/\"disabled\"".to_owned(),
+                ))
+            }
+        },
+        "store_dir" | "storedir" => {
+            v.as_str()?;
+        }
+        "https"
+        | "https_port"
+        | "accounts"
+        | "mappings"
+        | "maps"
+        | "operator"
+        | "operators"
+        | "root"
+        | "roots"
+        | "root_operator"
+        | "root_operators"
+        | "resolver"
+        | "account_resolver"
+        | "accounts_resolver"
+        | "resolver_tls"
+        | "resolver_preload"
+        | "resolver_pinned_accounts"
+        | "system_account"
+        | "system"
+        | "no_system_account"
+        | "no_system"
+        | "no_sys_acc"
+        | "trusted"
+        | "trusted_keys"
+        | "allow_non_tls"
+        | "ocsp"
+        | "ocsp_cache"
+        | "syslog"
+        | "remote_syslog"
+        | "server_metadata"
+        | "feature_flags"
+        | "default_js_domain"
+        | "default_sentinel"
+        | "proxies"
+        | "proxy_protocol"
+        | "write_timeout" => report.unsupported.push(key),
+        _ if entry.used_as_variable => {}
+        _ => return Err(unknown(entry)),
+    }
+    Ok(())
+}
+
+/// `port` or `host:port`, as nats-server's `listen`, `http` and friends take them.
+fn listen(v: &Value) -> Result<(Option<String>, i64), ConfigIssue> {
+    match &v.kind {
+        Kind::Integer(port) => Ok((None, *port)),
+        Kind::String(s) => {
+            let (host, port) = s
+                .rsplit_once(':')
+                .ok_or_else(|| issue(v, format!("could not parse address string {s:?}")))?;
+            let port = port
+                .parse()
+                .map_err(|_| issue(v, format!("could not parse port {port:?}")))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Ok((Some(host.to_owned()), port))
+        }
+        other => Err(issue(
+            v,
+            format!("expected port or host:port, got {}", other.type_name()),
+        )),
+    }
+}
+
+/// A client port: -1 picks a free one, 0 means the default.
+fn client_port(v: &Value, port: i64) -> Result<Option<u16>, ConfigIssue> {
+    match port {
+        -1 => Ok(None),
+        0 => Ok(Some(crate::options::DEFAULT_PORT)),
+        _ => u16::try_from(port)
+            .map(Some)
+            .map_err(|_| issue(v, format!("invalid port {port}"))),
+    }
+}
+
+/// A listener port where 0 is off and -1 picks a free port.
+fn listener_port(v: &Value, port: i64) -> Result<i32, ConfigIssue> {
+    if port < -1 || port > i64::from(u16::MAX) {
+        return Err(issue(v, format!("invalid port {port}")));
+    }
+    Ok(port as i32)
+}
+
+fn limit_i32(v: &Value, key: &str) -> Result<usize, ConfigIssue> {
+    let n = v.as_int()?;
+    if n > i64::from(i32::MAX) {
+        return Err(issue(v, format!("{key} value is too big")));
+    }
+    usize::try_from(n).map_err(|_| issue(v, format!("{key} can not be negative")))
+}
+
+/// A duration string, or (with a warning, as in nats-server) a number of seconds.
+fn duration(v: &Value, key: &str, report: &mut ConfigReport) -> Result<Duration, ConfigIssue> {
+    match v.kind {
+        Kind::String(_) => Ok(v.as_duration()?),
+        Kind::Integer(_) => {
+            report.warnings.push(issue(
+                v,
+                format!("invalid use of field {key:?}: {key} should be converted to a duration"),
+            ));
+            Ok(v.as_seconds()?)
+        }
+        _ => Err(issue(v, format!("{key} expects a duration such as \"2s\""))),
+    }
+}
+
+/// One string or an array of strings.
+fn strings(v: &Value) -> Result<Vec<String>, ConfigIssue> {
+    match &v.kind {
+        Kind::String(s) => Ok(vec![s.clone()]),
+        Kind::Array(items) => items
+            .iter()
+            .map(|item| Ok(item.as_str()?.to_owned()))
+            .collect(),
+        other => Err(issue(
+            v,
+            format!(
+                "expected a string or an array of strings, got {}",
+                other.type_name()
+            ),
+        )),
+    }
+}
+
+fn scalar(v: &Value) -> Result<(), ConfigIssue> {
+    match v.kind {
+        Kind::Map(_) | Kind::Array(_) => Err(issue(
+            v,
+            format!("expected a single value, got {}", v.kind.type_name()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A block for a capability natsd does not serve yet: its keys are checked, then it is
+/// reported as unsupported.
+fn block(
+    v: &Value,
+    name: &str,
+    known: &[&str],
+    report: &mut ConfigReport,
+) -> Result<(), ConfigIssue> {
+    let map = v.as_map()?;
+    for entry in map.entries() {
+        if !known.contains(&entry.key.to_ascii_lowercase().as_str()) && !entry.used_as_variable {
+            return Err(unknown(entry));
+        }
+    }
+    report.unsupported.push(name.to_owned());
+    Ok(())
+}
+
+fn authorization(v: &Value) -> Result<Authorization, ConfigIssue> {
+    let mut auth = Authorization::default();
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => auth.user = Some(value.as_str()?.to_owned()),
+            "pass" | "password" => auth.password = Some(value.as_str()?.to_owned()),
+            "token" => auth.token = Some(value.as_str()?.to_owned()),
+            "timeout" => {
+                auth.timeout = Some(match value.kind {
+                    Kind::String(_) => value.as_duration()?,
+                    _ => value.as_seconds()?,
+                })
+            }
+            "users" => {
+                for user in value.as_array()? {
+                    auth.users.push(user_entry(user)?);
+                }
+            }
+            "default_permission"
+            | "default_permissions"
+            | "permissions"
+            | "auth_callout"
+            | "auth_hook"
+            | "nkeys"
+            | "proxy_required" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    if auth.token.is_some() && (auth.user.is_some() || !auth.users.is_empty()) {
+        return Err(issue(
+            v,
+            "can not have a token and a user/users configured together".to_owned(),
+        ));
+    }
+    Ok(auth)
+}
+
+fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
+    let mut user = None;
+    let mut password = String::new();
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "user" | "username" => user = Some(value.as_str()?.to_owned()),
+            "pass" | "password" => password = value.as_str()?.to_owned(),
+            "nkey"
+            | "permission"
+            | "permissions"
+            | "authorization"
+            | "account"
+            | "allowed_connection_types"
+            | "connection_types"
+            | "clients"
+            | "proxy_required" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    let user = user.ok_or_else(|| issue(v, "user entry requires a user".to_owned()))?;
+    Ok(User { user, password })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use natsd_conf::{parse_str, System};
+
+    fn apply_text(text: &str) -> (Options, ConfigReport) {
+        let map = match parse_str(text, &System) {
+            Ok(map) => map,
+            Err(error) => panic!("{error}"),
+        };
+        let mut opts = Options::default();
+        let report = apply(&mut opts, &map);
+        (opts, report)
+    }
+
+    #[test]
+    fn core_keys_apply() {
+        let (opts, report) = apply_text(
+            "listen: 127.0.0.2:-1\nserver_name: a\nMAX_PAYLOAD: 2KB\nping_interval: \"30s\"\n\
+             http: \"127.0.0.1:8222\"\nserver_tags: [x:1, \"y\"]\nmax_connections: 0\n\
+             authorization { user: u, password: p, timeout: 1.5 }\n",
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(opts.host, "127.0.0.2");
+        assert_eq!(opts.port, None);
+        assert_eq!(opts.server_name.as_deref(), Some("a"));
+        assert_eq!(opts.max_payload, 2048);
+        assert_eq!(opts.ping_interval, Duration::from_secs(30));
+        assert_eq!(
+            (opts.http_host.as_deref(), opts.http_port),
+            (Some("127.0.0.1"), 8222)
+        );
+        assert_eq!(opts.server_tags, ["x:1", "y"]);
+        assert_eq!(opts.max_connections, usize::MAX);
+        assert_eq!(opts.authorization.user.as_deref(), Some("u"));
+        assert_eq!(
+            opts.authorization.timeout,
+            Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn problems_are_located() {
+        let (_, report) = apply_text("port: 1\nfoo: 2\ncluster { bogus: 1 }\nmax_payload: \"x\"\n");
+        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "2:1: unknown field \"foo\"",
+                "3:11: unknown field \"bogus\"",
+                "4:14: expected an integer, got string"
+            ]
+        );
+        let (opts, report) = apply_text("ping_interval: 5\n");
+        assert_eq!(opts.ping_interval, Duration::from_secs(5));
+        assert_eq!(
+            report.warnings[0].to_string(),
+            "1:16: invalid use of field \"ping_interval\": ping_interval should be converted to a duration"
+        );
+    }
+
+    #[test]
+    fn capabilities_not_served_are_reported() {
+        let (_, report) = apply_text(
+            "leafnodes { listen: \"127.0.0.1:-1\" }\nwebsocket { port: -1, no_tls: true }\n\
+             jetstream: enabled\ncluster { name: c }\n",
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(
+            report.unsupported,
+            ["leafnodes", "websocket", "jetstream", "cluster"]
+        );
+    }
+
+    #[test]
+    fn variables_are_not_unknown_keys() {
+        let (opts, report) = apply_text("limit = 100\nmax_payload: $limit\n");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(opts.max_payload, 100);
+    }
+}

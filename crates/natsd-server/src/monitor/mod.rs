@@ -1,0 +1,38 @@
+//! What the monitoring endpoints report (`/varz`, `/connz`, `/subsz`, ...), as data with
+//! nats-server's JSON field names; the HTTP layer and the `$SYS.REQ.SERVER.PING.*` requests
+//! serve the same structures.
+//!
+//! - `state`: [`MonitorState`], the counters and the ring of closed connections the server
+//!   keeps for monitoring.
+//! - [`varz`], [`connz`], [`subsz`]: the main providers and their options.
+//! - [`other`]: the endpoints for capabilities natsd does not serve yet (routes, gateways,
+//!   leaf nodes, JetStream), which answer as nats-server does when they are unused, and
+//!   `/accountz`, `/accstatz` and `/healthz`.
+
+pub mod connz;
+pub mod other;
+mod state;
+pub mod subsz;
+mod time;
+pub mod varz;
+
+pub(crate) use state::MonitorState;
+pub use time::{go_duration, rfc3339, uptime};
+
+/// Writes a float as Go's encoder does: without a fraction when it is whole (`2`, not `2.0`),
+/// so clients that tell integers from floats see the same types as from nats-server.
+pub(crate) fn go_float<S: serde::Serializer>(
+    value: &f64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        serializer.serialize_i64(*value as i64)
+    } else {
+        serializer.serialize_f64(*value)
+    }
+}
+
+/// A request the providers refuse, with the text nats-server answers (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
