@@ -45,10 +45,14 @@ impl Server {
         let inner = self.inner();
         let old = inner.opts();
         unchanged("Host", &old.host, &new.host)?;
-        unchanged("Port", &old.port, &new.port)?;
+        // A random port (-1) in the new file keeps the one bound.
+        let bound = Some(inner.port());
+        unchanged("Port", &bound, &new.port.or(bound))?;
         unchanged("ServerName", &old.server_name, &new.server_name)?;
         unchanged("HTTPHost", &old.http_host, &new.http_host)?;
-        unchanged("HTTPPort", &old.http_port, &new.http_port)?;
+        if new.http_port != -1 {
+            unchanged("HTTPPort", &old.http_port, &new.http_port)?;
+        }
         unchanged("HTTPBasePath", &old.http_base_path, &new.http_base_path)?;
         unchanged(
             "NoHeaderSupport",

@@ -7,9 +7,11 @@
 //!   nats-server), ready once it logs `Server is ready`.
 //! - [`diff`]: the differential byte-script format (`tests/diff/*.nds`), its runner and
 //!   the masking of server-specific INFO values.
+//! - [`http`]: a plain HTTP GET for the monitoring endpoints.
 //! - [`wait_for`]: poll a condition until a deadline instead of sleeping.
 
 pub mod diff;
+pub mod http;
 pub mod process;
 pub mod raw;
 

@@ -58,8 +58,11 @@ pub struct Connz {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SubDetail {
-    pub account: String,
-    pub account_tag: String,
+    /// Listed by `/subsz`, which spans accounts; `/connz` leaves them out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_tag: Option<String>,
     pub subject: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qgroup: Option<String>,
@@ -102,12 +105,13 @@ pub struct ConnInfo {
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorized_user: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subscriptions_list_detail: Vec<SubDetail>,
+    /// The account's name tag, with `auth`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_tag: Option<String>,
     /// Sort keys that the JSON shows only as text.
     #[serde(skip)]
     sort: SortKeys,
@@ -146,7 +150,7 @@ impl Default for ConnInfo {
             lang: String::new(),
             version: String::new(),
             authorized_user: None,
-            account: None,
+            name_tag: None,
             subscriptions_list: Vec::new(),
             subscriptions_list_detail: Vec::new(),
             sort: SortKeys {
@@ -202,7 +206,7 @@ pub(crate) fn conn_info(
         lang: details.lang,
         version: details.version,
         authorized_user: details.user.filter(|_| auth),
-        account: auth.then(|| GLOBAL_ACCOUNT.to_owned()),
+        name_tag: auth.then(|| GLOBAL_ACCOUNT.to_owned()),
         sort: SortKeys {
             start: stats.start,
             last,
@@ -226,17 +230,23 @@ pub(crate) fn conn_info(
                 .collect();
         }
         SubsDetail::Detail => {
-            info.subscriptions_list_detail =
-                listed.iter().map(|s| sub_detail(s, client.cid)).collect();
+            info.subscriptions_list_detail = listed
+                .iter()
+                .map(|s| sub_detail(s, client.cid, false))
+                .collect();
         }
     }
     info
 }
 
-pub(crate) fn sub_detail(sub: &crate::subscription::SubRef, cid: u64) -> SubDetail {
+pub(crate) fn sub_detail(
+    sub: &crate::subscription::SubRef,
+    cid: u64,
+    with_account: bool,
+) -> SubDetail {
     SubDetail {
-        account: GLOBAL_ACCOUNT.to_owned(),
-        account_tag: GLOBAL_ACCOUNT.to_owned(),
+        account: with_account.then(|| GLOBAL_ACCOUNT.to_owned()),
+        account_tag: with_account.then(|| GLOBAL_ACCOUNT.to_owned()),
         subject: String::from_utf8_lossy(&sub.subject).into_owned(),
         qgroup: sub
             .queue
@@ -264,7 +274,7 @@ fn trim(mut info: ConnInfo, opts: &ConnzOptions) -> ConnInfo {
     }
     if !opts.auth {
         info.authorized_user = None;
-        info.account = None;
+        info.name_tag = None;
     }
     info
 }

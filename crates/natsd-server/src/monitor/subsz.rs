@@ -65,7 +65,7 @@ impl Server {
                         .as_ref()
                         .is_none_or(|test| matches(&sub.subject, test.as_bytes()));
                     if reached {
-                        listed.push(sub_detail(sub, client.cid));
+                        listed.push(sub_detail(sub, client.cid, true));
                     }
                 }
             }

@@ -4,7 +4,9 @@
 
 mod binary;
 mod clients;
+mod config;
 mod cross_clients;
 mod diff;
 mod limits;
+mod monitor_diff;
 mod raw;

@@ -1,0 +1,321 @@
+//! natsd and the reference nats-server, started from the same config file with the same
+//! client traffic: the ports files have the same shape, and the monitoring endpoints the
+//! same keys with the same JSON types, and the same values where they are not specific to
+//! one server.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use natsd_testkit::http::get_json;
+use natsd_testkit::process::{reference_required, reference_server, ServerProcess};
+use natsd_testkit::RawConn;
+use serde_json::Value;
+
+/// Keys that only one side has, and why.
+const ONLY_REFERENCE: &[&str] = &[
+    // nats-server always runs a system account; natsd has none until accounts land.
+    "system_account",
+];
+const ONLY_NATSD: &[&str] = &["natsd_version"];
+/// Objects whose keys are a server's own (flags of its JetStream implementation).
+const FREE_FORM: &[&str] = &["feature_flags", "http_req_stats"];
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Same keys (but for the documented differences) and same types, recursively; arrays
+/// compare their first elements.
+fn same_shape(path: &str, ours: &Value, theirs: &Value, problems: &mut Vec<String>) {
+    let (a, b) = (type_name(ours), type_name(theirs));
+    // Go writes whole floats without a fraction; a figure such as `cpu` may be whole on one
+    // side and not on the other.
+    let numbers = matches!((a, b), ("integer" | "float", "integer" | "float"));
+    if a != b && !numbers {
+        problems.push(format!("{path}: natsd has {a}, nats-server has {b}"));
+        return;
+    }
+    match (ours, theirs) {
+        (Value::Object(x), Value::Object(y)) => {
+            if FREE_FORM.iter().any(|k| path.ends_with(k)) {
+                return;
+            }
+            let xs: BTreeSet<_> = x
+                .keys()
+                .filter(|k| !ONLY_NATSD.contains(&k.as_str()))
+                .collect();
+            let ys: BTreeSet<_> = y
+                .keys()
+                .filter(|k| !ONLY_REFERENCE.contains(&k.as_str()))
+                .collect();
+            for key in xs.symmetric_difference(&ys) {
+                let side = if xs.contains(key) {
+                    "natsd"
+                } else {
+                    "nats-server"
+                };
+                problems.push(format!("{path}.{key}: only {side} has it"));
+            }
+            for key in xs.intersection(&ys) {
+                same_shape(
+                    &format!("{path}.{key}"),
+                    &x[key.as_str()],
+                    &y[key.as_str()],
+                    problems,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            if let (Some(first), Some(other)) = (x.first(), y.first()) {
+                same_shape(&format!("{path}[0]"), first, other, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn same_values(
+    what: &str,
+    ours: &Value,
+    theirs: &Value,
+    keys: &[&str],
+    problems: &mut Vec<String>,
+) {
+    for key in keys {
+        if ours[key] != theirs[key] {
+            problems.push(format!(
+                "{what}.{key}: natsd {} vs nats-server {}",
+                ours[key], theirs[key]
+            ));
+        }
+    }
+}
+
+struct Side {
+    _process: ServerProcess,
+    ports: Value,
+    monitoring: SocketAddr,
+}
+
+fn start(program: &Path, dir: &Path, exe: &str) -> Side {
+    let config = dir.join("server.conf");
+    let process =
+        ServerProcess::start(program, &["-c".to_owned(), config.display().to_string()]).unwrap();
+    let path = dir.join(format!("{exe}_{}.ports", process.pid()));
+    // nats-server may finish writing the file just after it reports ready.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ports: Value = loop {
+        let parsed = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        match parsed {
+            Some(ports) => break ports,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            None => panic!("no ports file {}", path.display()),
+        }
+    };
+    let monitoring = ports["monitoring"][0]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    Side {
+        _process: process,
+        ports,
+        monitoring,
+    }
+}
+
+/// The same client traffic on each server; the connection stays open for `/connz`.
+async fn traffic(addr: SocketAddr) -> RawConn {
+    let (mut conn, _) = RawConn::connect(addr).await.unwrap();
+    conn.send(
+        "CONNECT {\"verbose\":false,\"name\":\"probe\",\"lang\":\"rust\",\"version\":\"1.0\",\"headers\":true,\"protocol\":1}\r\n\
+         SUB foo 1\r\nSUB bar q 2\r\nUNSUB 2 10\r\nPUB foo 5\r\nhello\r\nPING\r\n",
+    )
+    .await
+    .unwrap();
+    conn.expect("MSG foo 1 5\r\nhello\r\nPONG\r\n")
+        .await
+        .unwrap();
+    conn
+}
+
+#[tokio::test]
+async fn monitoring_matches_the_reference() {
+    let Some(reference) = reference_server() else {
+        assert!(!reference_required(), "reference nats-server required");
+        return;
+    };
+    let base = std::env::temp_dir().join(format!("natsd-monitor-diff-{}", std::process::id()));
+    let mut sides = Vec::new();
+    for (name, program, exe) in [
+        (
+            "natsd",
+            Path::new(env!("CARGO_BIN_EXE_natsd")).to_path_buf(),
+            "natsd".to_owned(),
+        ),
+        (
+            "reference",
+            reference.clone(),
+            reference
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        ),
+    ] {
+        let dir = base.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("server.conf"),
+            format!(
+                "host: 127.0.0.1\nport: -1\nhttp: \"127.0.0.1:-1\"\nports_file_dir: \"{}\"\n\
+                 max_payload: 64KB\nping_interval: \"30s\"\nserver_tags: [ \"az:1\" ]\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        sides.push(start(&program, &dir, &exe));
+    }
+    let mut problems = Vec::new();
+    same_shape("ports", &sides[0].ports, &sides[1].ports, &mut problems);
+
+    let mut conns = Vec::new();
+    for side in &sides {
+        let nats: SocketAddr = side.ports["nats"][0].as_str().unwrap()["nats://".len()..]
+            .parse()
+            .unwrap();
+        conns.push(traffic(nats).await);
+    }
+    let fetch = |path: &str| -> (Value, Value) {
+        (
+            get_json(sides[0].monitoring, path).unwrap(),
+            get_json(sides[1].monitoring, path).unwrap(),
+        )
+    };
+    for path in [
+        "/varz",
+        "/connz?subs=detail",
+        "/connz?subs=1&auth=1",
+        "/subsz?subs=1&test=foo",
+        "/routez",
+        "/gatewayz",
+        "/leafz",
+        "/accountz",
+        "/accstatz",
+        "/jsz",
+        "/healthz",
+    ] {
+        let (ours, theirs) = fetch(path);
+        same_shape(path, &ours, &theirs, &mut problems);
+    }
+
+    let (ours, theirs) = fetch("/varz");
+    same_values(
+        "varz",
+        &ours,
+        &theirs,
+        &[
+            "version",
+            "proto",
+            "host",
+            "max_connections",
+            "ping_interval",
+            "ping_max",
+            "http_host",
+            "http_port",
+            "http_base_path",
+            "https_port",
+            "auth_timeout",
+            "max_control_line",
+            "max_payload",
+            "max_pending",
+            "tls_timeout",
+            "write_deadline",
+            "connections",
+            "total_connections",
+            "routes",
+            "remotes",
+            "leafnodes",
+            "in_msgs",
+            "in_bytes",
+            "out_msgs",
+            "out_bytes",
+            "in_client_msgs",
+            "out_client_msgs",
+            "slow_consumers",
+            "stale_connections",
+            "tags",
+            "cluster",
+            "gateway",
+            "leaf",
+            "mqtt",
+            "websocket",
+            "jetstream",
+        ],
+        &mut problems,
+    );
+    let (ours, theirs) = fetch("/connz?subs=detail");
+    same_values(
+        "connz",
+        &ours,
+        &theirs,
+        &["num_connections", "total", "offset", "limit"],
+        &mut problems,
+    );
+    // Connection ids are each server's own (nats-server's internal clients take the first),
+    // and nats-server lists a connection's subscriptions in map order.
+    let without_cid = |conn: &Value| {
+        let mut conn = conn.clone();
+        if let Some(subs) = conn["subscriptions_list_detail"].as_array_mut() {
+            for sub in subs.iter_mut() {
+                sub.as_object_mut().map(|s| s.remove("cid"));
+            }
+            subs.sort_by_key(|sub| sub["sid"].as_str().unwrap_or_default().to_owned());
+        }
+        conn
+    };
+    let (a, b) = (
+        &without_cid(&ours["connections"][0]),
+        &without_cid(&theirs["connections"][0]),
+    );
+    same_values(
+        "connz.connections[0]",
+        a,
+        b,
+        &[
+            "kind",
+            "type",
+            "ip",
+            "pending_bytes",
+            "in_msgs",
+            "out_msgs",
+            "in_bytes",
+            "out_bytes",
+            "subscriptions",
+            "name",
+            "lang",
+            "version",
+            "subscriptions_list_detail",
+        ],
+        &mut problems,
+    );
+    drop(conns);
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(problems.is_empty(), "differences:\n{}", problems.join("\n"));
+}
