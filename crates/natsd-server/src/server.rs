@@ -221,7 +221,13 @@ impl Server {
             display_addr(&local_addr)
         ));
         tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
-        Ok(Server { inner, local_addr })
+        let server = Server { inner, local_addr };
+        crate::monitor::subscribe_requests(&server)?;
+        Ok(server)
+    }
+
+    pub(crate) fn from_inner(inner: Arc<ServerInner>, local_addr: SocketAddr) -> Server {
+        Server { inner, local_addr }
     }
 
     pub(crate) fn inner(&self) -> &Arc<ServerInner> {
@@ -259,9 +265,13 @@ impl Server {
         self.inner.clients.lock().len()
     }
 
-    /// Total subscriptions in the global account.
+    /// Subscriptions held by client connections (the server's own are not counted).
     pub fn num_subscriptions(&self) -> usize {
-        self.inner.global.sublist.count()
+        self.inner
+            .snapshot_clients()
+            .iter()
+            .map(|client| client.subs.lock().len())
+            .sum()
     }
 
     pub fn is_lame_duck(&self) -> bool {

@@ -1,21 +1,28 @@
 //! A minimal HTTP/1.0 GET for monitoring tests, with a bounded wait.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET path` on `addr`: the status code and the body.
-pub fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        anyhow::Ok(response)
+    };
+    let response = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .with_context(|| format!("GET {path} timed out"))??;
     let (head, body) = response
         .split_once("\r\n\r\n")
         .context("no end of headers")?;
@@ -28,8 +35,8 @@ pub fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
 }
 
 /// `GET path` that must answer 200 with JSON.
-pub fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<serde_json::Value> {
-    let (status, body) = get(addr, path)?;
+pub async fn get_json(addr: SocketAddr, path: &str) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = get(addr, path).await?;
     if status != 200 {
         bail!("GET {path}: {status} {body}");
     }

@@ -8,14 +8,17 @@
 //! - [`other`]: the endpoints for capabilities natsd does not serve yet (routes, gateways,
 //!   leaf nodes, JetStream), which answer as nats-server does when they are unused, and
 //!   `/accountz`, `/accstatz` and `/healthz`.
+//! - `requests`: the same providers over NATS, `$SYS.REQ.SERVER.PING.*`.
 
 pub mod connz;
 pub mod other;
+mod requests;
 mod state;
 pub mod subsz;
 mod time;
 pub mod varz;
 
+pub(crate) use requests::subscribe as subscribe_requests;
 pub(crate) use state::MonitorState;
 pub use time::{go_duration, rfc3339, uptime};
 

@@ -89,13 +89,13 @@ async fn starts_like_a_client_harness_starts_nats_server() {
         .unwrap();
     assert_eq!(&msg.payload[..], b"hi");
 
-    let varz = get_json(monitoring, "/varz").unwrap();
+    let varz = get_json(monitoring, "/varz").await.unwrap();
     assert_eq!(varz["port"], nats.port());
     assert_eq!(varz["tags"], serde_json::json!(["id:XYZ"]));
     assert_eq!(varz["version"], "2.15.1");
-    let (status, body) = get(monitoring, "/healthz").unwrap();
+    let (status, body) = get(monitoring, "/healthz").await.unwrap();
     assert_eq!((status, body.as_str()), (200, "{\"status\":\"ok\"}"));
-    let (status, index) = get(monitoring, "/").unwrap();
+    let (status, index) = get(monitoring, "/").await.unwrap();
     assert_eq!(status, 200);
     assert!(
         index.contains("/varz") && index.contains("/connz"),
@@ -316,7 +316,12 @@ async fn reload_applies_limits_users_and_logging_without_dropping_clients() {
 
     // A change that cannot be reloaded is refused and logged; the server keeps serving.
     write(2000, true, "{user: alice, password: a}", "4998");
-    Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let sent = Command::new(natsd())
+        .arg("--signal")
+        .arg(format!("reload={pid}"))
+        .status()
+        .unwrap();
+    assert!(sent.success());
     wait_for(WAIT, || {
         log.extend(server.drain_log());
         log.iter()

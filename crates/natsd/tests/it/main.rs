@@ -9,4 +9,5 @@ mod cross_clients;
 mod diff;
 mod limits;
 mod monitor_diff;
+mod monitoring;
 mod raw;

@@ -202,10 +202,11 @@ async fn monitoring_matches_the_reference() {
             .unwrap();
         conns.push(traffic(nats).await);
     }
-    let fetch = |path: &str| -> (Value, Value) {
+    let (ours_at, theirs_at) = (sides[0].monitoring, sides[1].monitoring);
+    let fetch = |path: &'static str| async move {
         (
-            get_json(sides[0].monitoring, path).unwrap(),
-            get_json(sides[1].monitoring, path).unwrap(),
+            get_json(ours_at, path).await.unwrap(),
+            get_json(theirs_at, path).await.unwrap(),
         )
     };
     for path in [
@@ -221,11 +222,11 @@ async fn monitoring_matches_the_reference() {
         "/jsz",
         "/healthz",
     ] {
-        let (ours, theirs) = fetch(path);
+        let (ours, theirs) = fetch(path).await;
         same_shape(path, &ours, &theirs, &mut problems);
     }
 
-    let (ours, theirs) = fetch("/varz");
+    let (ours, theirs) = fetch("/varz").await;
     same_values(
         "varz",
         &ours,
@@ -270,7 +271,7 @@ async fn monitoring_matches_the_reference() {
         ],
         &mut problems,
     );
-    let (ours, theirs) = fetch("/connz?subs=detail");
+    let (ours, theirs) = fetch("/connz?subs=detail").await;
     same_values(
         "connz",
         &ours,
