@@ -251,15 +251,19 @@ impl Lexer<'_> {
         Ok(None)
     }
 
-    /// After `/`: a second `/` starts a comment that returns to `then`.
-    fn slash_comment(&mut self, then: State) -> Option<State> {
-        if self.next() == Some('/') {
-            self.push(then);
-            self.ignore();
-            Some(State::Comment)
-        } else {
-            self.backup();
-            None
+    /// Whether `c`, just read, starts a comment: `#`, or `/` followed by a second `/`
+    /// (then consumed). After a lone `/` the input is left as it was.
+    fn comment_starts(&mut self, c: Option<char>) -> bool {
+        match c {
+            Some('#') => true,
+            Some('/') => {
+                if self.next() == Some('/') {
+                    return true;
+                }
+                self.backup();
+                false
+            }
+            _ => false,
         }
     }
 
@@ -284,11 +288,9 @@ impl Lexer<'_> {
                         self.ignore();
                         BlockStart
                     }
-                    Some('#') => return self.comment(Top),
-                    Some('/') => match self.slash_comment(Top) {
-                        Some(state) => state,
-                        None => return self.end(),
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(Top),
+                    // A lone `/`.
+                    Some('/') => return self.end(),
                     None => return self.end(),
                     Some(_) => {
                         self.backup();
@@ -300,11 +302,9 @@ impl Lexer<'_> {
             TopValueEnd => {
                 let c = self.next();
                 match c {
-                    Some('#') => return self.comment(Top),
-                    Some('/') => match self.slash_comment(Top) {
-                        Some(state) => state,
-                        None => TopValueEnd,
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(Top),
+                    // A lone `/`.
+                    Some('/') => TopValueEnd,
                     _ if is_whitespace(c) => TopValueEnd,
                     None | Some('\n' | '\r' | ';' | ',' | '}') => {
                         self.ignore();
@@ -334,11 +334,9 @@ impl Lexer<'_> {
                         self.ignore();
                         return self.pop();
                     }
-                    Some('#') => return self.comment(BlockStart),
-                    Some('/') => match self.slash_comment(BlockStart) {
-                        Some(state) => state,
-                        None => return self.end(),
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockStart),
+                    // A lone `/`.
+                    Some('/') => return self.end(),
                     None => return self.end(),
                     Some(_) => {
                         self.backup();
@@ -350,11 +348,9 @@ impl Lexer<'_> {
             BlockValueEnd => {
                 let c = self.next();
                 match c {
-                    Some('#') => return self.comment(BlockValueEnd),
-                    Some('/') => match self.slash_comment(BlockValueEnd) {
-                        Some(state) => state,
-                        None => BlockValueEnd,
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockValueEnd),
+                    // A lone `/`.
+                    Some('/') => BlockValueEnd,
                     _ if is_whitespace(c) => BlockValueEnd,
                     Some('\n' | '\r' | ';' | ',') => {
                         self.ignore();
@@ -375,11 +371,9 @@ impl Lexer<'_> {
             BlockEnd => {
                 let c = self.next();
                 match c {
-                    Some('#') => return self.comment(BlockStart),
-                    Some('/') => match self.slash_comment(BlockStart) {
-                        Some(state) => state,
-                        None => BlockEnd,
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockStart),
+                    // A lone `/`.
+                    Some('/') => BlockEnd,
                     _ if is_newline(c) || is_whitespace(c) => BlockEnd,
                     Some(';' | ',') => {
                         self.ignore();
@@ -576,11 +570,9 @@ impl Lexer<'_> {
                         self.ignore();
                         ArrayValue
                     }
-                    Some('#') => return self.comment(ArrayValue),
-                    Some('/') => match self.slash_comment(ArrayValue) {
-                        Some(state) => state,
-                        None => return self.fail("Unexpected array value terminator ','.".into()),
-                    },
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(ArrayValue),
+                    // A lone `/`.
+                    Some('/') => return self.fail("Unexpected array value terminator ','.".into()),
                     Some(',') => return self.fail("Unexpected array value terminator ','.".into()),
                     Some(']') => return self.array_end(),
                     _ => {
@@ -597,14 +589,12 @@ impl Lexer<'_> {
                         self.ignore();
                         ArrayValueEnd
                     }
-                    Some('#') => return self.comment(ArrayValueEnd),
-                    Some('/') => match self.slash_comment(ArrayValueEnd) {
-                        Some(state) => state,
-                        None => {
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(ArrayValueEnd),
+                    // A lone `/`.
+                    Some('/') => {
                             self.ignore();
                             ArrayValue
-                        }
-                    },
+                        },
                     Some(',') | Some('\n' | '\r') => {
                         self.ignore();
                         ArrayValue
@@ -636,20 +626,15 @@ impl Lexer<'_> {
                         self.next();
                         return self.map_end();
                     }
-                    Some('#') => {
+                    Some('#' | '/') => {
                         self.next();
-                        return self.comment(MapKeyStart);
-                    }
-                    Some('/') => {
-                        self.next();
-                        match self.slash_comment(MapKeyStart) {
-                            Some(state) => state,
-                            None => {
-                                self.ignore();
-                                self.next();
-                                MapKey
-                            }
+                        if self.comment_starts(c) {
+                            return self.comment(MapKeyStart);
                         }
+                        // A lone `/` is dropped and the key starts after it.
+                        self.ignore();
+                        self.next();
+                        MapKey
                     }
                     Some(quote @ ('"' | '\'')) => {
                         self.next();
@@ -733,14 +718,12 @@ impl Lexer<'_> {
                         self.ignore();
                         MapValueEnd
                     }
-                    Some('#') => return self.comment(MapValueEnd),
-                    Some('/') => match self.slash_comment(MapValueEnd) {
-                        Some(state) => state,
-                        None => {
+                    Some('#' | '/') if self.comment_starts(c) => return self.comment(MapValueEnd),
+                    // A lone `/`.
+                    Some('/') => {
                             self.ignore();
                             MapKeyStart
-                        }
-                    },
+                        },
                     Some(';' | ',' | '\n' | '\r') => {
                         self.ignore();
                         MapKeyStart

@@ -126,31 +126,46 @@ impl Logger {
 
 /// `2006/01/02 15:04:05.000000` in UTC.
 pub fn timestamp(at: SystemTime) -> String {
-    let (date, time, since) = civil_time(at);
-    format!(
-        "{}/{:02}/{:02} {:02}:{:02}:{:02}.{:06}",
-        date.0,
-        date.1,
-        date.2,
-        time.0,
-        time.1,
-        time.2,
-        since.subsec_micros()
-    )
+    let time = CivilTime::new(at);
+    format!("{}.{:06}", time.format('/', ' ', ':'), time.nanos / 1000)
 }
 
-/// ((year, month, day), (hour, minute, second), time since the epoch) in UTC.
-pub(crate) fn civil_time(
-    at: SystemTime,
-) -> ((i64, u32, u32), (u64, u64, u64), std::time::Duration) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    (
-        civil_from_days(days as i64),
-        (rem / 3600, (rem / 60) % 60, rem % 60),
-        since,
-    )
+/// A point in time as UTC calendar fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CivilTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u64,
+    pub minute: u64,
+    pub second: u64,
+    pub nanos: u32,
+}
+
+impl CivilTime {
+    pub fn new(at: SystemTime) -> Self {
+        let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since.as_secs();
+        let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: rem / 3600,
+            minute: (rem / 60) % 60,
+            second: rem % 60,
+            nanos: since.subsec_nanos(),
+        }
+    }
+
+    /// `YYYY<d>MM<d>DD<between>hh<t>mm<t>ss` with the given separators.
+    pub fn format(&self, date_sep: char, between: char, time_sep: char) -> String {
+        format!(
+            "{:04}{date_sep}{:02}{date_sep}{:02}{between}{:02}{time_sep}{:02}{time_sep}{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
 }
 
 /// A log file that rotates past a size limit, as nats-server's `log_size_limit` does: the
@@ -179,17 +194,12 @@ impl FileSink {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let (date, time, since) = civil_time(SystemTime::now());
+        let now = CivilTime::new(SystemTime::now());
         let backup = PathBuf::from(format!(
-            "{}.{}.{:02}.{:02}.{:02}.{:02}.{:02}.{:09}",
+            "{}.{}.{:09}",
             self.path.display(),
-            date.0,
-            date.1,
-            date.2,
-            time.0,
-            time.1,
-            time.2,
-            since.subsec_nanos()
+            now.format('.', '.', '.'),
+            now.nanos
         ));
         std::fs::rename(&self.path, &backup)?;
         self.file = OpenOptions::new()

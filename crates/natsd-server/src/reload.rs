@@ -66,68 +66,30 @@ impl Server {
         )?;
 
         let mut changes = Vec::new();
-        let mut note = |name: &str, before: String, after: String| {
-            if before != after {
-                changes.push(format!("{name} = {after}"));
-            }
-        };
-        note("debug", old.debug.to_string(), new.debug.to_string());
-        note("trace", old.trace.to_string(), new.trace.to_string());
-        note("logtime", old.logtime.to_string(), new.logtime.to_string());
-        note(
-            "log_file",
-            format!("{:?}", old.log_file),
-            format!("{:?}", new.log_file),
-        );
-        note(
-            "max_payload",
-            old.max_payload.to_string(),
-            new.max_payload.to_string(),
-        );
-        note(
-            "max_control_line",
-            old.max_control_line.to_string(),
-            new.max_control_line.to_string(),
-        );
-        note(
-            "max_pending",
-            old.max_pending.to_string(),
-            new.max_pending.to_string(),
-        );
-        note(
-            "max_connections",
-            old.max_connections.to_string(),
-            new.max_connections.to_string(),
-        );
-        note(
-            "max_subscriptions",
-            old.max_subscriptions.to_string(),
-            new.max_subscriptions.to_string(),
-        );
-        note(
-            "ping_interval",
-            format!("{:?}", old.ping_interval),
-            format!("{:?}", new.ping_interval),
-        );
-        note(
-            "ping_max",
-            old.ping_max.to_string(),
-            new.ping_max.to_string(),
-        );
-        note(
-            "write_deadline",
-            format!("{:?}", old.write_deadline),
-            format!("{:?}", new.write_deadline),
-        );
-        note(
-            "lame_duck_duration",
-            format!("{:?}", old.lame_duck_duration),
-            format!("{:?}", new.lame_duck_duration),
-        );
-        note(
-            "server_tags",
-            format!("{:?}", old.server_tags),
-            format!("{:?}", new.server_tags),
+        macro_rules! note_changes {
+            ($($field:ident),*) => {$(
+                if old.$field != new.$field {
+                    changes.push(format!("{} = {:?}", stringify!($field), new.$field));
+                }
+            )*};
+        }
+        note_changes!(
+            debug,
+            trace,
+            logtime,
+            log_file,
+            log_size_limit,
+            max_payload,
+            max_control_line,
+            max_pending,
+            max_connections,
+            max_subscriptions,
+            ping_interval,
+            ping_max,
+            write_deadline,
+            lame_duck_duration,
+            lame_duck_grace_period,
+            server_tags
         );
         let auth_changed = old.authorization != new.authorization;
         if auth_changed {

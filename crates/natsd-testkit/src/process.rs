@@ -57,8 +57,8 @@ impl ServerProcess {
                 Ok(line) => line,
                 Err(_) => bail!("{} did not become ready", program.display()),
             };
-            if let Some(at) = line.split("Listening for client connections on ").nth(1) {
-                addr = Some(at.trim().parse::<SocketAddr>()?);
+            if let Ok(at) = listening_addr(&line) {
+                addr = Some(at);
             }
             let ready = line.contains("Server is ready");
             process.startup_log.push(line);
@@ -101,6 +101,27 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until the log file at `path` holds `Server is ready`; returns its text.
+pub async fn wait_for_ready_log(path: &Path, timeout: Duration) -> anyhow::Result<String> {
+    let mut text = String::new();
+    crate::wait_for(timeout, || {
+        text = std::fs::read_to_string(path).unwrap_or_default();
+        text.contains("Server is ready")
+    })
+    .await
+    .with_context(|| format!("{} never said the server is ready", path.display()))?;
+    Ok(text)
+}
+
+/// The client address from a `Listening for client connections on H:P` log line.
+pub fn listening_addr(log: &str) -> anyhow::Result<SocketAddr> {
+    let addr = log
+        .lines()
+        .find_map(|l| l.split("Listening for client connections on ").nth(1))
+        .context("no listening line")?;
+    Ok(addr.trim().parse()?)
 }
 
 /// The reference nats-server: `NATSD_REFERENCE_SERVER` or `nats-server` on `PATH`.

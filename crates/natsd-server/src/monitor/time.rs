@@ -4,11 +4,10 @@ use std::time::{Duration, SystemTime};
 
 /// RFC 3339 with nanoseconds and trailing zeros dropped, in UTC: Go's `time.RFC3339Nano`.
 pub fn rfc3339(at: SystemTime) -> String {
-    let ((year, month, day), (hour, minute, second), since) = crate::log::civil_time(at);
-    let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
-    let nanos = since.subsec_nanos();
-    if nanos > 0 {
-        let digits = format!("{nanos:09}");
+    let time = crate::log::CivilTime::new(at);
+    let mut text = time.format('-', 'T', ':');
+    if time.nanos > 0 {
+        let digits = format!("{:09}", time.nanos);
         text.push('.');
         text.push_str(digits.trim_end_matches('0'));
     }

@@ -103,15 +103,11 @@ async fn log_file_has_the_listening_line() {
         ])
         .spawn()
         .unwrap();
-    let ready = wait_for(WAIT, || {
-        std::fs::read_to_string(&log_file).is_ok_and(|t| t.contains("Server is ready"))
-    })
-    .await;
-    let text = std::fs::read_to_string(&log_file).unwrap_or_default();
+    let ready = natsd_testkit::process::wait_for_ready_log(&log_file, WAIT).await;
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&log_file);
-    ready.unwrap();
+    let text = ready.unwrap();
     let line = text
         .lines()
         .find(|l| l.contains("Listening for client connections on 127.0.0.1:"))

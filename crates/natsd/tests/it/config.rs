@@ -137,34 +137,38 @@ async fn flags_work_as_harnesses_pass_them() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `natsd -t -c <file>` in the file's directory.
+fn check_config(file: &Path) -> std::process::Output {
+    check_config_with(natsd(), file)
+}
+
+/// `<program> -t -c <file>` in the file's directory.
+fn check_config_with(program: &Path, file: &Path) -> std::process::Output {
+    Command::new(program)
+        .current_dir(file.parent().unwrap())
+        .args(["-t", "-c"])
+        .arg(file.file_name().unwrap())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn test_flag_checks_the_file_and_exits() {
     let dir = test_dir("check");
     let good = dir.join("good.conf");
     std::fs::write(&good, "port: 4222\nmax_payload: 1MB\n").unwrap();
-    let output = Command::new(natsd())
-        .args(["-t", "-c"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let output = check_config(&good);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("is valid (sha256:"), "{stdout}");
 
     let bad = dir.join("bad.conf");
     std::fs::write(&bad, "port: 4222\nmax_payload: 1MB\n  bogus_key: 1\n").unwrap();
-    let output = Command::new(natsd())
-        .args(["-t", "-c"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let output = check_config(&bad);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!(
-            "{}:3:3: unknown field \"bogus_key\"",
-            bad.display()
-        )),
+        stderr.contains("bad.conf:3:3: unknown field \"bogus_key\""),
         "{stderr}"
     );
     assert!(stderr.contains("[FTL]"), "{stderr}");
@@ -172,12 +176,7 @@ fn test_flag_checks_the_file_and_exits() {
     // A warning (a duration as plain seconds) fails the check, as in nats-server.
     let warned = dir.join("warned.conf");
     std::fs::write(&warned, "ping_interval: 5\n").unwrap();
-    let output = Command::new(natsd())
-        .args(["-t", "-c"])
-        .arg(&warned)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
+    assert!(!check_config(&warned).status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -200,22 +199,8 @@ fn config_check_agrees_with_the_reference() {
             if path.extension().is_none_or(|e| e != "conf") {
                 continue;
             }
-            let dir = path.parent().unwrap();
-            let name = path.file_name().unwrap();
-            let ours = Command::new(natsd())
-                .current_dir(dir)
-                .arg("-t")
-                .arg("-c")
-                .arg(name)
-                .output()
-                .unwrap();
-            let theirs = Command::new(&reference)
-                .current_dir(dir)
-                .arg("-t")
-                .arg("-c")
-                .arg(name)
-                .output()
-                .unwrap();
+            let ours = check_config(&path);
+            let theirs = check_config_with(&reference, &path);
             assert_eq!(
                 ours.status.success(),
                 valid,
@@ -361,18 +346,10 @@ async fn log_file_rotates_at_the_size_limit() {
         .arg(&config)
         .spawn()
         .unwrap();
-    let ready = wait_for(WAIT, || {
-        std::fs::read_to_string(&log_file).is_ok_and(|t| t.contains("Server is ready"))
-    })
-    .await;
-    let text = std::fs::read_to_string(&log_file).unwrap_or_default();
-    let addr = text
-        .lines()
-        .find_map(|l| l.split("Listening for client connections on ").nth(1))
-        .map(|a| a.trim().parse::<SocketAddr>());
     let rotated = async {
-        ready?;
-        let (mut conn, _) = RawConn::connect(addr.unwrap()?).await?;
+        let text = natsd_testkit::process::wait_for_ready_log(&log_file, WAIT).await?;
+        let addr = natsd_testkit::process::listening_addr(&text)?;
+        let (mut conn, _) = RawConn::connect(addr).await?;
         conn.send("CONNECT {\"verbose\":false}\r\n").await?;
         // Every traced op is a log line; enough of them pass the limit several times.
         for _ in 0..100 {
