@@ -288,10 +288,9 @@ impl Lexer<'_> {
                         self.ignore();
                         BlockStart
                     }
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(Top),
-                    // A lone `/`.
-                    Some('/') => return self.end(),
-                    None => return self.end(),
+                    _ if self.comment_starts(c) => return self.comment(Top),
+                    // A lone `/` cannot start a key.
+                    None | Some('/') => return self.end(),
                     Some(_) => {
                         self.backup();
                         self.push(TopValueEnd);
@@ -302,10 +301,9 @@ impl Lexer<'_> {
             TopValueEnd => {
                 let c = self.next();
                 match c {
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(Top),
-                    // A lone `/`.
-                    Some('/') => TopValueEnd,
-                    _ if is_whitespace(c) => TopValueEnd,
+                    _ if self.comment_starts(c) => return self.comment(Top),
+                    // A lone `/` is skipped like whitespace.
+                    _ if c == Some('/') || is_whitespace(c) => TopValueEnd,
                     None | Some('\n' | '\r' | ';' | ',' | '}') => {
                         self.ignore();
                         Top
@@ -334,10 +332,8 @@ impl Lexer<'_> {
                         self.ignore();
                         return self.pop();
                     }
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockStart),
-                    // A lone `/`.
-                    Some('/') => return self.end(),
-                    None => return self.end(),
+                    _ if self.comment_starts(c) => return self.comment(BlockStart),
+                    None | Some('/') => return self.end(),
                     Some(_) => {
                         self.backup();
                         self.push(BlockValueEnd);
@@ -348,10 +344,8 @@ impl Lexer<'_> {
             BlockValueEnd => {
                 let c = self.next();
                 match c {
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockValueEnd),
-                    // A lone `/`.
-                    Some('/') => BlockValueEnd,
-                    _ if is_whitespace(c) => BlockValueEnd,
+                    _ if self.comment_starts(c) => return self.comment(BlockValueEnd),
+                    _ if c == Some('/') || is_whitespace(c) => BlockValueEnd,
                     Some('\n' | '\r' | ';' | ',') => {
                         self.ignore();
                         BlockStart
@@ -371,10 +365,8 @@ impl Lexer<'_> {
             BlockEnd => {
                 let c = self.next();
                 match c {
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(BlockStart),
-                    // A lone `/`.
-                    Some('/') => BlockEnd,
-                    _ if is_newline(c) || is_whitespace(c) => BlockEnd,
+                    _ if self.comment_starts(c) => return self.comment(BlockStart),
+                    _ if c == Some('/') || is_newline(c) || is_whitespace(c) => BlockEnd,
                     Some(';' | ',') => {
                         self.ignore();
                         BlockStart
@@ -570,10 +562,11 @@ impl Lexer<'_> {
                         self.ignore();
                         ArrayValue
                     }
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(ArrayValue),
-                    // A lone `/`.
-                    Some('/') => return self.fail("Unexpected array value terminator ','.".into()),
-                    Some(',') => return self.fail("Unexpected array value terminator ','.".into()),
+                    _ if self.comment_starts(c) => return self.comment(ArrayValue),
+                    // nats-server reports a lone `/` as a stray comma.
+                    Some('/' | ',') => {
+                        return self.fail("Unexpected array value terminator ','.".into())
+                    }
                     Some(']') => return self.array_end(),
                     _ => {
                         self.backup();
@@ -589,13 +582,9 @@ impl Lexer<'_> {
                         self.ignore();
                         ArrayValueEnd
                     }
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(ArrayValueEnd),
-                    // A lone `/`.
-                    Some('/') => {
-                            self.ignore();
-                            ArrayValue
-                        },
-                    Some(',') | Some('\n' | '\r') => {
+                    _ if self.comment_starts(c) => return self.comment(ArrayValueEnd),
+                    // A lone `/` separates values like a comma.
+                    Some('/' | ',' | '\n' | '\r') => {
                         self.ignore();
                         ArrayValue
                     }
@@ -718,13 +707,9 @@ impl Lexer<'_> {
                         self.ignore();
                         MapValueEnd
                     }
-                    Some('#' | '/') if self.comment_starts(c) => return self.comment(MapValueEnd),
-                    // A lone `/`.
-                    Some('/') => {
-                            self.ignore();
-                            MapKeyStart
-                        },
-                    Some(';' | ',' | '\n' | '\r') => {
+                    _ if self.comment_starts(c) => return self.comment(MapValueEnd),
+                    // A lone `/` separates entries like a comma.
+                    Some('/' | ';' | ',' | '\n' | '\r') => {
                         self.ignore();
                         MapKeyStart
                     }
