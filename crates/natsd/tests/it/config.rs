@@ -304,9 +304,9 @@ async fn reload_applies_limits_users_and_logging_without_dropping_clients() {
     let sent = Command::new(natsd())
         .arg("--signal")
         .arg(format!("reload={pid}"))
-        .status()
+        .output()
         .unwrap();
-    assert!(sent.success());
+    assert!(sent.status.success());
     wait_for(WAIT, || {
         log.extend(server.drain_log());
         log.iter()
@@ -373,5 +373,37 @@ async fn log_file_rotates_at_the_size_limit() {
     rotated.unwrap();
     let current = std::fs::metadata(&log_file).unwrap().len();
     assert!(current < 4096, "current log is {current} bytes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What logrotate does: move the file away, then ask the server to reopen it.
+#[tokio::test]
+async fn reopen_signal_starts_a_new_log_file() {
+    let dir = test_dir("reopen");
+    let log_file = dir.join("natsd.log");
+    let mut child = Command::new(natsd())
+        .args(["-a", "127.0.0.1", "-p", "-1", "-l"])
+        .arg(&log_file)
+        .spawn()
+        .unwrap();
+    let reopened = async {
+        natsd_testkit::process::wait_for_ready_log(&log_file, WAIT).await?;
+        std::fs::rename(&log_file, dir.join("natsd.log.1"))?;
+        let sent = Command::new(natsd())
+            .arg("--signal")
+            .arg(format!("reopen={}", child.id()))
+            .output()?;
+        anyhow::ensure!(sent.status.success(), "--signal reopen failed");
+        wait_for(WAIT, || {
+            std::fs::read_to_string(&log_file).is_ok_and(|t| t.contains("File log re-opened"))
+        })
+        .await
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    reopened.unwrap();
+    let old = std::fs::read_to_string(dir.join("natsd.log.1")).unwrap();
+    assert!(old.contains("Server is ready"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

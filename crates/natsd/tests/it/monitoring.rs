@@ -338,3 +338,16 @@ async fn users_authenticate_and_connz_names_them() {
         ["Authentication Failure", "Authentication Timeout"]
     );
 }
+
+#[tokio::test]
+async fn endpoints_move_under_the_base_path() {
+    let opts = Options {
+        http_base_path: "/mon/".into(),
+        ..test_options()
+    };
+    let (_server, http) = monitored(opts).await;
+    let varz = get_json(http, "/mon/varz").await.unwrap();
+    assert_eq!(varz["http_base_path"], "/mon/");
+    assert_eq!(get(http, "/varz").await.unwrap().0, 404);
+    assert_eq!(get(http, "/mon/healthz").await.unwrap().0, 200);
+}
