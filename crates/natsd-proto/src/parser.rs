@@ -417,6 +417,11 @@ impl Parser {
         self.headers = enabled;
     }
 
+    /// Whether the next byte starts a new operation.
+    pub fn at_op_start(&self) -> bool {
+        matches!(self.state, State::Verb { matched: 0, .. })
+    }
+
     pub fn set_limits(&mut self, limits: ParserLimits) {
         self.limits = limits;
     }

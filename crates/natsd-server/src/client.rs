@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use natsd_auth::Credentials;
 use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
@@ -14,7 +15,6 @@ use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 
-use crate::auth::{authenticate, Credentials};
 use crate::info::{ClientOptions, ConnectFields};
 pub use crate::outbound::ClientShared;
 use crate::outbound::{write_loop, CloseReason, Flusher};
@@ -51,7 +51,12 @@ pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: Soc
     let writer_task = tokio::spawn(write_loop(Arc::clone(&shared), writer, opts.write_deadline));
 
     let client_ip = peer.ip().to_string();
-    shared.send_now(&server.info_line(cid, &client_ip, false));
+    let nonce = opts
+        .authorization
+        .needs_nonce()
+        .then(natsd_auth::nkey::new_nonce);
+    shared.send_now(&server.info_line(cid, &client_ip, nonce.as_deref(), false));
+    shared.stats.details.lock().nonce = nonce;
 
     if !server.register(&shared) {
         send_error(&shared, errors::MAX_CONNECTIONS_EXCEEDED);
@@ -155,8 +160,7 @@ impl Connection {
         let opts = self.server.opts();
         let mut next_ping = opts.authorization.is_required().then(|| {
             let timeout = opts
-                .authorization
-                .timeout
+                .auth_timeout
                 .unwrap_or(crate::options::DEFAULT_AUTH_TIMEOUT);
             tokio::time::Instant::now() + timeout
         });
@@ -289,6 +293,9 @@ impl Connection {
 
     fn process(&mut self, buf: &mut BytesMut) {
         loop {
+            if !self.connected && self.parser.at_op_start() && !self.may_start_op(buf) {
+                return;
+            }
             match self.parser.next_op(buf) {
                 Ok(Some(op)) => {
                     self.handle(op);
@@ -319,6 +326,58 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Before CONNECT, with authentication required, an operation other than CONNECT is an
+    /// authorization violation, unless `no_auth_user` admits the client as it is.
+    fn may_start_op(&mut self, buf: &BytesMut) -> bool {
+        let Some(&first) = buf.first() else {
+            return true;
+        };
+        if matches!(first, b'C' | b'c') || !self.server.opts().authorization.is_required() {
+            return true;
+        }
+        if self.server.opts().authorization.no_auth_user.is_some() {
+            return self.authenticate(Credentials::default(), None);
+        }
+        self.send_err(errors::AUTHORIZATION_VIOLATION);
+        self.shared.close(CloseReason::AuthenticationViolation);
+        false
+    }
+
+    /// Checks credentials; on success the client is connected with its identity's
+    /// permissions, on failure it is told and closed.
+    fn authenticate(&mut self, credentials: Credentials, fields: Option<&ConnectFields>) -> bool {
+        let nonce = self.shared.stats.details.lock().nonce.clone();
+        let identity = match self
+            .server
+            .opts()
+            .authorization
+            .authenticate(&credentials, nonce.as_deref())
+        {
+            Ok(identity) => identity,
+            Err(error) => {
+                self.server.log.error(format_args!(
+                    "{} - cid:{} - authentication error: {error}",
+                    self.peer, self.shared.cid
+                ));
+                self.send_err(errors::AUTHORIZATION_VIOLATION);
+                self.shared.close(CloseReason::AuthenticationViolation);
+                return false;
+            }
+        };
+        self.shared.set_permissions(identity.permissions);
+        let mut details = self.shared.stats.details.lock();
+        if let Some(fields) = fields {
+            details.name = fields.name.clone().unwrap_or_default();
+            details.lang = fields.lang.clone().unwrap_or_default();
+            details.version = fields.version.clone().unwrap_or_default();
+        }
+        details.user = (!identity.user.is_empty()).then_some(identity.user);
+        details.credentials = credentials;
+        details.connected = true;
+        self.connected = true;
+        true
     }
 
     fn handle(&mut self, op: ClientOp) {
@@ -374,6 +433,13 @@ impl Connection {
         send_error(&self.shared, text);
     }
 
+    fn log_violation(&self, what: &str) {
+        self.server.log.error(format_args!(
+            "{} - cid:{} - {what}",
+            self.peer, self.shared.cid
+        ));
+    }
+
     /// `127.0.0.1:5000 - cid:7 - <<- [SUB foo 1]`, nats-server's trace line shape.
     fn trace_line(&self, direction: &str, what: &str) {
         self.server.log.trace(format_args!(
@@ -401,39 +467,19 @@ impl Connection {
             user: fields.user.clone(),
             pass: fields.pass.clone(),
             token: fields.auth_token.clone(),
+            nkey: fields.nkey.clone(),
+            sig: fields.sig.clone(),
         };
-        let opts = self.server.opts();
-        let user = if opts.authorization.is_required() {
-            match authenticate(&opts.authorization, &credentials) {
-                Some(user) => Some(user),
-                None => {
-                    self.server.log.error(format_args!(
-                        "{} - cid:{} - authentication error",
-                        self.peer, self.shared.cid
-                    ));
-                    self.send_err(errors::AUTHORIZATION_VIOLATION);
-                    self.shared.close(CloseReason::AuthenticationViolation);
-                    return;
-                }
-            }
-        } else {
-            None
-        };
-        {
-            let mut details = self.shared.stats.details.lock();
-            details.name = fields.name.clone().unwrap_or_default();
-            details.lang = fields.lang.clone().unwrap_or_default();
-            details.version = fields.version.clone().unwrap_or_default();
-            details.user = user;
-            details.credentials = credentials;
-            details.connected = true;
+        let reconnect = self.connected;
+        if !self.authenticate(credentials, Some(&fields)) {
+            return;
         }
+        let opts = self.server.opts();
         self.options.merge(fields);
         // A repeated CONNECT starts the client afresh, without its subscriptions.
-        if self.connected {
+        if reconnect {
             self.remove_all_subscriptions();
         }
-        self.connected = true;
         let headers = self.options.headers && !opts.no_header_support;
         self.parser.set_headers(headers);
         self.shared.headers.store(headers, Ordering::Relaxed);
@@ -471,13 +517,46 @@ impl Connection {
             if self.options.protocol >= 1 {
                 let line = self
                     .server
-                    .info_line(self.shared.cid, &self.client_ip, true);
+                    .info_line(self.shared.cid, &self.client_ip, None, true);
                 self.shared.send_now(&line);
             }
         }
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if let Some(permissions) = self.shared.permissions() {
+            if !permissions.can_subscribe(&subject, queue.as_deref()) {
+                let (text, log) = match &queue {
+                    Some(queue) => (
+                        format!(
+                            "Permissions Violation for Subscription to {} using queue {}",
+                            go_quote(&subject),
+                            go_quote(queue)
+                        ),
+                        format!(
+                            "Subscription Violation - Subject {}, Queue: {}, SID {}",
+                            go_quote(&subject),
+                            go_quote(queue),
+                            String::from_utf8_lossy(&sid)
+                        ),
+                    ),
+                    None => (
+                        format!(
+                            "Permissions Violation for Subscription to {}",
+                            go_quote(&subject)
+                        ),
+                        format!(
+                            "Subscription Violation - Subject {}, SID {}",
+                            go_quote(&subject),
+                            String::from_utf8_lossy(&sid)
+                        ),
+                    ),
+                };
+                self.send_err(&text);
+                self.log_violation(&log);
+                return;
+            }
+        }
         let max_subs = self.server.opts().max_subscriptions;
         let account = &self.server.global;
         {
@@ -535,6 +614,23 @@ impl Connection {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
+        if let Some(permissions) = self.shared.permissions() {
+            let subject = publish.subject();
+            let answers_request = || {
+                permissions
+                    .allow_responses
+                    .is_some_and(|allowed| self.shared.may_respond(subject, &allowed))
+            };
+            if !permissions.can_publish(subject) && !answers_request() {
+                let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
+                self.send_err(&text);
+                self.log_violation(&format!(
+                    "Publish Violation - Subject {}",
+                    go_quote(subject)
+                ));
+                return;
+            }
+        }
         if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
             self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 
-use crate::options::{Authorization, Options, User};
+use natsd_auth::permissions::Entry as PermissionEntry;
+use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
+
+use crate::options::Options;
 
 /// A problem with one setting, where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +220,17 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
             report.errors.push(issue);
         }
     }
+    let auth = &opts.authorization;
+    if let (Some(name), Some(entry)) = (&auth.no_auth_user, map.entry("no_auth_user")) {
+        if !auth.users.iter().any(|u| &u.name == name) {
+            report.errors.push(ConfigIssue {
+                pos: entry.key_pos.clone(),
+                message: format!(
+                    "no_auth_user: {name:?} not present as user or nkey in authorization block or account configuration"
+                ),
+            });
+        }
+    }
     report
 }
 
@@ -303,8 +317,8 @@ fn apply_entry(
         "lame_duck_grace_period" => opts.lame_duck_grace_period = v.as_duration()?,
         "no_header_support" => opts.no_header_support = v.as_bool()?,
         "disable_sublist_cache" | "no_sublist_cache" => opts.disable_sublist_cache = v.as_bool()?,
-        "authorization" => opts.authorization = authorization(v)?,
-        "no_auth_user" => opts.no_auth_user = Some(v.as_str()?.to_owned()),
+        "authorization" => authorization(v, opts)?,
+        "no_auth_user" => opts.authorization.no_auth_user = Some(v.as_str()?.to_owned()),
         "max_closed_clients" => opts.max_closed_clients = v.as_integer()?,
         "max_sub_tokens" | "max_subscription_tokens" => {
             let n = v.as_int()?;
@@ -496,16 +510,22 @@ fn block(
     Ok(())
 }
 
-fn authorization(v: &Value) -> Result<Authorization, ConfigIssue> {
-    let mut auth = Authorization::default();
+/// `authorization {}`: one user, a token, or a list of users (with passwords or NKeys),
+/// permissions, and the authentication timeout.
+fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
+    let mut auth = Authenticator {
+        no_auth_user: opts.authorization.no_auth_user.clone(),
+        ..Authenticator::default()
+    };
+    let (mut single_user, mut single_password) = (None, None);
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
-            "user" | "username" => auth.user = Some(value.as_str()?.to_owned()),
-            "pass" | "password" => auth.password = Some(value.as_str()?.to_owned()),
+            "user" | "username" => single_user = Some(value.as_str()?.to_owned()),
+            "pass" | "password" => single_password = Some(value.as_str()?.to_owned()),
             "token" => auth.token = Some(value.as_str()?.to_owned()),
             "timeout" => {
-                auth.timeout = Some(match value.kind {
+                opts.auth_timeout = Some(match value.kind {
                     Kind::String(_) => value.as_duration()?,
                     _ => value.as_seconds()?,
                 })
@@ -515,39 +535,51 @@ fn authorization(v: &Value) -> Result<Authorization, ConfigIssue> {
                     auth.users.push(user_entry(user)?);
                 }
             }
-            "default_permission"
-            | "default_permissions"
-            | "permissions"
-            | "auth_callout"
-            | "auth_hook"
-            | "nkeys"
-            | "proxy_required" => {}
+            "default_permission" | "default_permissions" | "permissions" => {
+                auth.default_permissions = Some(permissions(value)?);
+            }
+            "auth_callout" | "auth_hook" | "proxy_required" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
     }
-    if auth.token.is_some() && (auth.user.is_some() || !auth.users.is_empty()) {
+    if let Some(name) = single_user {
+        auth.users.push(User {
+            name,
+            password: single_password,
+            nkey: None,
+            permissions: None,
+        });
+    }
+    if auth.token.is_some() && !auth.users.is_empty() {
         return Err(issue(
             v,
             "can not have a token and a user/users configured together".to_owned(),
         ));
     }
-    Ok(auth)
+    opts.authorization = auth;
+    Ok(())
 }
 
 fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
-    let mut user = None;
-    let mut password = String::new();
+    let (mut name, mut password, mut nkey, mut perms) = (None, None, None, None);
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
-            "user" | "username" => user = Some(value.as_str()?.to_owned()),
-            "pass" | "password" => password = value.as_str()?.to_owned(),
-            "nkey"
-            | "permission"
-            | "permissions"
-            | "authorization"
-            | "account"
+            "user" | "username" => name = Some(value.as_str()?.to_owned()),
+            "pass" | "password" => password = Some(value.as_str()?.to_owned()),
+            "nkey" => {
+                let key = value.as_str()?;
+                if !natsd_auth::nkey::is_user_key(key) {
+                    return Err(issue(
+                        value,
+                        format!("Not a valid public nkey for a user: {key:?}"),
+                    ));
+                }
+                nkey = Some(key.to_owned());
+            }
+            "permission" | "permissions" | "authorization" => perms = Some(permissions(value)?),
+            "account"
             | "allowed_connection_types"
             | "connection_types"
             | "clients"
@@ -556,8 +588,88 @@ fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
             _ => return Err(unknown(entry)),
         }
     }
-    let user = user.ok_or_else(|| issue(v, "user entry requires a user".to_owned()))?;
-    Ok(User { user, password })
+    let name = name
+        .or_else(|| nkey.clone())
+        .ok_or_else(|| issue(v, "user entry requires a user or an nkey".to_owned()))?;
+    Ok(User {
+        name,
+        password,
+        nkey,
+        permissions: perms,
+    })
+}
+
+/// `{ publish: ..., subscribe: ..., allow_responses: ... }`.
+fn permissions(v: &Value) -> Result<Permissions, ConfigIssue> {
+    let mut perms = Permissions::default();
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "pub" | "publish" | "import" => perms.publish = subject_rule(value)?,
+            "sub" | "subscribe" | "export" => perms.subscribe = subject_rule(value)?,
+            "allow_responses" | "allow_response" => perms.allow_responses = responses(value)?,
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    Ok(perms)
+}
+
+/// A subject list (allow), or `{ allow: ..., deny: ... }`.
+fn subject_rule(v: &Value) -> Result<SubjectRule, ConfigIssue> {
+    let list = |value: &Value| -> Result<Vec<PermissionEntry>, ConfigIssue> {
+        Ok(strings(value)?
+            .iter()
+            .map(|text| PermissionEntry::parse(text))
+            .collect())
+    };
+    match &v.kind {
+        Kind::Map(map) => {
+            let mut rule = SubjectRule::default();
+            for entry in map.entries() {
+                match entry.key.to_ascii_lowercase().as_str() {
+                    "allow" => rule.allow = Some(list(&entry.value)?),
+                    "deny" => rule.deny = Some(list(&entry.value)?),
+                    _ if entry.used_as_variable => {}
+                    _ => return Err(unknown(entry)),
+                }
+            }
+            Ok(rule)
+        }
+        _ => Ok(SubjectRule {
+            allow: Some(list(v)?),
+            deny: None,
+        }),
+    }
+}
+
+/// `true`, `false`, or `{ max: N, expires: "1m" }`.
+fn responses(v: &Value) -> Result<Option<ResponsePermission>, ConfigIssue> {
+    match &v.kind {
+        Kind::Bool(on) => Ok(on.then(ResponsePermission::default)),
+        Kind::Map(map) => {
+            let mut permission = ResponsePermission::default();
+            for entry in map.entries() {
+                let value = &entry.value;
+                match entry.key.to_ascii_lowercase().as_str() {
+                    "max" | "max_msgs" | "max_messages" | "max_responses" => {
+                        permission.max_msgs = value.as_integer()?;
+                    }
+                    "expires" | "expiration" | "ttl" => permission.expires = value.as_duration()?,
+                    _ if entry.used_as_variable => {}
+                    _ => return Err(unknown(entry)),
+                }
+            }
+            Ok(Some(permission))
+        }
+        other => Err(issue(
+            v,
+            format!(
+                "allow_responses expects a boolean or a map, got {}",
+                other.type_name()
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -594,11 +706,8 @@ mod tests {
         );
         assert_eq!(opts.server_tags, ["x:1", "y"]);
         assert_eq!(opts.max_connections, usize::MAX);
-        assert_eq!(opts.authorization.user.as_deref(), Some("u"));
-        assert_eq!(
-            opts.authorization.timeout,
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(opts.authorization.users[0].name, "u");
+        assert_eq!(opts.auth_timeout, Some(Duration::from_millis(1500)));
     }
 
     #[test]
@@ -631,6 +740,45 @@ mod tests {
         assert_eq!(
             report.unsupported,
             ["leafnodes", "websocket", "jetstream", "cluster"]
+        );
+    }
+
+    #[test]
+    fn users_with_permissions() {
+        let (opts, report) = apply_text(
+            "authorization {\n  default_permissions { publish: \"SANDBOX.*\", subscribe: [\"PUBLIC.>\"] }\n\
+             users = [\n    {user: a, password: pa, permissions: {publish: {allow: [\"req.>\"], deny: \"req.secret\"}, \
+             subscribe: {deny: \"secret.>\"}, allow_responses: {max: 3, expires: \"1m\"}}}\n    {user: b, password: pb}\n  ]\n}\n\
+             no_auth_user: b\n",
+        );
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let auth = &opts.authorization;
+        let a = auth.users[0].permissions.clone().unwrap_or_default();
+        assert!(a.can_publish(b"req.x") && !a.can_publish(b"req.secret"));
+        assert!(!a.can_subscribe(b"secret.x", None));
+        assert_eq!(
+            a.allow_responses,
+            Some(ResponsePermission {
+                max_msgs: 3,
+                expires: Duration::from_secs(60)
+            })
+        );
+        let defaults = auth.default_permissions.clone().unwrap_or_default();
+        assert!(defaults.can_publish(b"SANDBOX.x") && !defaults.can_publish(b"other"));
+        assert_eq!(auth.no_auth_user.as_deref(), Some("b"));
+
+        let (_, report) =
+            apply_text("no_auth_user: ghost\nauthorization { users: [{user: a, password: b}] }\n");
+        assert!(
+            report.errors[0].message.contains("not present as user"),
+            "{:?}",
+            report.errors
+        );
+        let (_, report) = apply_text("authorization { users: [{nkey: UNOTANKEY}] }\n");
+        assert!(
+            report.errors[0].message.contains("Not a valid public nkey"),
+            "{:?}",
+            report.errors
         );
     }
 

@@ -34,6 +34,9 @@ pub struct ServerInfo {
     pub client_id: u64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub client_ip: String,
+    /// For NKey users to sign.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub nonce: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]
@@ -68,6 +71,8 @@ pub struct ConnectFields {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub auth_token: Option<String>,
+    pub nkey: Option<String>,
+    pub sig: Option<String>,
     pub account: Option<String>,
     pub new_account: Option<bool>,
 }

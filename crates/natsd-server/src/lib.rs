@@ -17,7 +17,6 @@
 //! result cache / account `Sublist` -> `route::deliver` -> subscriber queues -> writers.
 
 pub mod account;
-pub mod auth;
 mod client;
 pub mod config;
 pub mod info;
@@ -31,7 +30,7 @@ pub mod server;
 pub mod subscription;
 
 pub use log::{Level, Logger};
-pub use options::{Authorization, Options, User, COMPATIBLE_VERSION, NATSD_VERSION};
+pub use options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
 pub use outbound::CloseReason;
 pub use server::{InternalSubscription, Server, ServerError};
 pub use subscription::{InternalHandler, InternalMsg};

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use natsd_auth::Authenticator;
+
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
 /// harnesses gate features on this version, so INFO reports it.
 pub const COMPATIBLE_VERSION: &str = "2.15.1";
@@ -63,37 +65,16 @@ pub struct Options {
     pub logtime: bool,
     pub logtime_utc: bool,
     pub server_tags: Vec<String>,
-    pub authorization: Authorization,
-    pub no_auth_user: Option<String>,
+    /// Users, tokens and permissions (`authorization {}`, `no_auth_user`).
+    pub authorization: Authenticator,
+    /// How long a client has to send CONNECT when authentication is required.
+    pub auth_timeout: Option<Duration>,
     /// Closed connections kept for `/connz?state=closed`.
     pub max_closed_clients: usize,
     /// The config file the settings came from, for reload and monitoring.
     pub config_file: Option<PathBuf>,
     /// `sha256:<hex>` of the config file, reported in `/varz`.
     pub config_digest: Option<String>,
-}
-
-/// The simple forms of `authorization {}`: one user, one token, or a list of users.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Authorization {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub token: Option<String>,
-    pub users: Vec<User>,
-    /// How long a client has to send CONNECT when authentication is required.
-    pub timeout: Option<Duration>,
-}
-
-impl Authorization {
-    pub fn is_required(&self) -> bool {
-        self.user.is_some() || self.token.is_some() || !self.users.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub user: String,
-    pub password: String,
 }
 
 impl Default for Options {
@@ -129,8 +110,8 @@ impl Default for Options {
             logtime: true,
             logtime_utc: false,
             server_tags: Vec::new(),
-            authorization: Authorization::default(),
-            no_auth_user: None,
+            authorization: Authenticator::default(),
+            auth_timeout: None,
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
             config_file: None,
             config_digest: None,

@@ -10,17 +10,17 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, Bytes, BytesMut};
+use natsd_auth::{Credentials, Permissions, ResponsePermission};
 use natsd_proto::encode::{self, MsgLine};
 use natsd_proto::SharedSlice;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
-use crate::auth::Credentials;
 use crate::subscription::SubRef;
 
 /// Payloads up to this size are copied into the outbound buffer; larger ones are shared.
@@ -122,7 +122,16 @@ pub struct ClientShared {
     pub(crate) subs: Mutex<HashMap<Bytes, SubRef>>,
     /// What monitoring reports about the connection.
     pub(crate) stats: ConnStats,
+    /// The user's permissions; the flag saves unrestricted clients the lock.
+    permissions: RwLock<Option<Arc<Permissions>>>,
+    has_permissions: AtomicBool,
+    /// Reply subjects this client may answer under `allow_responses`, with when the request
+    /// arrived and how many responses went out.
+    responses: Mutex<HashMap<Bytes, (Instant, usize)>>,
 }
+
+/// Tracked reply subjects beyond which expired ones are pruned.
+const RESPONSES_PRUNE_AT: usize = 4096;
 
 /// Counters and details of one connection for monitoring; the reader task is the only
 /// writer of the inbound figures.
@@ -170,6 +179,8 @@ pub(crate) struct ConnDetails {
     pub credentials: Credentials,
     /// CONNECT was accepted.
     pub connected: bool,
+    /// The nonce the greeting INFO carried, which NKey users sign.
+    pub nonce: Option<String>,
 }
 
 impl ClientShared {
@@ -191,7 +202,62 @@ impl ClientShared {
             close_reason: Mutex::new(None),
             subs: Mutex::new(HashMap::new()),
             stats: ConnStats::new(),
+            permissions: RwLock::new(None),
+            has_permissions: AtomicBool::new(false),
+            responses: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn set_permissions(&self, permissions: Option<Permissions>) {
+        let permissions = permissions.map(Arc::new);
+        self.has_permissions
+            .store(permissions.is_some(), Ordering::Release);
+        *self.permissions.write() = permissions;
+    }
+
+    pub(crate) fn permissions(&self) -> Option<Arc<Permissions>> {
+        if !self.has_permissions.load(Ordering::Acquire) {
+            return None;
+        }
+        self.permissions.read().clone()
+    }
+
+    /// Whether a message may be delivered to this client: not on a subject its subscribe
+    /// permissions deny. A request it may answer under `allow_responses` is noted.
+    pub(crate) fn accepts_delivery(&self, subject: &[u8], reply: &[u8]) -> bool {
+        let Some(permissions) = self.permissions() else {
+            return true;
+        };
+        if permissions.delivery_denied(subject) {
+            return false;
+        }
+        if permissions.allow_responses.is_some() && !reply.is_empty() {
+            let mut responses = self.responses.lock();
+            if responses.len() >= RESPONSES_PRUNE_AT {
+                let expires = permissions
+                    .allow_responses
+                    .map_or(Duration::ZERO, |r| r.expires);
+                responses.retain(|_, (at, _)| expires.is_zero() || at.elapsed() <= expires);
+            }
+            responses.insert(Bytes::copy_from_slice(reply), (Instant::now(), 0));
+        }
+        true
+    }
+
+    /// Whether a publish to `subject` answers a request received, within `allowed`.
+    pub(crate) fn may_respond(&self, subject: &[u8], allowed: &ResponsePermission) -> bool {
+        let mut responses = self.responses.lock();
+        let Some((at, sent)) = responses.get_mut(subject) else {
+            return false;
+        };
+        *sent += 1;
+        let over = allowed.max_msgs > 0 && *sent > allowed.max_msgs;
+        let expired = !allowed.expires.is_zero() && at.elapsed() > allowed.expires;
+        if over || expired {
+            responses.remove(subject);
+            return false;
+        }
+        true
     }
 
     /// Bytes queued and not yet written.

@@ -8,7 +8,6 @@ use std::time::SystemTime;
 use natsd_proto::errors;
 use thiserror::Error;
 
-use crate::auth::authenticate;
 use crate::options::Options;
 use crate::outbound::CloseReason;
 use crate::server::{info_for, Server};
@@ -115,16 +114,23 @@ impl Server {
         Ok(changes)
     }
 
-    /// Closes clients that the new users no longer admit; the others keep their connection.
+    /// Checks every client against the new users: those no longer admitted are closed, the
+    /// others take their new permissions at once.
     fn drop_unauthorized(&self, opts: &Options) {
         for client in self.inner().snapshot_clients() {
             let details = client.stats.details.lock().clone();
-            if !details.connected || !opts.authorization.is_required() {
+            if !details.connected {
                 continue;
             }
-            if authenticate(&opts.authorization, &details.credentials).is_none() {
-                crate::client::send_error(&client, errors::AUTHORIZATION_VIOLATION);
-                client.close(CloseReason::AuthenticationViolation);
+            match opts
+                .authorization
+                .authenticate(&details.credentials, details.nonce.as_deref())
+            {
+                Ok(identity) => client.set_permissions(identity.permissions),
+                Err(_) => {
+                    crate::client::send_error(&client, errors::AUTHORIZATION_VIOLATION);
+                    client.close(CloseReason::AuthenticationViolation);
+                }
             }
         }
     }

@@ -77,7 +77,7 @@ fn deliver_to(
         {
             return false;
         }
-        if client.is_closed() {
+        if client.is_closed() || !client.accepts_delivery(message.subject, message.reply) {
             return false;
         }
     }

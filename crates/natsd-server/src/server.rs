@@ -99,10 +99,17 @@ impl ServerInner {
 
     /// The INFO line for one client; `connect_info` marks the INFO that follows the first
     /// PONG.
-    pub(crate) fn info_line(&self, cid: u64, client_ip: &str, connect_info: bool) -> Vec<u8> {
+    pub(crate) fn info_line(
+        &self,
+        cid: u64,
+        client_ip: &str,
+        nonce: Option<&str>,
+        connect_info: bool,
+    ) -> Vec<u8> {
         let mut info = self.info.read().clone();
         info.client_id = cid;
         info.client_ip = client_ip.to_owned();
+        info.nonce = nonce.unwrap_or_default().to_owned();
         info.ldm = self.lame_duck.load(Ordering::Acquire);
         if connect_info {
             info.connect_info = true;
@@ -323,7 +330,7 @@ impl Server {
         for client in self.inner.snapshot_clients() {
             if client.protocol.load(Ordering::Relaxed) >= 1 {
                 let client_ip = client.peer.ip().to_string();
-                client.send_now(&self.inner.info_line(client.cid, &client_ip, false));
+                client.send_now(&self.inner.info_line(client.cid, &client_ip, None, false));
             }
         }
         tokio::time::sleep(opts.lame_duck_grace_period).await;

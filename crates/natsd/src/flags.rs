@@ -51,6 +51,10 @@ pub struct RunFlags {
     pub lame_duck_duration: Option<Duration>,
     pub lame_duck_grace_period: Option<Duration>,
     pub no_header_support: Option<bool>,
+    /// `--user`/`--pass`: one user; `--auth`: a token.
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub auth_token: Option<String>,
     /// nats-server flags for capabilities natsd does not serve yet, as given.
     pub unsupported: Vec<String>,
 }
@@ -99,14 +103,7 @@ const UNSUPPORTED_VALUE_FLAGS: [&str; 14] = [
     "cluster_listen",
     "cluster_name",
 ];
-const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 6] = [
-    "cluster_advertise",
-    "connect_retries",
-    "profile",
-    "user",
-    "pass",
-    "auth",
-];
+const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
 const UNSUPPORTED_BOOL_FLAGS: [&str; 7] = [
     "s",
     "syslog",
@@ -142,6 +139,9 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "client_advertise"
         | "ports_file_dir"
         | "log_size_limit"
+        | "user"
+        | "pass"
+        | "auth"
         | "sl"
         | "signal"
         | "max_payload"
@@ -263,6 +263,9 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             "client_advertise" => flags.client_advertise = Some(text.to_owned()),
             "ports_file_dir" => flags.ports_file_dir = Some(text.to_owned()),
             "log_size_limit" => flags.log_size_limit = Some(parse_number(name, text)?),
+            "user" => flags.user = Some(text.to_owned()),
+            "pass" => flags.pass = Some(text.to_owned()),
+            "auth" => flags.auth_token = Some(text.to_owned()),
             "a" | "addr" | "net" => flags.host = Some(text.to_owned()),
             "p" | "port" => flags.port = Some(parse_number(name, text)?),
             "n" | "name" | "server_name" => flags.server_name = Some(text.to_owned()),
@@ -351,6 +354,20 @@ impl RunFlags {
             &self.lame_duck_grace_period,
         );
         set(&mut opts.no_header_support, &self.no_header_support);
+        // As in nats-server, `--user`/`--pass` and `--auth` replace the file's single user
+        // or token; its users list stays.
+        if let Some(user) = &self.user {
+            opts.authorization.users.retain(|u| u.name != *user);
+            opts.authorization.users.push(natsd_auth::User {
+                name: user.clone(),
+                password: self.pass.clone(),
+                nkey: None,
+                permissions: None,
+            });
+        }
+        if self.auth_token.is_some() {
+            opts.authorization.token.clone_from(&self.auth_token);
+        }
     }
 
     /// The settings these flags alone give.
@@ -470,9 +487,25 @@ mod tests {
 
     #[test]
     fn flags_for_later_capabilities_are_recorded() {
-        let flags = run(&["-js", "-sd", "/tmp/x", "--user", "u", "-m", "8222"]);
-        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-user"]);
+        let flags = run(&["-js", "-sd", "/tmp/x", "--tls", "-m", "8222"]);
+        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-tls"]);
         assert_eq!(flags.options().http_port, 8222);
+    }
+
+    #[test]
+    fn user_and_token_flags() {
+        let opts = run(&["--user", "u", "--pass", "p"]).options();
+        let identity = opts.authorization.authenticate(
+            &natsd_auth::Credentials {
+                user: Some("u".into()),
+                pass: Some("p".into()),
+                ..Default::default()
+            },
+            None,
+        );
+        assert!(identity.is_ok());
+        let opts = run(&["--auth", "s3cret"]).options();
+        assert_eq!(opts.authorization.token.as_deref(), Some("s3cret"));
     }
 
     #[test]

@@ -45,6 +45,11 @@ Logging Options:
     -V, --trace                      Trace the raw protocol
     -DV                              Debug and trace
 
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections
+        --auth <token>               Authorization token required for connections
+
 Limits (natsd extensions; nats-server sets these in its config file):
         --max_payload <bytes>        Maximum message payload (default: 1048576)
         --max_control_line <bytes>   Maximum control line (default: 4096)

@@ -162,8 +162,7 @@ impl Server {
             http_base_path: opts.http_base_path.clone(),
             https_port: 0,
             auth_timeout: opts
-                .authorization
-                .timeout
+                .auth_timeout
                 .unwrap_or(DEFAULT_AUTH_TIMEOUT)
                 .as_secs_f64(),
             max_control_line: opts.max_control_line,

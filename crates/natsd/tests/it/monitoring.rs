@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use natsd_auth::{Authenticator, User};
 use natsd_server::monitor::connz::{ConnState, ConnzOptions, SubsDetail};
 use natsd_server::monitor::subsz::SubszOptions;
-use natsd_server::{Authorization, Options, User};
+use natsd_server::Options;
 use natsd_testkit::http::{get, get_json};
 use natsd_testkit::{start, test_options, wait_for, RawConn};
 use serde_json::Value;
@@ -280,14 +281,16 @@ async fn monitoring_is_served_over_nats_too() {
 #[tokio::test]
 async fn users_authenticate_and_connz_names_them() {
     let opts = Options {
-        authorization: Authorization {
+        authorization: Authenticator {
             users: vec![User {
-                user: "alice".into(),
-                password: "secret".into(),
+                name: "alice".into(),
+                password: Some("secret".into()),
+                nkey: None,
+                permissions: None,
             }],
-            timeout: Some(Duration::from_millis(300)),
-            ..Authorization::default()
+            ..Authenticator::default()
         },
+        auth_timeout: Some(Duration::from_millis(300)),
         ..test_options()
     };
     let (server, http) = monitored(opts).await;

@@ -1,0 +1,262 @@
+//! Configured users and tokens, and the decision on what a client presented in CONNECT.
+//!
+//! As in nats-server: a client that sends an NKey is checked against the NKey users (the
+//! signature of this connection's nonce must verify); otherwise a token, when one is
+//! configured; otherwise user and password. A client that presents nothing at all is
+//! admitted as `no_auth_user` when that is set.
+
+use crate::permissions::Permissions;
+use crate::{nkey, secret};
+
+/// One configured user: a name and password, or an NKey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user name; for an NKey user, the public key.
+    pub name: String,
+    pub password: Option<String>,
+    pub nkey: Option<String>,
+    /// The user's own permissions; the defaults apply when there are none.
+    pub permissions: Option<Permissions>,
+}
+
+/// What a client presented in CONNECT.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub token: Option<String>,
+    pub nkey: Option<String>,
+    pub sig: Option<String>,
+}
+
+impl Credentials {
+    fn is_empty(&self) -> bool {
+        self.user.is_none() && self.token.is_none() && self.nkey.is_none()
+    }
+}
+
+/// Who a client turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user name or NKey; empty for a token or when authentication is off.
+    pub user: String,
+    pub permissions: Option<Permissions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no credentials")]
+    NoCredentials,
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    #[error("wrong password for user {0:?}")]
+    WrongPassword(String),
+    #[error("wrong token")]
+    WrongToken,
+    #[error("unknown nkey {0:?}")]
+    UnknownNkey(String),
+    #[error("signature of the nonce does not verify for nkey {0:?}")]
+    BadSignature(String),
+}
+
+/// The configured ways in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authenticator {
+    pub users: Vec<User>,
+    pub token: Option<String>,
+    /// The user taken by clients that present no credentials.
+    pub no_auth_user: Option<String>,
+    pub default_permissions: Option<Permissions>,
+}
+
+impl Authenticator {
+    pub fn is_required(&self) -> bool {
+        !self.users.is_empty() || self.token.is_some()
+    }
+
+    /// NKey users need a nonce in INFO.
+    pub fn needs_nonce(&self) -> bool {
+        self.users.iter().any(|u| u.nkey.is_some())
+    }
+
+    fn identity(&self, user: &User) -> Identity {
+        Identity {
+            user: user.name.clone(),
+            permissions: user
+                .permissions
+                .clone()
+                .or_else(|| self.default_permissions.clone()),
+        }
+    }
+
+    /// Decides on a client's credentials; `nonce` is the one its INFO carried.
+    pub fn authenticate(
+        &self,
+        creds: &Credentials,
+        nonce: Option<&str>,
+    ) -> Result<Identity, AuthError> {
+        if !self.is_required() {
+            return Ok(Identity {
+                user: String::new(),
+                permissions: self.default_permissions.clone(),
+            });
+        }
+        if let Some(key) = &creds.nkey {
+            let user = self
+                .users
+                .iter()
+                .find(|u| u.nkey.as_deref() == Some(key))
+                .ok_or_else(|| AuthError::UnknownNkey(key.clone()))?;
+            let sig = creds.sig.as_deref().unwrap_or_default();
+            if !nonce.is_some_and(|nonce| nkey::verify(key, nonce, sig)) {
+                return Err(AuthError::BadSignature(key.clone()));
+            }
+            return Ok(self.identity(user));
+        }
+        if let Some(token) = &self.token {
+            return match &creds.token {
+                Some(given) if secret::matches(token, given) => Ok(Identity {
+                    user: String::new(),
+                    permissions: self.default_permissions.clone(),
+                }),
+                _ => Err(AuthError::WrongToken),
+            };
+        }
+        let name = match (&creds.user, &self.no_auth_user) {
+            (Some(name), _) => name,
+            (None, Some(fallback)) if creds.is_empty() => {
+                let user = self
+                    .users
+                    .iter()
+                    .find(|u| &u.name == fallback)
+                    .ok_or_else(|| AuthError::UnknownUser(fallback.clone()))?;
+                return Ok(self.identity(user));
+            }
+            _ => return Err(AuthError::NoCredentials),
+        };
+        let user = self
+            .users
+            .iter()
+            .find(|u| &u.name == name && u.nkey.is_none())
+            .ok_or_else(|| AuthError::UnknownUser(name.clone()))?;
+        let password = user.password.as_deref().unwrap_or_default();
+        if !secret::matches(password, creds.pass.as_deref().unwrap_or_default()) {
+            return Err(AuthError::WrongPassword(name.clone()));
+        }
+        Ok(self.identity(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn user(name: &str, password: &str) -> User {
+        User {
+            name: name.into(),
+            password: Some(password.into()),
+            nkey: None,
+            permissions: None,
+        }
+    }
+
+    fn creds(user: Option<&str>, pass: Option<&str>) -> Credentials {
+        Credentials {
+            user: user.map(Into::into),
+            pass: pass.map(Into::into),
+            ..Credentials::default()
+        }
+    }
+
+    #[test]
+    fn users_passwords_and_no_auth_user() {
+        let auth = Authenticator {
+            users: vec![user("a", "pa"), user("b", "pb")],
+            no_auth_user: Some("b".into()),
+            ..Authenticator::default()
+        };
+        assert_eq!(
+            auth.authenticate(&creds(Some("a"), Some("pa")), None)
+                .map(|i| i.user),
+            Ok("a".into())
+        );
+        assert_eq!(
+            auth.authenticate(&creds(Some("a"), Some("pb")), None),
+            Err(AuthError::WrongPassword("a".into()))
+        );
+        assert_eq!(
+            auth.authenticate(&creds(Some("c"), Some("pc")), None),
+            Err(AuthError::UnknownUser("c".into()))
+        );
+        assert_eq!(
+            auth.authenticate(&creds(None, None), None).map(|i| i.user),
+            Ok("b".into())
+        );
+        let strict = Authenticator {
+            no_auth_user: None,
+            ..auth
+        };
+        assert_eq!(
+            strict.authenticate(&creds(None, None), None),
+            Err(AuthError::NoCredentials)
+        );
+    }
+
+    #[test]
+    fn tokens() {
+        let auth = Authenticator {
+            token: Some("t0k3n".into()),
+            ..Authenticator::default()
+        };
+        let with = |t: &str| Credentials {
+            token: Some(t.into()),
+            ..Credentials::default()
+        };
+        assert!(auth.authenticate(&with("t0k3n"), None).is_ok());
+        assert_eq!(
+            auth.authenticate(&with("t0k3"), None),
+            Err(AuthError::WrongToken)
+        );
+        assert_eq!(
+            auth.authenticate(&creds(Some("u"), Some("p")), None),
+            Err(AuthError::WrongToken)
+        );
+    }
+
+    #[test]
+    fn nkeys_sign_the_nonce() {
+        let key = nkeys::KeyPair::new_user();
+        let public = key.public_key();
+        let auth = Authenticator {
+            users: vec![User {
+                name: public.clone(),
+                password: None,
+                nkey: Some(public.clone()),
+                permissions: None,
+            }],
+            ..Authenticator::default()
+        };
+        assert!(auth.needs_nonce());
+        let nonce = crate::nkey::new_nonce();
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(nonce.as_bytes()).unwrap_or_default());
+        let presented = Credentials {
+            nkey: Some(public.clone()),
+            sig: Some(sig),
+            ..Credentials::default()
+        };
+        assert_eq!(
+            auth.authenticate(&presented, Some(&nonce)).map(|i| i.user),
+            Ok(public.clone())
+        );
+        assert_eq!(
+            auth.authenticate(&presented, Some("other")),
+            Err(AuthError::BadSignature(public.clone()))
+        );
+        assert_eq!(
+            auth.authenticate(&presented, None),
+            Err(AuthError::BadSignature(public))
+        );
+    }
+}
