@@ -452,7 +452,9 @@ pub(crate) fn info_for(
         host: opts.host.clone(),
         port,
         headers: !opts.no_header_support,
-        auth_required: opts.authorization.is_required(),
+        // Clients that may connect without credentials (no_auth_user) are not asked for any.
+        auth_required: opts.authorization.is_required()
+            && opts.authorization.no_auth_user.is_none(),
         max_payload: opts.max_payload,
         ..ServerInfo::default()
     }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! === script-name
-//! config: max_payload=8          optional server limits
+//! config: max_payload=8          optional config-file lines, the same for both servers
 //! A> CONNECT {}\r\n              send bytes on connection A (\r \n \t \\ \xHH escapes)
 //! A> @repeat 5000 x              send "x" 5000 times
 //! A!                             sync A: send PING, read until PONG (or EOF, or 2 s)
@@ -47,7 +47,8 @@ pub enum Step {
 pub struct Script {
     pub name: String,
     pub file: String,
-    pub config: Vec<(String, String)>,
+    /// Lines of the config file both servers start from.
+    pub config: Vec<String>,
     pub steps: Vec<Step>,
 }
 
@@ -92,13 +93,7 @@ pub fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Script>> {
             .last_mut()
             .with_context(|| format!("{}: line before the first ===", at()))?;
         if let Some(setting) = line.strip_prefix("config:") {
-            let (key, value) = setting
-                .trim()
-                .split_once('=')
-                .with_context(|| format!("{}: config needs key=value", at()))?;
-            script
-                .config
-                .push((key.trim().to_owned(), value.trim().to_owned()));
+            script.config.push(setting.trim().to_owned());
             continue;
         }
         let mut chars = line.chars();
@@ -304,7 +299,7 @@ mod tests {
         let text = "# c\n=== one\nconfig: max_payload=8\nA> PUB x 1\\r\\n\\x41\nB!\nA~ 300\nA> @repeat 3 ab\n";
         let scripts = parse(text, "f.nds").unwrap();
         assert_eq!(scripts.len(), 1);
-        assert_eq!(scripts[0].config, vec![("max_payload".into(), "8".into())]);
+        assert_eq!(scripts[0].config, vec!["max_payload=8".to_owned()]);
         assert_eq!(
             scripts[0].steps,
             vec![

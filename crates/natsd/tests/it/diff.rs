@@ -1,7 +1,6 @@
 //! Every script in `tests/diff` runs against natsd and the reference nats-server; the
 //! masked transcripts must be equal.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,28 +12,34 @@ use tokio::sync::Semaphore;
 /// Scripts run at the same time (each with its own pair of servers).
 const PARALLEL: usize = 4;
 
-fn options_for(script: &Script) -> Options {
-    let mut opts = natsd_testkit::test_options();
-    for (key, value) in &script.config {
-        let n: usize = value.parse().unwrap();
-        match key.as_str() {
-            "max_payload" => opts.max_payload = n,
-            "max_control_line" => opts.max_control_line = n,
-            "max_subscriptions" => opts.max_subscriptions = n,
-            "max_connections" => opts.max_connections = n,
-            other => panic!("{}: unknown config key {other}", script.name),
-        }
+/// The config file both servers start from: loopback, a random port, the script's lines.
+fn config_text(script: &Script) -> String {
+    let mut text = "host: 127.0.0.1\nport: -1\n".to_owned();
+    for line in &script.config {
+        text.push_str(line);
+        text.push('\n');
     }
+    text
+}
+
+/// natsd's settings from that same file.
+fn options_for(script: &Script) -> Options {
+    let map = natsd_conf::parse_str(&config_text(script), &natsd_conf::System)
+        .unwrap_or_else(|e| panic!("{}: {e}", script.name));
+    let mut opts = natsd_testkit::test_options();
+    let report = natsd_server::config::apply(&mut opts, &map);
+    assert!(
+        report.errors.is_empty(),
+        "{}: {:?}",
+        script.name,
+        report.errors
+    );
     opts
 }
 
 fn reference_config(script: &Script, dir: &Path) -> PathBuf {
     let path = dir.join(format!("{}.conf", script.name));
-    let mut file = std::fs::File::create(&path).unwrap();
-    writeln!(file, "host: 127.0.0.1\nport: -1").unwrap();
-    for (key, value) in &script.config {
-        writeln!(file, "{key}: {value}").unwrap();
-    }
+    std::fs::write(&path, config_text(script)).unwrap();
     path
 }
 

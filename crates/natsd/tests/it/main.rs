@@ -11,3 +11,4 @@ mod limits;
 mod monitor_diff;
 mod monitoring;
 mod raw;
+mod security;

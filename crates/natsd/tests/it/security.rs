@@ -1,0 +1,224 @@
+//! Authentication and permissions as the official Rust client sees them.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use natsd_auth::permissions::Entry;
+use natsd_auth::{Authenticator, Permissions, SubjectRule, User};
+use natsd_server::Options;
+use natsd_testkit::{start, test_options, wait_for};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn user(name: &str, password: &str, permissions: Option<Permissions>) -> User {
+    User {
+        name: name.into(),
+        password: Some(password.into()),
+        nkey: None,
+        permissions,
+    }
+}
+
+fn rule(allow: &[&str], deny: &[&str]) -> SubjectRule {
+    let list = |l: &[&str]| (!l.is_empty()).then(|| l.iter().map(|e| Entry::parse(e)).collect());
+    SubjectRule {
+        allow: list(allow),
+        deny: list(deny),
+    }
+}
+
+fn with_users(users: Vec<User>) -> Options {
+    Options {
+        authorization: Authenticator {
+            users,
+            ..Authenticator::default()
+        },
+        ..test_options()
+    }
+}
+
+/// Connects as `name` and forwards the server's `-ERR`s the client reports.
+async fn connect_watching(
+    url: &str,
+    name: &str,
+    password: &str,
+) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_user_and_password(name.into(), password.into())
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    let _ = tx.send(error.to_string());
+                }
+            }
+        })
+        .connect(url)
+        .await
+        .unwrap();
+    (client, rx)
+}
+
+#[tokio::test]
+async fn users_tokens_and_nkeys_connect() {
+    let server = start(with_users(vec![user("alice", "s3cret", None)]))
+        .await
+        .unwrap();
+    let url = server.client_url();
+    let ok = async_nats::ConnectOptions::with_user_and_password("alice".into(), "s3cret".into())
+        .connect(&url)
+        .await;
+    assert!(ok.is_ok());
+    let refused = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+        .connect(&url);
+    let refused = tokio::time::timeout(WAIT, refused).await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a wrong password must not connect"
+    );
+
+    let server = start(Options {
+        authorization: Authenticator {
+            token: Some("t0k3n".into()),
+            ..Authenticator::default()
+        },
+        ..test_options()
+    })
+    .await
+    .unwrap();
+    let client = async_nats::ConnectOptions::with_token("t0k3n".into())
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+
+    let key = nkeys::KeyPair::new_user();
+    let server = start(with_users(vec![User {
+        name: key.public_key(),
+        password: None,
+        nkey: Some(key.public_key()),
+        permissions: None,
+    }]))
+    .await
+    .unwrap();
+    let seed = key.seed().unwrap();
+    let client = async_nats::ConnectOptions::with_nkey(seed)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("n").await.unwrap();
+    client.publish("n", "signed".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"signed");
+    let stranger = nkeys::KeyPair::new_user().seed().unwrap();
+    let refused = async_nats::ConnectOptions::with_nkey(stranger)
+        .max_reconnects(1)
+        .connect(server.client_url());
+    assert!(!matches!(
+        tokio::time::timeout(WAIT, refused).await,
+        Ok(Ok(_))
+    ));
+}
+
+#[tokio::test]
+async fn permission_violations_are_reported_and_the_connection_stays() {
+    let limited = Permissions {
+        publish: rule(&["allowed.>"], &[]),
+        subscribe: rule(&[], &["secret.>"]),
+        allow_responses: None,
+    };
+    let server = start(with_users(vec![
+        user("limited", "p", Some(limited)),
+        user("admin", "p", None),
+    ]))
+    .await
+    .unwrap();
+    let url = server.client_url();
+    let (client, mut errors) = connect_watching(&url, "limited", "p").await;
+    client.publish("forbidden", "x".into()).await.unwrap();
+    client.flush().await.unwrap();
+    let error = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains("Permissions Violation for Publish to \"forbidden\""),
+        "{error}"
+    );
+    let _denied = client.subscribe("secret.plans").await.unwrap();
+    let error = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains("Permissions Violation for Subscription to \"secret.plans\""),
+        "{error}"
+    );
+
+    // Still connected: a wildcard subscription gets everything but the denied subjects.
+    let mut everything = client.subscribe(">").await.unwrap();
+    wait_for(WAIT, || server.num_subscriptions() >= 1)
+        .await
+        .unwrap();
+    let (admin, _) = connect_watching(&url, "admin", "p").await;
+    for subject in ["secret.plans", "public.news", "allowed.a"] {
+        admin.publish(subject, subject.into()).await.unwrap();
+    }
+    admin.flush().await.unwrap();
+    let first = tokio::time::timeout(WAIT, everything.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::time::timeout(WAIT, everything.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        [first.subject.as_str(), second.subject.as_str()],
+        ["public.news", "allowed.a"]
+    );
+    client.publish("allowed.b", "fine".into()).await.unwrap();
+    let own = tokio::time::timeout(WAIT, everything.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.subject.as_str(), "allowed.b");
+}
+
+#[tokio::test]
+async fn reload_takes_permissions_away_at_once() {
+    let open = Permissions::default();
+    let server = start(with_users(vec![user("u", "p", Some(open))]))
+        .await
+        .unwrap();
+    let (client, mut errors) = connect_watching(&server.client_url(), "u", "p").await;
+    let mut sub = client.subscribe("x").await.unwrap();
+    client.publish("x", "before".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"before");
+
+    let closed = Permissions {
+        publish: rule(&[], &["x"]),
+        ..Permissions::default()
+    };
+    let mut opts = (*server.options()).clone();
+    opts.authorization.users = vec![user("u", "p", Some(closed))];
+    server.reload(opts).unwrap();
+    client.publish("x", "after".into()).await.unwrap();
+    let error = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains("Permissions Violation for Publish to \"x\""),
+        "{error}"
+    );
+    assert_eq!(server.num_clients(), 1, "the client keeps its connection");
+}
