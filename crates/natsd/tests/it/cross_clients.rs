@@ -39,3 +39,39 @@ fn python_and_javascript_clients_pass() {
     assert!(output.status.success(), "client suites failed:\n{text}");
     assert_eq!(text.matches("11 passed, 0 failed").count(), 2, "{text}");
 }
+
+/// `tests/clients/python/test_auth.py`: user/password, token, NKeys and permission errors
+/// through nats-py, each against a server the script starts from a config file.
+#[test]
+fn python_client_authenticates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let has_python = Command::new("python3")
+        .args(["-c", "import nats, nkeys"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_python {
+        assert!(
+            std::env::var_os("NATSD_REQUIRE_CLIENTS").is_none(),
+            "python packages nats-py and nkeys missing"
+        );
+        eprintln!("skipping: pip install nats-py nkeys");
+        return;
+    }
+    let seed = nkeys::KeyPair::new_user().seed().unwrap();
+    let output = Command::new("python3")
+        .arg(root.join("tests/clients/python/test_auth.py"))
+        .env("NATSD_BIN", env!("CARGO_BIN_EXE_natsd"))
+        .env("NATSD_TEST_NKEY_SEED", seed)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "python auth checks failed:\n{text}"
+    );
+    assert!(text.contains("4 passed, 0 failed"), "{text}");
+}
