@@ -27,6 +27,9 @@ pub struct Credentials {
     pub token: Option<String>,
     pub nkey: Option<String>,
     pub sig: Option<String>,
+    /// Names from the client's verified TLS certificate (emails, DNS names, URIs, then the
+    /// subject), for `verify_and_map`.
+    pub certificate: Vec<String>,
 }
 
 impl Credentials {
@@ -67,11 +70,13 @@ pub struct Authenticator {
     /// The user taken by clients that present no credentials.
     pub no_auth_user: Option<String>,
     pub default_permissions: Option<Permissions>,
+    /// TLS `verify_and_map`: the user is the one named by the client certificate.
+    pub map_certificates: bool,
 }
 
 impl Authenticator {
     pub fn is_required(&self) -> bool {
-        !self.users.is_empty() || self.token.is_some()
+        !self.users.is_empty() || self.token.is_some() || self.map_certificates
     }
 
     /// NKey users need a nonce in INFO.
@@ -100,6 +105,16 @@ impl Authenticator {
                 user: String::new(),
                 permissions: self.default_permissions.clone(),
             });
+        }
+        if self.map_certificates {
+            return creds
+                .certificate
+                .iter()
+                .find_map(|name| self.users.iter().find(|u| &u.name == name))
+                .map(|user| self.identity(user))
+                .ok_or_else(|| {
+                    AuthError::UnknownUser(creds.certificate.first().cloned().unwrap_or_default())
+                });
         }
         if let Some(key) = &creds.nkey {
             let user = self
@@ -202,6 +217,31 @@ mod tests {
             strict.authenticate(&creds(None, None), None),
             Err(AuthError::NoCredentials)
         );
+    }
+
+    #[test]
+    fn certificates_name_the_user() {
+        let auth = Authenticator {
+            users: vec![User {
+                name: "CN=svc,O=acme".into(),
+                password: None,
+                nkey: None,
+                permissions: None,
+            }],
+            map_certificates: true,
+            ..Authenticator::default()
+        };
+        let presented = |names: &[&str]| Credentials {
+            certificate: names.iter().map(|n| n.to_string()).collect(),
+            ..Credentials::default()
+        };
+        assert_eq!(
+            auth.authenticate(&presented(&["svc@acme.io", "CN=svc,O=acme"]), None)
+                .map(|i| i.user),
+            Ok("CN=svc,O=acme".into())
+        );
+        assert!(auth.authenticate(&presented(&["CN=other"]), None).is_err());
+        assert!(auth.authenticate(&presented(&[]), None).is_err());
     }
 
     #[test]

@@ -11,8 +11,7 @@ use natsd_auth::Credentials;
 use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::info::{ClientOptions, ConnectFields};
@@ -41,22 +40,117 @@ const JS_ACK_PREFIX: &[u8] = b"$JS.ACK.";
 
 type MatchResult = Arc<SublistResult<SubRef>>;
 
-/// Serves one accepted connection until it closes.
-pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted connection until it closes: greets it (over TLS when configured)
+/// and runs it.
+pub(crate) async fn serve(server: Arc<ServerInner>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let cid = server.next_client_id();
     let opts = server.opts();
-    let shared = Arc::new(ClientShared::new(cid, peer, opts.max_pending));
-    let (reader, writer) = stream.into_split();
-    let writer_task = tokio::spawn(write_loop(Arc::clone(&shared), writer, opts.write_deadline));
-
-    let client_ip = peer.ip().to_string();
     let nonce = opts
         .authorization
         .needs_nonce()
         .then(natsd_auth::nkey::new_nonce);
-    shared.send_now(&server.info_line(cid, &client_ip, nonce.as_deref(), false));
-    shared.stats.details.lock().nonce = nonce;
+    let info = server.info_line(cid, &peer.ip().to_string(), nonce.as_deref(), false);
+    let Some((acceptor, tls)) = server.tls().zip(opts.tls.as_ref()) else {
+        let (reader, writer) = stream.into_split();
+        let greeted = Greeted {
+            nonce,
+            info: Some(info),
+            ..Greeted::default()
+        };
+        return run(server, cid, peer, greeted, reader, writer).await;
+    };
+    // The greeting goes out in plaintext, unless TLS comes first; then it is the first
+    // thing sent over TLS.
+    let greeting = if tls.handshake_first {
+        Some(info)
+    } else {
+        let greeted = async {
+            stream.write_all(&info).await?;
+            let mut first = [0u8; 1];
+            stream.peek(&mut first).await?;
+            Ok::<_, std::io::Error>(crate::tls::starts_handshake(first[0]))
+        };
+        match tokio::time::timeout(tls.timeout, greeted).await {
+            Ok(Ok(true)) => None,
+            Ok(Ok(false)) if opts.allow_non_tls => {
+                let (reader, writer) = stream.into_split();
+                let greeted = Greeted {
+                    nonce,
+                    ..Greeted::default()
+                };
+                return run(server, cid, peer, greeted, reader, writer).await;
+            }
+            // Plaintext to a TLS-only server: closed without a word, as Go's TLS does.
+            Ok(Ok(false)) => {
+                server.log.error(format_args!(
+                    "{peer} - cid:{cid} - TLS handshake error: first record does not look like a TLS handshake"
+                ));
+                return;
+            }
+            _ => return,
+        }
+    };
+    match tokio::time::timeout(tls.timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => {
+            let names = tls_stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|cert| crate::tls::certificate_names(cert))
+                .unwrap_or_default();
+            let greeted = Greeted {
+                nonce,
+                info: greeting,
+                certificate_names: names,
+            };
+            let (reader, writer) = tokio::io::split(tls_stream);
+            run(server, cid, peer, greeted, reader, writer).await;
+        }
+        Ok(Err(error)) => server.log.error(format_args!(
+            "{peer} - cid:{cid} - TLS handshake error: {error}"
+        )),
+        Err(_) => server
+            .log
+            .error(format_args!("{peer} - cid:{cid} - TLS handshake timeout")),
+    }
+}
+
+/// What greeting a connection left for the rest of it.
+#[derive(Default)]
+struct Greeted {
+    /// The nonce the INFO carried.
+    nonce: Option<String>,
+    /// The INFO still to send, when it has not gone out yet.
+    info: Option<Vec<u8>>,
+    /// Names from the client's TLS certificate.
+    certificate_names: Vec<String>,
+}
+
+/// Runs a greeted connection.
+async fn run<R, W>(
+    server: Arc<ServerInner>,
+    cid: u64,
+    peer: SocketAddr,
+    greeted: Greeted,
+    reader: R,
+    writer: W,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let opts = server.opts();
+    let shared = Arc::new(ClientShared::new(cid, peer, opts.max_pending));
+    let writer_task = tokio::spawn(write_loop(Arc::clone(&shared), writer, opts.write_deadline));
+    if let Some(info) = &greeted.info {
+        shared.send_now(info);
+    }
+    {
+        let mut details = shared.stats.details.lock();
+        details.nonce = greeted.nonce;
+        details.credentials.certificate = greeted.certificate_names;
+    }
 
     if !server.register(&shared) {
         send_error(&shared, errors::MAX_CONNECTIONS_EXCEEDED);
@@ -153,7 +247,7 @@ impl Connection {
         }
     }
 
-    async fn run(&mut self, mut reader: OwnedReadHalf) {
+    async fn run<R: AsyncRead + Unpin>(&mut self, mut reader: R) {
         let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
         let mut read_size = READ_BUFFER_MIN;
         // Before CONNECT the timer is the authentication deadline, when there is one.
@@ -347,8 +441,16 @@ impl Connection {
 
     /// Checks credentials; on success the client is connected with its identity's
     /// permissions, on failure it is told and closed.
-    fn authenticate(&mut self, credentials: Credentials, fields: Option<&ConnectFields>) -> bool {
-        let nonce = self.shared.stats.details.lock().nonce.clone();
+    fn authenticate(
+        &mut self,
+        mut credentials: Credentials,
+        fields: Option<&ConnectFields>,
+    ) -> bool {
+        let nonce = {
+            let details = self.shared.stats.details.lock();
+            credentials.certificate = details.credentials.certificate.clone();
+            details.nonce.clone()
+        };
         let identity = match self
             .server
             .opts()
@@ -469,6 +571,7 @@ impl Connection {
             token: fields.auth_token.clone(),
             nkey: fields.nkey.clone(),
             sig: fields.sig.clone(),
+            certificate: Vec::new(),
         };
         let reconnect = self.connected;
         if !self.authenticate(credentials, Some(&fields)) {

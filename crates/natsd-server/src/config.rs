@@ -15,6 +15,7 @@ use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
 use crate::options::Options;
+use crate::tls::TlsOptions;
 
 /// A problem with one setting, where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +221,7 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
             report.errors.push(issue);
         }
     }
+    opts.authorization.map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
     let auth = &opts.authorization;
     if let (Some(name), Some(entry)) = (&auth.no_auth_user, map.entry("no_auth_user")) {
         if !auth.users.iter().any(|u| &u.name == name) {
@@ -342,7 +344,8 @@ fn apply_entry(
         "leaf" | "leafnodes" => block(v, "leafnodes", LEAFNODE_KEYS, report)?,
         "websocket" | "ws" => block(v, "websocket", WEBSOCKET_KEYS, report)?,
         "mqtt" => block(v, &key, MQTT_KEYS, report)?,
-        "tls" => block(v, &key, TLS_KEYS, report)?,
+        "tls" => opts.tls = Some(tls(v, report)?),
+        "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
         "jetstream" => match &v.kind {
             Kind::Bool(false) => {}
             Kind::String(s) if s.eq_ignore_ascii_case("disabled") => {}
@@ -383,7 +386,6 @@ fn apply_entry(
         | "no_sys_acc"
         | "trusted"
         | "trusted_keys"
-        | "allow_non_tls"
         | "ocsp"
         | "ocsp_cache"
         | "syslog"
@@ -399,6 +401,65 @@ fn apply_entry(
         _ => return Err(unknown(entry)),
     }
     Ok(())
+}
+
+/// `tls {}` for client connections. Keys rustls cannot honour are accepted and reported.
+fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> {
+    let map = v.as_map()?;
+    let mut tls = TlsOptions::default();
+    let (mut cert, mut key) = (None, None);
+    for entry in map.entries() {
+        let value = &entry.value;
+        let name = entry.key.to_ascii_lowercase();
+        match name.as_str() {
+            "cert_file" => cert = Some(PathBuf::from(value.as_str()?)),
+            "key_file" => key = Some(PathBuf::from(value.as_str()?)),
+            "ca_file" => tls.ca_file = Some(PathBuf::from(value.as_str()?)),
+            "verify" => tls.verify = value.as_bool()?,
+            "verify_and_map" => tls.verify_and_map = value.as_bool()?,
+            "timeout" => {
+                tls.timeout = match value.kind {
+                    Kind::String(_) => value.as_duration()?,
+                    _ => value.as_seconds()?,
+                }
+            }
+            "handshake_first" | "first" | "handshake_first_fallback" => {
+                tls.handshake_first = match &value.kind {
+                    Kind::Bool(b) => *b,
+                    // A fallback delay: natsd does TLS first without the plaintext fallback.
+                    _ => true,
+                }
+            }
+            "min_version" => {
+                tls.min_version_13 = match value.as_str()? {
+                    "1.3" => true,
+                    "1.2" => false,
+                    other => {
+                        return Err(issue(
+                            value,
+                            format!(
+                                "unsupported TLS min_version {other:?}; natsd supports 1.2 and 1.3"
+                            ),
+                        ))
+                    }
+                }
+            }
+            other if TLS_KEYS.contains(&other) => report.unsupported.push(format!("tls.{other}")),
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    tls.cert_file =
+        cert.ok_or_else(|| issue(v, "missing 'cert_file' in TLS configuration".to_owned()))?;
+    tls.key_file =
+        key.ok_or_else(|| issue(v, "missing 'key_file' in TLS configuration".to_owned()))?;
+    if (tls.verify || tls.verify_and_map) && tls.ca_file.is_none() {
+        return Err(issue(
+            v,
+            "'verify' needs a 'ca_file' in TLS configuration".to_owned(),
+        ));
+    }
+    Ok(tls)
 }
 
 /// `port` or `host:port`, as nats-server's `listen`, `http` and friends take them.

@@ -11,6 +11,9 @@
 //!   task: every plain subscription, one random member per queue group.
 //! - [`account`]: accounts own their `Sublist`; everything runs in the global account `$G`
 //!   until accounts are configured.
+//! - [`tls`]: TLS settings, the rustls configuration and the handshake.
+//! - [`config`]: settings from a config file; [`reload`]: applying new ones while running.
+//! - [`monitor`]: what `/varz`, `/connz` and friends report.
 //! - [`subscription`], [`info`], [`options`], [`log`]: the data they share.
 //!
 //! Data path: socket -> read buffer -> `Parser` -> `Connection::publish` -> per-connection
@@ -28,6 +31,7 @@ pub mod reload;
 mod route;
 pub mod server;
 pub mod subscription;
+pub mod tls;
 
 pub use log::{Level, Logger};
 pub use options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};

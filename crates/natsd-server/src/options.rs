@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use natsd_auth::Authenticator;
 
+use crate::tls::TlsOptions;
+
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
 /// harnesses gate features on this version, so INFO reports it.
 pub const COMPATIBLE_VERSION: &str = "2.15.1";
@@ -71,6 +73,10 @@ pub struct Options {
     pub auth_timeout: Option<Duration>,
     /// Closed connections kept for `/connz?state=closed`.
     pub max_closed_clients: usize,
+    /// TLS for clients (`tls {}`, `--tls*`).
+    pub tls: Option<TlsOptions>,
+    /// With TLS configured, also serve clients that do not upgrade.
+    pub allow_non_tls: bool,
     /// The config file the settings came from, for reload and monitoring.
     pub config_file: Option<PathBuf>,
     /// `sha256:<hex>` of the config file, reported in `/varz`.
@@ -113,6 +119,8 @@ impl Default for Options {
             authorization: Authenticator::default(),
             auth_timeout: None,
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
+            tls: None,
+            allow_non_tls: false,
             config_file: None,
             config_digest: None,
         }

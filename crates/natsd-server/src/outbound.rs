@@ -17,8 +17,7 @@ use natsd_auth::{Credentials, Permissions, ResponsePermission};
 use natsd_proto::encode::{self, MsgLine};
 use natsd_proto::SharedSlice;
 use parking_lot::{Mutex, RwLock};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use crate::subscription::SubRef;
@@ -435,9 +434,9 @@ impl Drop for Flusher {
 }
 
 /// Drains the connection's queue into the socket until the connection closes.
-pub(crate) async fn write_loop(
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     client: Arc<ClientShared>,
-    mut socket: OwnedWriteHalf,
+    mut socket: W,
     write_deadline: Duration,
 ) {
     let mut batch = Vec::new();
@@ -467,9 +466,9 @@ pub(crate) async fn write_loop(
     let _ = socket.shutdown().await;
 }
 
-async fn write_all(
+async fn write_all<W: AsyncWrite + Unpin>(
     client: &ClientShared,
-    socket: &mut OwnedWriteHalf,
+    socket: &mut W,
     batch: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
     let mut first = 0;

@@ -20,6 +20,8 @@ pub enum ReloadError {
         old: String,
         new: String,
     },
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Fails when a setting that cannot change at run time differs.
@@ -90,6 +92,18 @@ impl Server {
             lame_duck_grace_period,
             server_tags
         );
+        // Certificates are read again on every reload, as nats-server does, so renewed files
+        // take effect; a bad file refuses the reload.
+        let acceptor = new
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()
+            .map_err(|e| ReloadError::Tls(e.to_string()))?;
+        if old.tls != new.tls || new.tls.is_some() {
+            changes.push("tls".to_owned());
+        }
+        unchanged("AllowNonTLS", &old.allow_non_tls, &new.allow_non_tls)?;
         let auth_changed = old.authorization != new.authorization;
         if auth_changed {
             changes.push("authorization users".to_owned());
@@ -105,6 +119,7 @@ impl Server {
             );
         }
         inner.log.set_levels(new.debug, new.trace, new.logtime);
+        inner.set_tls(acceptor);
         let new = Arc::new(new);
         inner.replace_opts(Arc::clone(&new));
         *inner.monitor.config_load_time.lock() = SystemTime::now();

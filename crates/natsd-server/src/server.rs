@@ -33,6 +33,8 @@ pub enum ServerError {
     },
     #[error("invalid subject")]
     InvalidSubject,
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// State shared by the accept loop and every connection.
@@ -46,6 +48,8 @@ pub(crate) struct ServerInner {
     pub(crate) global: Arc<Account>,
     info: RwLock<ServerInfo>,
     pub(crate) monitor: MonitorState,
+    /// The TLS acceptor for clients, rebuilt on reload.
+    tls: RwLock<Option<crate::tls::Acceptor>>,
     clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
     clients_gone: Notify,
     next_cid: AtomicU64,
@@ -60,6 +64,14 @@ pub(crate) struct ServerInner {
 impl ServerInner {
     pub(crate) fn opts(&self) -> Arc<Options> {
         Arc::clone(&self.opts.read())
+    }
+
+    pub(crate) fn tls(&self) -> Option<crate::tls::Acceptor> {
+        self.tls.read().clone()
+    }
+
+    pub(crate) fn set_tls(&self, acceptor: Option<crate::tls::Acceptor>) {
+        *self.tls.write() = acceptor;
     }
 
     pub(crate) fn server_id(&self) -> String {
@@ -175,6 +187,7 @@ impl Server {
 
     /// Binds the client listener and starts accepting connections, without reporting ready.
     pub async fn listen(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
+        let tls = opts.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let port = opts.port.unwrap_or(0);
         let addr = host_port(&opts.host, port);
         let listener = TcpListener::bind(&addr)
@@ -215,6 +228,7 @@ impl Server {
             config_generation: AtomicU64::new(0),
             log,
             monitor: MonitorState::new(),
+            tls: RwLock::new(tls),
             clients: Mutex::new(HashMap::new()),
             clients_gone: Notify::new(),
             next_cid: AtomicU64::new(1),
@@ -227,6 +241,22 @@ impl Server {
             "Listening for client connections on {}",
             display_addr(&local_addr)
         ));
+        if let Some(tls) = &inner.opts().tls {
+            if inner.opts().allow_non_tls {
+                inner
+                    .log
+                    .info(format_args!("TLS available for client connections"));
+            } else {
+                inner
+                    .log
+                    .info(format_args!("TLS required for client connections"));
+            }
+            if tls.verify || tls.verify_and_map {
+                inner
+                    .log
+                    .info(format_args!("Client certificates are verified"));
+            }
+        }
         tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
         let server = Server { inner, local_addr };
         crate::monitor::subscribe_requests(&server)?;
@@ -455,6 +485,12 @@ pub(crate) fn info_for(
         // Clients that may connect without credentials (no_auth_user) are not asked for any.
         auth_required: opts.authorization.is_required()
             && opts.authorization.no_auth_user.is_none(),
+        tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+        tls_verify: opts
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify || t.verify_and_map),
+        tls_available: opts.tls.is_some() && opts.allow_non_tls,
         max_payload: opts.max_payload,
         ..ServerInfo::default()
     }

@@ -8,8 +8,10 @@
 //! - [`diff`]: the differential byte-script format (`tests/diff/*.nds`), its runner and
 //!   the masking of server-specific INFO values.
 //! - [`http`]: a plain HTTP GET for the monitoring endpoints.
+//! - [`certs`]: a CA, server and client certificates made with rcgen for TLS tests.
 //! - [`wait_for`]: poll a condition until a deadline instead of sleeping.
 
+pub mod certs;
 pub mod diff;
 pub mod http;
 pub mod process;

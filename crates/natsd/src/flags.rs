@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use natsd_server::tls::TlsOptions;
 use natsd_server::Options;
 
 /// What the command line asks for.
@@ -55,6 +56,12 @@ pub struct RunFlags {
     pub user: Option<String>,
     pub pass: Option<String>,
     pub auth_token: Option<String>,
+    /// `--tls`, `--tlscert`, `--tlskey`, `--tlsverify`, `--tlscacert`.
+    pub tls: Option<bool>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_verify: Option<bool>,
+    pub tls_ca_cert: Option<String>,
     /// nats-server flags for capabilities natsd does not serve yet, as given.
     pub unsupported: Vec<String>,
 }
@@ -87,7 +94,7 @@ enum Kind {
 }
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
-const UNSUPPORTED_VALUE_FLAGS: [&str; 14] = [
+const UNSUPPORTED_VALUE_FLAGS: [&str; 11] = [
     "ms",
     "https_port",
     "max_traced_msg_len",
@@ -95,31 +102,19 @@ const UNSUPPORTED_VALUE_FLAGS: [&str; 14] = [
     "remote_syslog",
     "sd",
     "store_dir",
-    "tlscert",
-    "tlskey",
-    "tlscacert",
     "routes",
     "cluster",
     "cluster_listen",
     "cluster_name",
 ];
 const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
-const UNSUPPORTED_BOOL_FLAGS: [&str; 7] = [
-    "s",
-    "syslog",
-    "js",
-    "jetstream",
-    "tls",
-    "tlsverify",
-    "no_advertise",
-];
+const UNSUPPORTED_BOOL_FLAGS: [&str; 5] = ["s", "syslog", "js", "jetstream", "no_advertise"];
 
 fn kind_of(name: &str) -> Option<Kind> {
     match name {
         "h" | "help" | "v" | "version" | "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV"
-        | "T" | "logtime" | "logtime_utc" | "no_header_support" | "help_tls" | "t" => {
-            Some(Kind::Bool)
-        }
+        | "T" | "logtime" | "logtime_utc" | "no_header_support" | "help_tls" | "t" | "tls"
+        | "tlsverify" => Some(Kind::Bool),
         "a"
         | "addr"
         | "net"
@@ -142,6 +137,9 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "user"
         | "pass"
         | "auth"
+        | "tlscert"
+        | "tlskey"
+        | "tlscacert"
         | "sl"
         | "signal"
         | "max_payload"
@@ -266,6 +264,11 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             "user" => flags.user = Some(text.to_owned()),
             "pass" => flags.pass = Some(text.to_owned()),
             "auth" => flags.auth_token = Some(text.to_owned()),
+            "tls" => flags.tls = Some(parse_bool(name, value.as_deref())?),
+            "tlsverify" => flags.tls_verify = Some(parse_bool(name, value.as_deref())?),
+            "tlscert" => flags.tls_cert = Some(text.to_owned()),
+            "tlskey" => flags.tls_key = Some(text.to_owned()),
+            "tlscacert" => flags.tls_ca_cert = Some(text.to_owned()),
             "a" | "addr" | "net" => flags.host = Some(text.to_owned()),
             "p" | "port" => flags.port = Some(parse_number(name, text)?),
             "n" | "name" | "server_name" => flags.server_name = Some(text.to_owned()),
@@ -367,6 +370,32 @@ impl RunFlags {
         }
         if self.auth_token.is_some() {
             opts.authorization.token.clone_from(&self.auth_token);
+        }
+        self.apply_tls(opts);
+    }
+
+    /// `--tlscert` and `--tlskey` (with `--tls`, or `--tlsverify` and `--tlscacert`) set up
+    /// TLS over what the file says, as in nats-server.
+    fn apply_tls(&self, opts: &mut Options) {
+        let wanted = self.tls == Some(true)
+            || self.tls_verify == Some(true)
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some();
+        if !wanted {
+            return;
+        }
+        let tls = opts.tls.get_or_insert_with(TlsOptions::default);
+        if let Some(cert) = &self.tls_cert {
+            tls.cert_file = PathBuf::from(cert);
+        }
+        if let Some(key) = &self.tls_key {
+            tls.key_file = PathBuf::from(key);
+        }
+        if let Some(ca) = &self.tls_ca_cert {
+            tls.ca_file = Some(PathBuf::from(ca));
+        }
+        if let Some(verify) = self.tls_verify {
+            tls.verify = verify;
         }
     }
 
@@ -487,9 +516,29 @@ mod tests {
 
     #[test]
     fn flags_for_later_capabilities_are_recorded() {
-        let flags = run(&["-js", "-sd", "/tmp/x", "--tls", "-m", "8222"]);
-        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-tls"]);
+        let flags = run(&["-js", "-sd", "/tmp/x", "--routes", "a", "-m", "8222"]);
+        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-routes"]);
         assert_eq!(flags.options().http_port, 8222);
+    }
+
+    #[test]
+    fn tls_flags() {
+        let opts = run(&[
+            "--tls",
+            "--tlscert",
+            "c.pem",
+            "--tlskey",
+            "k.pem",
+            "--tlsverify",
+            "--tlscacert=ca.pem",
+        ])
+        .options();
+        let tls = opts.tls.unwrap_or_default();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(tls.ca_file, Some(PathBuf::from("ca.pem")));
+        assert!(tls.verify);
+        assert!(run(&["-p", "1"]).options().tls.is_none());
     }
 
     #[test]

@@ -50,6 +50,13 @@ Authorization Options:
         --pass <password>            Password required for connections
         --auth <token>               Authorization token required for connections
 
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+
 Limits (natsd extensions; nats-server sets these in its config file):
         --max_payload <bytes>        Maximum message payload (default: 1048576)
         --max_control_line <bytes>   Maximum control line (default: 4096)

@@ -12,3 +12,4 @@ mod monitor_diff;
 mod monitoring;
 mod raw;
 mod security;
+mod tls;

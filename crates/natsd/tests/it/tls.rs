@@ -1,0 +1,181 @@
+//! TLS for clients, with certificates made by the test: the client upgrades after the
+//! plaintext INFO (or before it, with handshake_first), client certificates are verified
+//! against the CA, and plaintext clients of a TLS-only server are closed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use natsd_server::tls::TlsOptions;
+use natsd_server::Options;
+use natsd_testkit::certs::TestCerts;
+use natsd_testkit::{start, test_options, RawConn};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn certs(name: &str) -> (TestCerts, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("natsd-tls-{}-{name}", std::process::id()));
+    (TestCerts::generate(&dir).unwrap(), dir)
+}
+
+fn tls_options(certs: &TestCerts, verify: bool, handshake_first: bool) -> Options {
+    Options {
+        tls: Some(TlsOptions {
+            cert_file: certs.server_cert.clone(),
+            key_file: certs.server_key.clone(),
+            ca_file: Some(certs.ca.clone()),
+            verify,
+            handshake_first,
+            ..TlsOptions::default()
+        }),
+        ..test_options()
+    }
+}
+
+async fn round_trip(client: &async_nats::Client) {
+    let mut sub = client.subscribe("secure").await.unwrap();
+    client.publish("secure", "sealed".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"sealed");
+}
+
+#[tokio::test]
+async fn clients_upgrade_after_the_info() {
+    let (certs, dir) = certs("upgrade");
+    let server = start(tls_options(&certs, false, false)).await.unwrap();
+    let (mut plain, info) = RawConn::connect(server.local_addr()).await.unwrap();
+    assert_eq!(info["tls_required"], true);
+    assert!(info.get("tls_verify").is_none());
+    // A client that stays in plaintext fails the handshake and is closed, without -ERR.
+    plain.send("CONNECT {}\r\nPING\r\n").await.unwrap();
+    plain.expect_closed().await.unwrap();
+
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .require_tls(true)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&client).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn client_certificates_are_verified() {
+    let (certs, dir) = certs("verify");
+    let server = start(tls_options(&certs, true, false)).await.unwrap();
+    let (_plain, info) = RawConn::connect(server.local_addr()).await.unwrap();
+    assert_eq!(info["tls_verify"], true);
+
+    let without_cert = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .require_tls(true)
+        .connect(server.client_url());
+    let refused = tokio::time::timeout(WAIT, without_cert).await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "a client without a certificate must not connect"
+    );
+
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
+        .require_tls(true)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&client).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn handshake_first_puts_tls_before_the_info() {
+    let (certs, dir) = certs("first");
+    let server = start(tls_options(&certs, false, true)).await.unwrap();
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .tls_first()
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&client).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn allow_non_tls_serves_both() {
+    let (certs, dir) = certs("mixed");
+    let server = start(Options {
+        allow_non_tls: true,
+        ..tls_options(&certs, false, false)
+    })
+    .await
+    .unwrap();
+    let (mut plain, info) = RawConn::connect(server.local_addr()).await.unwrap();
+    assert_eq!(info["tls_available"], true);
+    assert!(info.get("tls_required").is_none());
+    plain
+        .send("CONNECT {\"verbose\":false}\r\nPING\r\n")
+        .await
+        .unwrap();
+    plain.expect("PONG\r\n").await.unwrap();
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .require_tls(true)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&client).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_certificate_file_stops_the_start() {
+    let (certs, dir) = certs("bad");
+    std::fs::write(&certs.server_cert, "not a certificate").unwrap();
+    let error = start(tls_options(&certs, false, false)).await.unwrap_err();
+    assert!(error.to_string().contains("certificate"), "{error}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn verify_and_map_takes_the_user_from_the_certificate() {
+    let (certs, dir) = certs("map");
+    let mut opts = tls_options(&certs, true, false);
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.verify_and_map = true;
+    }
+    opts.authorization = natsd_auth::Authenticator {
+        users: vec![natsd_auth::User {
+            name: format!("CN={}", certs.client_name),
+            password: None,
+            nkey: None,
+            permissions: None,
+        }],
+        map_certificates: true,
+        ..natsd_auth::Authenticator::default()
+    };
+    let server = start(opts).await.unwrap();
+    let client = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
+        .require_tls(true)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&client).await;
+    let connz = server
+        .connz(&natsd_server::monitor::connz::ConnzOptions {
+            auth: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        connz.connections[0].authorized_user.as_deref(),
+        Some(format!("CN={}", certs.client_name).as_str())
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
