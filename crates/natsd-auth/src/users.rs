@@ -79,6 +79,15 @@ impl Authenticator {
         !self.users.is_empty() || self.token.is_some() || self.map_certificates
     }
 
+    /// Whether checking a password or token may take a bcrypt hash's deliberate slowness.
+    pub fn uses_bcrypt(&self) -> bool {
+        self.token.as_deref().is_some_and(secret::is_bcrypt)
+            || self
+                .users
+                .iter()
+                .any(|u| u.password.as_deref().is_some_and(secret::is_bcrypt))
+    }
+
     /// NKey users need a nonce in INFO.
     pub fn needs_nonce(&self) -> bool {
         self.users.iter().any(|u| u.nkey.is_some())

@@ -1,6 +1,7 @@
 //! HTTP monitoring for natsd: nats-server's endpoints, paths and JSON, plus Prometheus.
 //!
-//! - [`start`] binds the monitoring listener and serves until the server stops.
+//! - [`start`] binds the monitoring listener and serves until the server stops;
+//!   [`start_tls`] does the same over TLS (`https`).
 //! - [`router`]: `/` (an index), `/varz`, `/connz`, `/routez`, `/gatewayz`, `/leafz`,
 //!   `/subsz` (also `/subscriptionsz`), `/accountz`, `/accstatz`, `/jsz`, `/healthz`, all
 //!   under `http_base_path`, and `/metrics` in the Prometheus text format.
@@ -60,6 +61,67 @@ pub async fn start(server: Server, addr: &str) -> std::io::Result<Monitor> {
             .await;
     });
     Ok(Monitor { local_addr })
+}
+
+/// Binds `addr` and serves monitoring over TLS with the client TLS settings, as
+/// nats-server's `https` does.
+pub async fn start_tls(server: Server, addr: &str) -> std::io::Result<Monitor> {
+    let acceptor = server.tls_acceptor().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "https monitoring needs TLS to be configured",
+        )
+    })?;
+    let timeout = server
+        .options()
+        .tls
+        .as_ref()
+        .map_or(natsd_server::tls::DEFAULT_TLS_TIMEOUT, |t| t.timeout);
+    let tcp = TcpListener::bind(addr).await?;
+    let local_addr = tcp.local_addr()?;
+    let base_path = server.options().http_base_path.clone();
+    let app = router(server.clone(), &base_path);
+    let listener = TlsListener {
+        tcp,
+        acceptor,
+        timeout,
+    };
+    tokio::spawn(async move {
+        let stopped = async move { server.stopped().await };
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await;
+    });
+    Ok(Monitor { local_addr })
+}
+
+/// Accepts TCP connections and completes their TLS handshake; failed handshakes are
+/// dropped.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: natsd_server::tls::Acceptor,
+    timeout: std::time::Duration,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            let handshake = self.acceptor.accept(stream);
+            if let Ok(Ok(tls)) = tokio::time::timeout(self.timeout, handshake).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 /// The monitoring routes, under `base_path` (nats-server's `http_base_path`).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use natsd_auth::Credentials;
+use natsd_auth::{AuthError, Credentials, Identity};
 use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
@@ -217,6 +217,8 @@ struct Connection {
     in_bytes: u64,
     /// When the unanswered server PING went out, to measure the round trip.
     ping_sent: Option<Instant>,
+    /// A CONNECT waiting for its credentials to be checked apart.
+    pending_connect: Option<(ConnectFields, Credentials)>,
 }
 
 impl Connection {
@@ -230,6 +232,7 @@ impl Connection {
             in_msgs: 0,
             in_bytes: 0,
             ping_sent: None,
+            pending_connect: None,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -290,6 +293,13 @@ impl Connection {
                             let connected_before = self.connected;
                             self.refresh_limits();
                             self.process(&mut buf);
+                            while let Some((fields, credentials)) = self.pending_connect.take() {
+                                self.connect_checked_apart(fields, credentials).await;
+                                if self.shared.is_closed() {
+                                    break;
+                                }
+                                self.process(&mut buf);
+                            }
                             self.publish_stats();
                             if self.flusher.flush() {
                                 // Let the woken writers run before reading more, so
@@ -393,7 +403,7 @@ impl Connection {
             match self.parser.next_op(buf) {
                 Ok(Some(op)) => {
                     self.handle(op);
-                    if self.shared.is_closed() {
+                    if self.shared.is_closed() || self.pending_connect.is_some() {
                         return;
                     }
                 }
@@ -441,22 +451,32 @@ impl Connection {
 
     /// Checks credentials; on success the client is connected with its identity's
     /// permissions, on failure it is told and closed.
-    fn authenticate(
-        &mut self,
-        mut credentials: Credentials,
-        fields: Option<&ConnectFields>,
-    ) -> bool {
-        let nonce = {
-            let details = self.shared.stats.details.lock();
-            credentials.certificate = details.credentials.certificate.clone();
-            details.nonce.clone()
-        };
-        let identity = match self
+    fn authenticate(&mut self, credentials: Credentials, fields: Option<&ConnectFields>) -> bool {
+        let (credentials, nonce) = self.with_connection_facts(credentials);
+        let result = self
             .server
             .opts()
             .authorization
-            .authenticate(&credentials, nonce.as_deref())
-        {
+            .authenticate(&credentials, nonce.as_deref());
+        self.admit(result, credentials, fields)
+    }
+
+    /// Completes credentials with what the connection itself knows (its TLS certificate),
+    /// and returns them with the nonce its INFO carried.
+    fn with_connection_facts(&self, mut credentials: Credentials) -> (Credentials, Option<String>) {
+        let details = self.shared.stats.details.lock();
+        credentials.certificate = details.credentials.certificate.clone();
+        (credentials, details.nonce.clone())
+    }
+
+    /// Acts on an authentication decision.
+    fn admit(
+        &mut self,
+        result: Result<Identity, AuthError>,
+        credentials: Credentials,
+        fields: Option<&ConnectFields>,
+    ) -> bool {
+        let identity = match result {
             Ok(identity) => identity,
             Err(error) => {
                 self.server.log.error(format_args!(
@@ -573,10 +593,36 @@ impl Connection {
             sig: fields.sig.clone(),
             certificate: Vec::new(),
         };
-        let reconnect = self.connected;
-        if !self.authenticate(credentials, Some(&fields)) {
+        // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so
+        // a flood of logins does not hold up this worker's other connections.
+        if self.server.opts().authorization.uses_bcrypt() {
+            self.pending_connect = Some((fields, credentials));
             return;
         }
+        let reconnect = self.connected;
+        if self.authenticate(credentials, Some(&fields)) {
+            self.finish_connect(fields, reconnect);
+        }
+    }
+
+    /// Runs a CONNECT whose credentials need bcrypt, off the reader's thread.
+    async fn connect_checked_apart(&mut self, fields: ConnectFields, credentials: Credentials) {
+        let (credentials, nonce) = self.with_connection_facts(credentials);
+        let opts = self.server.opts();
+        let checked = credentials.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            opts.authorization.authenticate(&checked, nonce.as_deref())
+        })
+        .await
+        .unwrap_or(Err(AuthError::NoCredentials));
+        let reconnect = self.connected;
+        if self.admit(result, credentials, Some(&fields)) {
+            self.finish_connect(fields, reconnect);
+        }
+    }
+
+    /// Applies an authenticated CONNECT's options.
+    fn finish_connect(&mut self, fields: ConnectFields, reconnect: bool) {
         let opts = self.server.opts();
         self.options.merge(fields);
         // A repeated CONNECT starts the client afresh, without its subscriptions.

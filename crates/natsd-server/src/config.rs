@@ -291,6 +291,12 @@ fn apply_entry(
             opts.http_port = listener_port(v, port)?;
         }
         "http_port" | "monitor_port" => opts.http_port = listener_port(v, v.as_integer()?)?,
+        "https" => {
+            let (host, port) = listen(v)?;
+            opts.http_host = host;
+            opts.https_port = listener_port(v, port)?;
+        }
+        "https_port" => opts.https_port = listener_port(v, v.as_integer()?)?,
         "http_base_path" => opts.http_base_path = v.as_str()?.to_owned(),
         "max_payload" => opts.max_payload = limit_i32(v, &key)?,
         "max_control_line" => opts.max_control_line = limit_i32(v, &key)?,
@@ -362,9 +368,7 @@ fn apply_entry(
         "store_dir" | "storedir" => {
             v.as_str()?;
         }
-        "https"
-        | "https_port"
-        | "accounts"
+        "accounts"
         | "mappings"
         | "maps"
         | "operator"

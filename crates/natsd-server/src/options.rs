@@ -54,6 +54,8 @@ pub struct Options {
     pub http_host: Option<String>,
     /// Monitoring port: 0 is off, -1 picks a free port.
     pub http_port: i32,
+    /// HTTPS monitoring port (with the client TLS settings): 0 is off, -1 picks a port.
+    pub https_port: i32,
     pub http_base_path: String,
     pub ports_file_dir: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
@@ -105,6 +107,7 @@ impl Default for Options {
             client_advertise: None,
             http_host: None,
             http_port: 0,
+            https_port: 0,
             http_base_path: String::new(),
             ports_file_dir: None,
             pid_file: None,

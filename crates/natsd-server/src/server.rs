@@ -288,6 +288,11 @@ impl Server {
         self.inner.server_name()
     }
 
+    /// The TLS acceptor for clients, when TLS is configured.
+    pub fn tls_acceptor(&self) -> Option<crate::tls::Acceptor> {
+        self.inner.tls()
+    }
+
     /// The settings in force.
     pub fn options(&self) -> Arc<Options> {
         self.inner.opts()

@@ -33,6 +33,7 @@ pub struct RunFlags {
     pub server_name: Option<String>,
     pub client_advertise: Option<String>,
     pub http_port: Option<i64>,
+    pub https_port: Option<i64>,
     pub ports_file_dir: Option<String>,
     pub log_file: Option<String>,
     pub log_size_limit: Option<u64>,
@@ -94,9 +95,7 @@ enum Kind {
 }
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
-const UNSUPPORTED_VALUE_FLAGS: [&str; 11] = [
-    "ms",
-    "https_port",
+const UNSUPPORTED_VALUE_FLAGS: [&str; 9] = [
     "max_traced_msg_len",
     "r",
     "remote_syslog",
@@ -131,6 +130,8 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "config"
         | "m"
         | "http_port"
+        | "ms"
+        | "https_port"
         | "client_advertise"
         | "ports_file_dir"
         | "log_size_limit"
@@ -258,6 +259,7 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             "t" => flags.test_config = parse_bool(name, value.as_deref())?,
             "c" | "config" => flags.config_file = Some(text.to_owned()),
             "m" | "http_port" => flags.http_port = Some(parse_number(name, text)?),
+            "ms" | "https_port" => flags.https_port = Some(parse_number(name, text)?),
             "client_advertise" => flags.client_advertise = Some(text.to_owned()),
             "ports_file_dir" => flags.ports_file_dir = Some(text.to_owned()),
             "log_size_limit" => flags.log_size_limit = Some(parse_number(name, text)?),
@@ -325,6 +327,9 @@ impl RunFlags {
         set_some(&mut opts.client_advertise, &self.client_advertise);
         if let Some(port) = self.http_port {
             opts.http_port = i32::try_from(port).unwrap_or(0);
+        }
+        if let Some(port) = self.https_port {
+            opts.https_port = i32::try_from(port).unwrap_or(0);
         }
         set_some(
             &mut opts.ports_file_dir,

@@ -30,6 +30,7 @@ Server Options:
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
     -m, --http_port <port>           Use port for http monitoring (-1 for random)
+    -ms,--https_port <port>          Use port for https monitoring (-1 for random)
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
         --client_advertise <string>  Client URL to advertise to other servers
@@ -212,17 +213,26 @@ async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut monitoring = None;
-    if opts.http_port != 0 {
-        let host = opts.http_host.as_deref().unwrap_or(&opts.host);
-        let port = u16::try_from(opts.http_port).unwrap_or(0);
-        match natsd_monitor::start(server.clone(), &host_port(host, port)).await {
+    let mut monitoring = Vec::new();
+    let host = opts.http_host.as_deref().unwrap_or(&opts.host);
+    for (port, secure) in [(opts.http_port, false), (opts.https_port, true)] {
+        if port == 0 {
+            continue;
+        }
+        let addr = host_port(host, u16::try_from(port).unwrap_or(0));
+        let started = if secure {
+            natsd_monitor::start_tls(server.clone(), &addr).await
+        } else {
+            natsd_monitor::start(server.clone(), &addr).await
+        };
+        match started {
             Ok(monitor) => {
+                let scheme = if secure { "https" } else { "http" };
                 log.info(format_args!(
-                    "Starting http monitor on {}",
+                    "Starting {scheme} monitor on {}",
                     monitor.local_addr
                 ));
-                monitoring = Some(monitor.local_addr);
+                monitoring.push((scheme, monitor.local_addr));
             }
             Err(error) => {
                 log.log(
@@ -235,7 +245,7 @@ async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
             }
         }
     }
-    if let Err(error) = files.write_ports(&server, monitoring) {
+    if let Err(error) = files.write_ports(&server, &monitoring) {
         log.error(format_args!("Error writing ports file: {error}"));
     }
     server.announce_ready();

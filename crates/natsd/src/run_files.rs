@@ -20,18 +20,23 @@ impl RunFiles {
         }
     }
 
-    /// `{"nats":["nats://H:P"],"monitoring":["http://H:P"]}`, the listeners that exist.
+    /// `{"nats":["nats://H:P"],"monitoring":["http://H:P"]}`, the listeners that exist
+    /// (`https://` for TLS monitoring).
     pub fn write_ports(
         &self,
         server: &Server,
-        monitoring: Option<SocketAddr>,
+        monitoring: &[(&str, SocketAddr)],
     ) -> std::io::Result<()> {
         let Some(path) = &self.ports_file else {
             return Ok(());
         };
         let mut ports = json!({ "nats": [format!("nats://{}", reachable(server.local_addr()))] });
-        if let Some(addr) = monitoring {
-            ports["monitoring"] = json!([format!("http://{}", reachable(addr))]);
+        if !monitoring.is_empty() {
+            let urls: Vec<String> = monitoring
+                .iter()
+                .map(|(scheme, addr)| format!("{scheme}://{}", reachable(*addr)))
+                .collect();
+            ports["monitoring"] = json!(urls);
         }
         std::fs::write(path, ports.to_string())
     }

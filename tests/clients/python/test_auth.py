@@ -2,14 +2,16 @@
 """Authentication cross-client checks with nats-py: user/password, token, NKeys and
 permission errors, each against its own server started from a config file.
 
-Needs $NATSD_BIN (the server binary) and $NATSD_TEST_NKEY_SEED (a user seed; the test
-that runs this script makes one). Prints `ok - name` / `not ok - name: reason` per check,
+Needs $NATSD_BIN (the server binary), $NATSD_TEST_NKEY_SEED (a user seed) and
+$NATSD_TEST_TLS_DIR (ca.pem, server-cert.pem, server-key.pem, client-cert.pem,
+client-key.pem); the test that runs this script makes them. Prints `ok - name` / `not ok - name: reason` per check,
 then `N passed, M failed`, and exits non-zero if anything failed.
 Requires `pip install nats-py nkeys`.
 """
 import asyncio
 import os
 import re
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,7 @@ import nkeys
 
 BIN = os.environ["NATSD_BIN"]
 SEED = os.environ["NATSD_TEST_NKEY_SEED"]
+TLS_DIR = os.environ["NATSD_TEST_TLS_DIR"]
 CHECK_TIMEOUT = 15.0
 START_TIMEOUT = 10.0
 
@@ -142,7 +145,28 @@ async def check_permission_errors():
         await nc.close()
 
 
-CHECKS = [check_user_password, check_token, check_nkeys, check_permission_errors]
+def tls_file(name):
+    return os.path.join(TLS_DIR, name)
+
+
+async def check_tls():
+    config = (
+        f'tls {{ cert_file: "{tls_file("server-cert.pem")}", key_file: "{tls_file("server-key.pem")}", '
+        f'ca_file: "{tls_file("ca.pem")}", verify: true }}\n'
+    )
+    async with Server(config) as s:
+        context = ssl.create_default_context(cafile=tls_file("ca.pem"))
+        context.load_cert_chain(tls_file("client-cert.pem"), tls_file("client-key.pem"))
+        host = s.url[len("nats://"):]
+        nc = await nats.connect(f"tls://{host}", tls=context, allow_reconnect=False)
+        await round_trip(nc, "sealed")
+        await nc.close()
+        # Without a client certificate the handshake fails.
+        bare = ssl.create_default_context(cafile=tls_file("ca.pem"))
+        await refused(f"tls://{host}", tls=bare)
+
+
+CHECKS = [check_user_password, check_token, check_nkeys, check_permission_errors, check_tls]
 
 
 async def main():

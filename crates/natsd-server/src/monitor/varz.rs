@@ -12,9 +12,6 @@ use super::{rfc3339, uptime};
 use crate::options::{COMPATIBLE_VERSION, DEFAULT_AUTH_TIMEOUT, NATSD_VERSION};
 use crate::server::Server;
 
-/// TLS handshake timeout nats-server reports when TLS is not configured, in seconds.
-const DEFAULT_TLS_TIMEOUT: f64 = 2.0;
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Varz {
     pub server_id: String,
@@ -27,6 +24,10 @@ pub struct Varz {
     pub port: u16,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
     pub max_connections: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub max_subscriptions: usize,
@@ -160,7 +161,7 @@ impl Server {
             http_host: opts.http_host.clone().unwrap_or_else(|| opts.host.clone()),
             http_port: opts.http_port,
             http_base_path: opts.http_base_path.clone(),
-            https_port: 0,
+            https_port: opts.https_port,
             auth_timeout: opts
                 .auth_timeout
                 .unwrap_or(DEFAULT_AUTH_TIMEOUT)
@@ -174,7 +175,16 @@ impl Server {
             mqtt: Map::new(),
             websocket: Map::new(),
             jetstream: Map::new(),
-            tls_timeout: DEFAULT_TLS_TIMEOUT,
+            tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+            tls_verify: opts
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.verify || t.verify_and_map),
+            tls_timeout: opts
+                .tls
+                .as_ref()
+                .map_or(crate::tls::DEFAULT_TLS_TIMEOUT, |t| t.timeout)
+                .as_secs_f64(),
             write_deadline: nanos(opts.write_deadline),
             start: rfc3339(inner.monitor.start),
             now: rfc3339(now),

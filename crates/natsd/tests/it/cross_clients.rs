@@ -40,7 +40,7 @@ fn python_and_javascript_clients_pass() {
     assert_eq!(text.matches("11 passed, 0 failed").count(), 2, "{text}");
 }
 
-/// `tests/clients/python/test_auth.py`: user/password, token, NKeys and permission errors
+/// `tests/clients/python/test_auth.py`: user/password, token, NKeys, permission errors and TLS
 /// through nats-py, each against a server the script starts from a config file.
 #[test]
 fn python_client_authenticates() {
@@ -58,12 +58,16 @@ fn python_client_authenticates() {
         return;
     }
     let seed = nkeys::KeyPair::new_user().seed().unwrap();
+    let tls_dir = std::env::temp_dir().join(format!("natsd-py-tls-{}", std::process::id()));
+    natsd_testkit::certs::TestCerts::generate(&tls_dir).unwrap();
     let output = Command::new("python3")
         .arg(root.join("tests/clients/python/test_auth.py"))
         .env("NATSD_BIN", env!("CARGO_BIN_EXE_natsd"))
         .env("NATSD_TEST_NKEY_SEED", seed)
+        .env("NATSD_TEST_TLS_DIR", &tls_dir)
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&tls_dir);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -73,5 +77,5 @@ fn python_client_authenticates() {
         output.status.success(),
         "python auth checks failed:\n{text}"
     );
-    assert!(text.contains("4 passed, 0 failed"), "{text}");
+    assert!(text.contains("5 passed, 0 failed"), "{text}");
 }

@@ -222,3 +222,44 @@ async fn reload_takes_permissions_away_at_once() {
     );
     assert_eq!(server.num_clients(), 1, "the client keeps its connection");
 }
+
+/// bcrypt checks run beside the connection workers: while a flood of wrong passwords is
+/// being checked, an authorized client's round trips complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_failed_logins_does_not_hold_up_authorized_clients() {
+    let hash = bcrypt::hash("right", 10).unwrap();
+    let server = start(with_users(vec![user("u", &hash, None)]))
+        .await
+        .unwrap();
+    let url = server.client_url();
+    let (client, _) = connect_watching(&url, "u", "right").await;
+    let mut sub = client.subscribe("ping").await.unwrap();
+    wait_for(WAIT, || server.num_subscriptions() >= 1)
+        .await
+        .unwrap();
+
+    let mut attempts = Vec::new();
+    for _ in 0..16 {
+        let addr = server.local_addr();
+        attempts.push(tokio::spawn(async move {
+            let (mut conn, _) = natsd_testkit::RawConn::connect(addr).await?;
+            conn.send("CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"wrong\"}\r\n")
+                .await?;
+            conn.expect("-ERR 'Authorization Violation'\r\n").await
+        }));
+    }
+    client.publish("ping", "during".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"during");
+    let still_checking = attempts.iter().filter(|a| !a.is_finished()).count();
+    assert!(
+        still_checking > 0,
+        "the round trip should finish while wrong passwords are still being checked"
+    );
+    for attempt in attempts {
+        attempt.await.unwrap().unwrap();
+    }
+}

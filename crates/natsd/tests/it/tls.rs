@@ -179,3 +179,42 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `GET path` over TLS, trusting `ca`.
+async fn https_get(addr: std::net::SocketAddr, ca: &std::path::Path, path: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    let _ = tokio::time::timeout(WAIT, tls.read_to_string(&mut response)).await;
+    response
+}
+
+#[tokio::test]
+async fn monitoring_over_https() {
+    let (certs, dir) = certs("https");
+    let server = start(tls_options(&certs, false, false)).await.unwrap();
+    let monitor = natsd_monitor::start_tls(server.clone(), "127.0.0.1:0")
+        .await
+        .unwrap();
+    let response = https_get(monitor.local_addr, &certs.ca, "/varz").await;
+    assert!(response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(response.contains("\"tls_required\": true"), "{response}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
