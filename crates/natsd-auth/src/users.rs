@@ -17,6 +17,8 @@ pub struct User {
     pub nkey: Option<String>,
     /// The user's own permissions; the defaults apply when there are none.
     pub permissions: Option<Permissions>,
+    /// The account the user belongs to; the global account when `None`.
+    pub account: Option<String>,
 }
 
 /// What a client presented in CONNECT.
@@ -44,6 +46,8 @@ pub struct Identity {
     /// The user name or NKey; empty for a token or when authentication is off.
     pub user: String,
     pub permissions: Option<Permissions>,
+    /// The user's account; the global account when `None`.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +104,7 @@ impl Authenticator {
                 .permissions
                 .clone()
                 .or_else(|| self.default_permissions.clone()),
+            account: user.account.clone(),
         }
     }
 
@@ -113,6 +118,7 @@ impl Authenticator {
             return Ok(Identity {
                 user: String::new(),
                 permissions: self.default_permissions.clone(),
+                account: None,
             });
         }
         if self.map_certificates {
@@ -142,6 +148,7 @@ impl Authenticator {
                 Some(given) if secret::matches(token, given) => Ok(Identity {
                     user: String::new(),
                     permissions: self.default_permissions.clone(),
+                    account: None,
                 }),
                 _ => Err(AuthError::WrongToken),
             };
@@ -183,6 +190,7 @@ mod tests {
             password: Some(password.into()),
             nkey: None,
             permissions: None,
+            account: None,
         }
     }
 
@@ -236,6 +244,7 @@ mod tests {
                 password: None,
                 nkey: None,
                 permissions: None,
+                account: None,
             }],
             map_certificates: true,
             ..Authenticator::default()
@@ -284,6 +293,7 @@ mod tests {
                 password: None,
                 nkey: Some(public.clone()),
                 permissions: None,
+                account: None,
             }],
             ..Authenticator::default()
         };

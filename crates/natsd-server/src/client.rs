@@ -14,6 +14,7 @@ use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::account::Account;
 use crate::info::{ClientOptions, ConnectFields};
 pub use crate::outbound::ClientShared;
 use crate::outbound::{write_loop, CloseReason, Flusher};
@@ -50,7 +51,7 @@ pub(crate) async fn serve(server: Arc<ServerInner>, mut stream: TcpStream, peer:
         .authorization
         .needs_nonce()
         .then(natsd_auth::nkey::new_nonce);
-    let info = server.info_line(cid, &peer.ip().to_string(), nonce.as_deref(), false);
+    let info = server.info_line(cid, &peer.ip().to_string(), nonce.as_deref(), None);
     let Some((acceptor, tls)) = server.tls().zip(opts.tls.as_ref()) else {
         let (reader, writer) = stream.into_split();
         let greeted = Greeted {
@@ -219,6 +220,8 @@ struct Connection {
     ping_sent: Option<Instant>,
     /// A CONNECT waiting for its credentials to be checked apart.
     pending_connect: Option<(ConnectFields, Credentials)>,
+    /// The account the client's user belongs to; its subscriptions and publishes live there.
+    account: Arc<Account>,
 }
 
 impl Connection {
@@ -233,6 +236,7 @@ impl Connection {
             in_bytes: 0,
             ping_sent: None,
             pending_connect: None,
+            account: Arc::clone(&server.global),
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -489,7 +493,14 @@ impl Connection {
             }
         };
         self.shared.set_permissions(identity.permissions);
+        let account = self.server.account(identity.account.as_deref());
+        if !Arc::ptr_eq(&account, &self.account) {
+            self.remove_all_subscriptions();
+            self.account = account;
+            self.results.clear();
+        }
         let mut details = self.shared.stats.details.lock();
+        details.account.clone_from(&self.account.name);
         if let Some(fields) = fields {
             details.name = fields.name.clone().unwrap_or_default();
             details.lang = fields.lang.clone().unwrap_or_default();
@@ -664,9 +675,12 @@ impl Connection {
         if self.connected && !self.first_pong_sent {
             self.first_pong_sent = true;
             if self.options.protocol >= 1 {
-                let line = self
-                    .server
-                    .info_line(self.shared.cid, &self.client_ip, None, true);
+                let line = self.server.info_line(
+                    self.shared.cid,
+                    &self.client_ip,
+                    None,
+                    Some(&self.account.name),
+                );
                 self.shared.send_now(&line);
             }
         }
@@ -707,7 +721,7 @@ impl Connection {
             }
         }
         let max_subs = self.server.opts().max_subscriptions;
-        let account = &self.server.global;
+        let account = Arc::clone(&self.account);
         {
             let mut subs = self.shared.subs.lock();
             if max_subs > 0 && subs.len() >= max_subs {
@@ -753,7 +767,7 @@ impl Connection {
                 Some(Some(max)) if max > 0 && max > sub.delivered() => sub.set_max(max),
                 _ => {
                     self.shared.subs.lock().remove(&sid);
-                    self.server.global.remove_subscription(&sub);
+                    self.account.remove_subscription(&sub);
                 }
             }
         }
@@ -813,7 +827,7 @@ impl Connection {
         };
         let delivered = !result.is_empty()
             && deliver(
-                &self.server.global,
+                &self.account,
                 &result,
                 Some(self.shared.cid),
                 &message,
@@ -827,7 +841,7 @@ impl Connection {
     /// Looks the subject up in the connection's own cache first; the cache is dropped
     /// whenever the account's subscriptions changed.
     fn match_subject(&mut self, subject: &[u8]) -> MatchResult {
-        let sublist = &self.server.global.sublist;
+        let sublist = &self.account.sublist;
         let generation = sublist.generation();
         if generation != self.results_generation {
             self.results.clear();
@@ -847,7 +861,7 @@ impl Connection {
     /// Tells a requester that nobody is subscribed: a status-only `HMSG` with code 503 to
     /// its own subscription on the reply subject.
     fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
-        let result = self.server.global.sublist.matches(reply);
+        let result = self.account.sublist.matches(reply);
         let own = result
             .plain
             .iter()
@@ -873,7 +887,7 @@ impl Connection {
     fn remove_all_subscriptions(&mut self) {
         let subs: Vec<SubRef> = self.shared.subs.lock().drain().map(|(_, s)| s).collect();
         for sub in subs {
-            self.server.global.remove_subscription(&sub);
+            self.account.remove_subscription(&sub);
         }
     }
 }

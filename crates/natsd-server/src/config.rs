@@ -14,6 +14,7 @@ use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
+use crate::account::{AccountConfig, Export, Import, ShareKind};
 use crate::options::Options;
 use crate::tls::TlsOptions;
 
@@ -222,6 +223,14 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
         }
     }
     opts.authorization.map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
+    if let Some(entry) = map.entry("accounts") {
+        for problem in check_imports(opts) {
+            report.errors.push(ConfigIssue {
+                pos: entry.key_pos.clone(),
+                message: problem,
+            });
+        }
+    }
     let auth = &opts.authorization;
     if let (Some(name), Some(entry)) = (&auth.no_auth_user, map.entry("no_auth_user")) {
         if !auth.users.iter().any(|u| &u.name == name) {
@@ -368,8 +377,8 @@ fn apply_entry(
         "store_dir" | "storedir" => {
             v.as_str()?;
         }
-        "accounts"
-        | "mappings"
+        "accounts" => accounts(v, opts, report)?,
+        "mappings"
         | "maps"
         | "operator"
         | "operators"
@@ -405,6 +414,161 @@ fn apply_entry(
         _ => return Err(unknown(entry)),
     }
     Ok(())
+}
+
+/// `accounts { NAME { users, exports, imports } }` (or a list of names).
+fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<(), ConfigIssue> {
+    if let Kind::Array(names) = &v.kind {
+        for name in names {
+            opts.accounts.push(AccountConfig {
+                name: name.as_str()?.to_owned(),
+                ..AccountConfig::default()
+            });
+        }
+        return Ok(());
+    }
+    for entry in v.as_map()?.entries() {
+        let mut account = AccountConfig {
+            name: entry.key.clone(),
+            ..AccountConfig::default()
+        };
+        let mut users = Vec::new();
+        let mut defaults = None;
+        for field in entry.value.as_map()?.entries() {
+            let value = &field.value;
+            match field.key.to_ascii_lowercase().as_str() {
+                "users" => {
+                    for user in value.as_array()? {
+                        users.push(user_entry(user)?);
+                    }
+                }
+                "exports" => {
+                    for export in value.as_array()? {
+                        account.exports.push(export_entry(export)?);
+                    }
+                }
+                "imports" => {
+                    for import in value.as_array()? {
+                        account.imports.push(import_entry(import)?);
+                    }
+                }
+                "default_permissions" => defaults = Some(permissions(value)?),
+                "jetstream" | "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace" => {
+                    report
+                        .unsupported
+                        .push(format!("accounts.{}.{}", entry.key, field.key));
+                }
+                _ if field.used_as_variable => {}
+                _ => return Err(unknown(field)),
+            }
+        }
+        for mut user in users {
+            user.account = Some(account.name.clone());
+            if user.permissions.is_none() {
+                user.permissions.clone_from(&defaults);
+            }
+            opts.authorization.users.push(user);
+        }
+        opts.accounts.push(account);
+    }
+    Ok(())
+}
+
+/// `{stream: "subj"}` or `{service: "subj", accounts: [...]}`.
+fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
+    let mut export = None;
+    let mut accounts = None;
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "stream" => export = Some((ShareKind::Stream, value.as_str()?.to_owned())),
+            "service" => export = Some((ShareKind::Service, value.as_str()?.to_owned())),
+            "accounts" => accounts = Some(strings(value)?),
+            "response"
+            | "response_type"
+            | "response_threshold"
+            | "threshold"
+            | "latency"
+            | "account_token_position"
+            | "advertise"
+            | "allow_trace" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    let (kind, subject) =
+        export.ok_or_else(|| issue(v, "an export needs a stream or a service".to_owned()))?;
+    Ok(Export {
+        kind,
+        subject,
+        accounts,
+    })
+}
+
+/// `{stream: {account, subject}, prefix | to}` or `{service: {account, subject}, to}`.
+fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
+    let mut source = None;
+    let (mut to, mut prefix) = (None, None);
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            kind @ ("stream" | "service") => {
+                let map = value.as_map()?;
+                let field = |name: &str| -> Result<String, ConfigIssue> {
+                    map.get(name)
+                        .ok_or_else(|| issue(value, format!("an import needs an {name}")))?
+                        .as_str()
+                        .map(str::to_owned)
+                        .map_err(ConfigIssue::from)
+                };
+                let kind = if kind == "stream" {
+                    ShareKind::Stream
+                } else {
+                    ShareKind::Service
+                };
+                source = Some((kind, field("account")?, field("subject")?));
+            }
+            "to" | "local_subject" => to = Some(value.as_str()?.to_owned()),
+            "prefix" => prefix = Some(value.as_str()?.to_owned()),
+            "share" | "allow_trace" => {}
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    let (kind, account, subject) =
+        source.ok_or_else(|| issue(v, "an import needs a stream or a service".to_owned()))?;
+    Ok(Import {
+        kind,
+        account,
+        subject,
+        to,
+        prefix,
+    })
+}
+
+/// Every import names a known account that exports it to the importer.
+fn check_imports(opts: &Options) -> Vec<String> {
+    let mut problems = Vec::new();
+    for account in &opts.accounts {
+        for import in &account.imports {
+            match opts.accounts.iter().find(|a| a.name == import.account) {
+                None => problems.push(format!(
+                    "account {:?} imports from unknown account {:?}",
+                    account.name, import.account
+                )),
+                Some(exporter)
+                    if !exporter.exports_to(import.kind, &import.subject, &account.name) =>
+                {
+                    problems.push(format!(
+                        "account {:?} is not authorized to import {:?} from account {:?}",
+                        account.name, import.subject, import.account
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    problems
 }
 
 /// `tls {}` for client connections. Keys rustls cannot honour are accepted and reported.
@@ -578,8 +742,10 @@ fn block(
 /// `authorization {}`: one user, a token, or a list of users (with passwords or NKeys),
 /// permissions, and the authentication timeout.
 fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
+    // Users of accounts (which may come first in the file) stay.
     let mut auth = Authenticator {
         no_auth_user: opts.authorization.no_auth_user.clone(),
+        users: std::mem::take(&mut opts.authorization.users),
         ..Authenticator::default()
     };
     let (mut single_user, mut single_password) = (None, None);
@@ -614,9 +780,10 @@ fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
             password: single_password,
             nkey: None,
             permissions: None,
+            account: None,
         });
     }
-    if auth.token.is_some() && !auth.users.is_empty() {
+    if auth.token.is_some() && auth.users.iter().any(|u| u.account.is_none()) {
         return Err(issue(
             v,
             "can not have a token and a user/users configured together".to_owned(),
@@ -661,6 +828,7 @@ fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
         password,
         nkey,
         permissions: perms,
+        account: None,
     })
 }
 

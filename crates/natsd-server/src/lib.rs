@@ -9,8 +9,8 @@
 //!   turn a stuck reader into a closed slow consumer.
 //! - `route`: fan-out of one message to what its subject matched, done on the publisher's
 //!   task: every plain subscription, one random member per queue group.
-//! - [`account`]: accounts own their `Sublist`; everything runs in the global account `$G`
-//!   until accounts are configured.
+//! - [`account`]: accounts own their `Sublist`; clients without an account run in the
+//!   global account `$G`. `imports`: stream and service imports between accounts.
 //! - [`tls`]: TLS settings, the rustls configuration and the handshake.
 //! - [`config`]: settings from a config file; [`reload`]: applying new ones while running.
 //! - [`monitor`]: what `/varz`, `/connz` and friends report.
@@ -22,6 +22,7 @@
 pub mod account;
 mod client;
 pub mod config;
+mod imports;
 pub mod info;
 pub mod log;
 pub mod monitor;

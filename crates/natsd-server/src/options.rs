@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use natsd_auth::Authenticator;
 
+use crate::account::AccountConfig;
 use crate::tls::TlsOptions;
 
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
@@ -75,6 +76,8 @@ pub struct Options {
     pub auth_timeout: Option<Duration>,
     /// Closed connections kept for `/connz?state=closed`.
     pub max_closed_clients: usize,
+    /// Accounts beside the global one, with their exports and imports.
+    pub accounts: Vec<AccountConfig>,
     /// TLS for clients (`tls {}`, `--tls*`).
     pub tls: Option<TlsOptions>,
     /// With TLS configured, also serve clients that do not upgrade.
@@ -122,6 +125,7 @@ impl Default for Options {
             authorization: Authenticator::default(),
             auth_timeout: None,
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
+            accounts: Vec::new(),
             tls: None,
             allow_non_tls: false,
             config_file: None,

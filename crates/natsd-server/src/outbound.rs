@@ -180,6 +180,8 @@ pub(crate) struct ConnDetails {
     pub connected: bool,
     /// The nonce the greeting INFO carried, which NKey users sign.
     pub nonce: Option<String>,
+    /// The account the client is bound to.
+    pub account: String,
 }
 
 impl ClientShared {

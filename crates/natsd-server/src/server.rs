@@ -46,6 +46,8 @@ pub(crate) struct ServerInner {
     config_generation: AtomicU64,
     pub(crate) log: Arc<Logger>,
     pub(crate) global: Arc<Account>,
+    /// Configured accounts by name, the global one included.
+    accounts: HashMap<String, Arc<Account>>,
     info: RwLock<ServerInfo>,
     pub(crate) monitor: MonitorState,
     /// The TLS acceptor for clients, rebuilt on reload.
@@ -109,23 +111,23 @@ impl ServerInner {
         self.next_cid.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The INFO line for one client; `connect_info` marks the INFO that follows the first
-    /// PONG.
+    /// The INFO line for one client; `bound_account` is given for the INFO that follows
+    /// the first PONG and names the client's account.
     pub(crate) fn info_line(
         &self,
         cid: u64,
         client_ip: &str,
         nonce: Option<&str>,
-        connect_info: bool,
+        bound_account: Option<&str>,
     ) -> Vec<u8> {
         let mut info = self.info.read().clone();
         info.client_id = cid;
         info.client_ip = client_ip.to_owned();
         info.nonce = nonce.unwrap_or_default().to_owned();
         info.ldm = self.lame_duck.load(Ordering::Acquire);
-        if connect_info {
+        if let Some(account) = bound_account {
             info.connect_info = true;
-            info.remote_account = GLOBAL_ACCOUNT.to_owned();
+            account.clone_into(&mut info.remote_account);
         }
         let mut out = BytesMut::new();
         encode::info(&mut out, &info.to_json());
@@ -221,8 +223,18 @@ impl Server {
 
         let (stop_accepting, stop_rx) = watch::channel(false);
         let (stopped, _) = watch::channel(false);
+        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache));
+        let mut accounts = HashMap::new();
+        accounts.insert(GLOBAL_ACCOUNT.to_owned(), Arc::clone(&global));
+        for config in &opts.accounts {
+            accounts.insert(
+                config.name.clone(),
+                Arc::new(Account::new(&config.name, !opts.disable_sublist_cache)),
+            );
+        }
         let inner = Arc::new(ServerInner {
-            global: Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache)),
+            global,
+            accounts,
             info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
             opts: RwLock::new(Arc::new(opts)),
             config_generation: AtomicU64::new(0),
@@ -260,6 +272,7 @@ impl Server {
         tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
         let server = Server { inner, local_addr };
         crate::monitor::subscribe_requests(&server)?;
+        crate::imports::wire(server.inner())?;
         Ok(server)
     }
 
@@ -365,7 +378,7 @@ impl Server {
         for client in self.inner.snapshot_clients() {
             if client.protocol.load(Ordering::Relaxed) >= 1 {
                 let client_ip = client.peer.ip().to_string();
-                client.send_now(&self.inner.info_line(client.cid, &client_ip, None, false));
+                client.send_now(&self.inner.info_line(client.cid, &client_ip, None, None));
             }
         }
         tokio::time::sleep(opts.lame_duck_grace_period).await;
@@ -398,18 +411,9 @@ impl Server {
         queue: Option<&str>,
         handler: InternalHandler,
     ) -> Result<InternalSubscription, ServerError> {
-        let sub = SubRef(Arc::new(Subscription::new(
-            Bytes::copy_from_slice(subject.as_bytes()),
-            queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
-            Bytes::new(),
-            Target::Internal(handler),
-        )));
         self.inner
-            .global
-            .sublist
-            .insert(subject.as_bytes(), queue.map(str::as_bytes), sub.clone())
-            .map_err(|_| ServerError::InvalidSubject)?;
-        Ok(InternalSubscription(sub))
+            .subscribe_in(&self.inner.global, subject, queue, handler)
+            .map(InternalSubscription)
     }
 
     pub fn unsubscribe_internal(&self, sub: &InternalSubscription) {
@@ -425,24 +429,106 @@ impl Server {
         headers: Option<&[u8]>,
         body: &[u8],
     ) -> bool {
-        let header_len = headers.map_or(0, <[u8]>::len);
-        let mut payload = BytesMut::with_capacity(header_len + body.len());
-        payload.extend_from_slice(headers.unwrap_or_default());
+        self.inner.publish_in(
+            &self.inner.global,
+            subject.as_bytes(),
+            reply.unwrap_or_default().as_bytes(),
+            headers.unwrap_or_default(),
+            body,
+        )
+    }
+}
+
+impl ServerInner {
+    /// The account named `name`, or the global account for `None` or an unknown name.
+    pub(crate) fn account(&self, name: Option<&str>) -> Arc<Account> {
+        name.and_then(|name| self.accounts.get(name))
+            .map_or_else(|| Arc::clone(&self.global), Arc::clone)
+    }
+
+    /// Every account, the global one first.
+    pub(crate) fn all_accounts(&self) -> Vec<Arc<Account>> {
+        let mut all = vec![Arc::clone(&self.global)];
+        all.extend(
+            self.accounts
+                .values()
+                .filter(|a| !Arc::ptr_eq(a, &self.global))
+                .cloned(),
+        );
+        all
+    }
+
+    /// The subscription indexes' figures, summed over every account.
+    pub(crate) fn sublist_stats(&self) -> natsd_subject::SublistStats {
+        let mut total = natsd_subject::SublistStats::default();
+        let mut fanout_sum = 0.0;
+        for account in self.all_accounts() {
+            let stats = account.sublist.stats();
+            total.subscriptions += stats.subscriptions;
+            total.cached_results += stats.cached_results;
+            total.inserts += stats.inserts;
+            total.removes += stats.removes;
+            total.matches += stats.matches;
+            total.max_fanout = total.max_fanout.max(stats.max_fanout);
+            fanout_sum += stats.avg_fanout * stats.cached_results as f64;
+            total.cache_hit_rate += stats.cache_hit_rate * stats.matches as f64;
+        }
+        if total.matches > 0 {
+            total.cache_hit_rate /= total.matches as f64;
+        }
+        if total.cached_results > 0 {
+            total.avg_fanout = fanout_sum / total.cached_results as f64;
+        }
+        total
+    }
+
+    /// Subscribes a server-side handler in `account`.
+    pub(crate) fn subscribe_in(
+        &self,
+        account: &Account,
+        subject: &str,
+        queue: Option<&str>,
+        handler: InternalHandler,
+    ) -> Result<SubRef, ServerError> {
+        let sub = SubRef(Arc::new(Subscription::new(
+            Bytes::copy_from_slice(subject.as_bytes()),
+            queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
+            Bytes::new(),
+            Target::Internal(handler),
+        )));
+        account
+            .sublist
+            .insert(subject.as_bytes(), queue.map(str::as_bytes), sub.clone())
+            .map_err(|_| ServerError::InvalidSubject)?;
+        Ok(sub)
+    }
+
+    /// Publishes from the server into `account`; returns whether anything received it.
+    pub(crate) fn publish_in(
+        &self,
+        account: &Account,
+        subject: &[u8],
+        reply: &[u8],
+        headers: &[u8],
+        body: &[u8],
+    ) -> bool {
+        let mut payload = BytesMut::with_capacity(headers.len() + body.len());
+        payload.extend_from_slice(headers);
         payload.extend_from_slice(body);
         let payload = payload.freeze();
-        let header_text = encode::decimal(header_len);
+        let header_text = encode::decimal(headers.len());
         let size_text = encode::decimal(payload.len());
         let message = Message {
-            subject: subject.as_bytes(),
-            reply: reply.unwrap_or_default().as_bytes(),
-            header_len,
+            subject,
+            reply,
+            header_len: headers.len(),
             header_len_text: header_text.as_bytes(),
             size_text: size_text.as_bytes(),
             payload: natsd_proto::SharedSlice::whole(&payload),
         };
-        let result = self.inner.global.sublist.matches(subject.as_bytes());
+        let result = account.sublist.matches(subject);
         let mut flusher = Flusher::default();
-        deliver(&self.inner.global, &result, None, &message, &mut flusher)
+        deliver(account, &result, None, &message, &mut flusher)
     }
 }
 

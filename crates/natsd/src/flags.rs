@@ -371,6 +371,7 @@ impl RunFlags {
                 password: self.pass.clone(),
                 nkey: None,
                 permissions: None,
+                account: None,
             });
         }
         if self.auth_token.is_some() {

@@ -115,6 +115,9 @@ pub struct ConnInfo {
     /// Sort keys that the JSON shows only as text.
     #[serde(skip)]
     sort: SortKeys,
+    /// For the `acc` filter.
+    #[serde(skip)]
+    account_name: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +162,7 @@ impl Default for ConnInfo {
                 stop: None,
                 rtt: 0,
             },
+            account_name: String::new(),
         }
     }
 }
@@ -180,6 +184,7 @@ pub(crate) fn conn_info(
 ) -> ConnInfo {
     let stats = &client.stats;
     let details = stats.details.lock().clone();
+    let account = account_of(&details);
     let last = stats.last_activity.load(Ordering::Relaxed);
     let rtt = stats.rtt.load(Ordering::Relaxed);
     let (out_msgs, out_bytes) = client.out_counts();
@@ -206,13 +211,14 @@ pub(crate) fn conn_info(
         lang: details.lang,
         version: details.version,
         authorized_user: details.user.filter(|_| auth),
-        name_tag: auth.then(|| GLOBAL_ACCOUNT.to_owned()),
+        name_tag: auth.then(|| account.clone()),
         sort: SortKeys {
             start: stats.start,
             last,
             stop,
             rtt,
         },
+        account_name: account,
         ..ConnInfo::default()
     };
     let subs_map = client.subs.lock();
@@ -232,21 +238,31 @@ pub(crate) fn conn_info(
         SubsDetail::Detail => {
             info.subscriptions_list_detail = listed
                 .iter()
-                .map(|s| sub_detail(s, client.cid, false))
+                .map(|s| sub_detail(s, client.cid, None))
                 .collect();
         }
     }
     info
 }
 
+/// The account a client is bound to (the global one until it connects).
+pub(crate) fn account_of(details: &crate::outbound::ConnDetails) -> String {
+    if details.account.is_empty() {
+        GLOBAL_ACCOUNT.to_owned()
+    } else {
+        details.account.clone()
+    }
+}
+
+/// A subscription as monitoring lists it; `account` is given where lists span accounts.
 pub(crate) fn sub_detail(
     sub: &crate::subscription::SubRef,
     cid: u64,
-    with_account: bool,
+    account: Option<&str>,
 ) -> SubDetail {
     SubDetail {
-        account: with_account.then(|| GLOBAL_ACCOUNT.to_owned()),
-        account_tag: with_account.then(|| GLOBAL_ACCOUNT.to_owned()),
+        account: account.map(str::to_owned),
+        account_tag: account.map(str::to_owned),
         subject: String::from_utf8_lossy(&sub.subject).into_owned(),
         qgroup: sub
             .queue
@@ -335,7 +351,7 @@ impl Server {
                 && opts
                     .account
                     .as_ref()
-                    .is_none_or(|acc| acc == GLOBAL_ACCOUNT)
+                    .is_none_or(|acc| c.account_name == *acc)
         });
         conns.sort_by(sort);
         let total = conns.len();

@@ -183,7 +183,11 @@ impl Server {
             server_id: self.server_id(),
             now: Self::now_text(),
             accounts: if account.is_none() {
-                vec![GLOBAL_ACCOUNT.to_owned()]
+                inner
+                    .all_accounts()
+                    .iter()
+                    .map(|a| a.name.clone())
+                    .collect()
             } else {
                 Vec::new()
             },

@@ -50,7 +50,7 @@ impl Server {
                 )));
             }
         }
-        let stats = inner.global.sublist.stats();
+        let stats = inner.sublist_stats();
         let limit = if opts.limit == 0 {
             DEFAULT_LIMIT
         } else {
@@ -59,13 +59,14 @@ impl Server {
         let mut listed = Vec::new();
         if opts.subs {
             for client in inner.snapshot_clients() {
+                let account = super::connz::account_of(&client.stats.details.lock());
                 for sub in client.subs.lock().values() {
                     let reached = opts
                         .test
                         .as_ref()
                         .is_none_or(|test| matches(&sub.subject, test.as_bytes()));
                     if reached {
-                        listed.push(sub_detail(sub, client.cid, true));
+                        listed.push(sub_detail(sub, client.cid, Some(&account)));
                     }
                 }
             }

@@ -209,7 +209,7 @@ impl Server {
             slow_consumers: slow,
             stale_connections: stale,
             stalled_clients: 0,
-            subscriptions: inner.global.sublist.count(),
+            subscriptions: inner.sublist_stats().subscriptions,
             http_req_stats: inner.monitor.http_requests.lock().clone(),
             config_load_time: rfc3339(*inner.monitor.config_load_time.lock()),
             config_digest: opts.config_digest.clone().unwrap_or_default(),

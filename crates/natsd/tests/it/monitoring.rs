@@ -287,6 +287,7 @@ async fn users_authenticate_and_connz_names_them() {
                 password: Some("secret".into()),
                 nkey: None,
                 permissions: None,
+                account: None,
             }],
             ..Authenticator::default()
         },

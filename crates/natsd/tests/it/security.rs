@@ -17,6 +17,7 @@ fn user(name: &str, password: &str, permissions: Option<Permissions>) -> User {
         password: Some(password.into()),
         nkey: None,
         permissions,
+        account: None,
     }
 }
 
@@ -99,6 +100,7 @@ async fn users_tokens_and_nkeys_connect() {
         password: None,
         nkey: Some(key.public_key()),
         permissions: None,
+        account: None,
     }]))
     .await
     .unwrap();
@@ -262,4 +264,57 @@ async fn a_flood_of_failed_logins_does_not_hold_up_authorized_clients() {
     for attempt in attempts {
         attempt.await.unwrap().unwrap();
     }
+}
+
+/// Settings from config-file text, as a user would write them.
+fn from_config(text: &str) -> Options {
+    let map = natsd_conf::parse_str(text, &natsd_conf::System).unwrap();
+    let mut opts = test_options();
+    let report = natsd_server::config::apply(&mut opts, &map);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    opts
+}
+
+#[tokio::test]
+async fn service_imports_answer_requests_across_accounts() {
+    let server = start(from_config(
+        "accounts {\n  SVC { users: [ {user: svc, password: p} ], exports: [ {service: \"time.now\"} ] }\n  \
+         APP { users: [ {user: app, password: p} ], imports: [ {service: {account: SVC, subject: \"time.now\"}, to: \"clock\"} ] }\n}\n",
+    ))
+    .await
+    .unwrap();
+    let url = server.client_url();
+    let (service, _) = connect_watching(&url, "svc", "p").await;
+    let mut requests = service.subscribe("time.now").await.unwrap();
+    let responder = tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let body = format!("noon for {}", String::from_utf8_lossy(&request.payload));
+            if let Some(reply) = request.reply {
+                service.publish(reply, body.into()).await.unwrap();
+                service.flush().await.unwrap();
+            }
+        }
+    });
+    wait_for(WAIT, || server.num_subscriptions() >= 1)
+        .await
+        .unwrap();
+
+    let (app, _) = connect_watching(&url, "app", "p").await;
+    let response = tokio::time::timeout(WAIT, app.request("clock", "app".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&response.payload[..], b"noon for app");
+    // The exporting account's subject itself is not visible from the importing account.
+    let direct = tokio::time::timeout(WAIT, app.request("time.now", "app".into())).await;
+    assert!(
+        matches!(direct, Ok(Err(_))),
+        "no responders in the importing account"
+    );
+
+    let accounts = server.accountz(None).accounts;
+    for name in ["$G", "SVC", "APP"] {
+        assert!(accounts.iter().any(|a| a == name), "{accounts:?}");
+    }
+    responder.abort();
 }

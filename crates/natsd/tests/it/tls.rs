@@ -154,6 +154,7 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
             password: None,
             nkey: None,
             permissions: None,
+            account: None,
         }],
         map_certificates: true,
         ..natsd_auth::Authenticator::default()

@@ -1,0 +1,222 @@
+//! Stream and service imports between accounts, built from internal subscriptions.
+//!
+//! - A stream import subscribes in the exporting account and republishes each message in
+//!   the importing account, under a prefix or another subject.
+//! - A service import subscribes in the importing account on the subject its clients send
+//!   requests to, and forwards each request into the exporting account with a fresh reply
+//!   subject `_R_.<import>.<token>`; a subscription on `_R_.<import>.>` in the exporting
+//!   account routes the first response back to the requester's own reply subject.
+//!
+//! Forwarding happens on the publisher's task. A depth limit stops imports that would feed
+//! each other forever.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rand::Rng;
+
+use crate::account::{Account, Import, ShareKind};
+use crate::server::{ServerError, ServerInner};
+use crate::subscription::InternalMsg;
+
+/// How many imports one message may pass through.
+const MAX_FORWARD_DEPTH: usize = 8;
+/// How long a service response is awaited, nats-server's default threshold.
+const RESPONSE_WAIT: Duration = Duration::from_secs(120);
+/// Pending responses beyond which expired ones are dropped.
+const PENDING_PRUNE_AT: usize = 1024;
+
+thread_local! {
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `forward` unless the message already went through too many imports.
+fn guarded(forward: impl FnOnce()) {
+    let depth = DEPTH.get();
+    if depth >= MAX_FORWARD_DEPTH {
+        return;
+    }
+    DEPTH.set(depth + 1);
+    forward();
+    DEPTH.set(depth);
+}
+
+/// Subscribes every configured import.
+pub(crate) fn wire(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
+    for config in &inner.opts().accounts {
+        let importer = inner.account(Some(&config.name));
+        for import in &config.imports {
+            let exporter = inner.account(Some(&import.account));
+            match import.kind {
+                ShareKind::Stream => stream(inner, &exporter, &importer, import)?,
+                ShareKind::Service => service(inner, &exporter, &importer, import)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a message on `subject` lands in the importing account.
+fn stream_subject(import: &Import, subject: &[u8]) -> Vec<u8> {
+    if let Some(prefix) = &import.prefix {
+        let mut mapped = prefix.clone().into_bytes();
+        mapped.push(b'.');
+        mapped.extend_from_slice(subject);
+        return mapped;
+    }
+    match &import.to {
+        Some(to) if !natsd_subject::has_wildcard(import.subject.as_bytes()) => {
+            to.clone().into_bytes()
+        }
+        _ => subject.to_vec(),
+    }
+}
+
+fn stream(
+    inner: &Arc<ServerInner>,
+    exporter: &Arc<Account>,
+    importer: &Arc<Account>,
+    import: &Import,
+) -> Result<(), ServerError> {
+    let server = Arc::downgrade(inner);
+    let into = Arc::downgrade(importer);
+    let mapping = import.clone();
+    let handler = Arc::new(move |msg: InternalMsg| {
+        let (Some(server), Some(into)) = (server.upgrade(), into.upgrade()) else {
+            return;
+        };
+        guarded(|| {
+            let subject = stream_subject(&mapping, &msg.subject);
+            let reply = msg.reply.as_deref().unwrap_or_default();
+            server.publish_in(&into, &subject, reply, &msg.headers, &msg.body);
+        });
+    });
+    inner.subscribe_in(exporter, &import.subject, None, handler)?;
+    Ok(())
+}
+
+/// Requests forwarded and awaiting their response: token -> (requester's reply, when).
+type Pending = Arc<Mutex<HashMap<String, (Bytes, Instant)>>>;
+
+fn service(
+    inner: &Arc<ServerInner>,
+    exporter: &Arc<Account>,
+    importer: &Arc<Account>,
+    import: &Import,
+) -> Result<(), ServerError> {
+    let local = import.to.clone().unwrap_or_else(|| import.subject.clone());
+    let reply_prefix = format!("_R_.{}", random_token(6));
+    let pending: Pending = Arc::default();
+
+    let requests = {
+        let (server, into) = (Arc::downgrade(inner), Arc::downgrade(exporter));
+        let (pending, reply_prefix) = (Arc::clone(&pending), reply_prefix.clone());
+        let target = (!natsd_subject::has_wildcard(import.subject.as_bytes()))
+            .then(|| import.subject.clone());
+        Arc::new(move |msg: InternalMsg| {
+            let (Some(server), Some(into)) = (server.upgrade(), into.upgrade()) else {
+                return;
+            };
+            guarded(|| {
+                let subject = target
+                    .as_deref()
+                    .map_or_else(|| msg.subject.to_vec(), |t| t.as_bytes().to_vec());
+                let reply = match &msg.reply {
+                    Some(reply) => {
+                        let token = random_token(10);
+                        let mut pending = pending.lock();
+                        if pending.len() >= PENDING_PRUNE_AT {
+                            pending.retain(|_, (_, at)| at.elapsed() < RESPONSE_WAIT);
+                        }
+                        pending.insert(token.clone(), (reply.clone(), Instant::now()));
+                        format!("{reply_prefix}.{token}")
+                    }
+                    None => String::new(),
+                };
+                server.publish_in(&into, &subject, reply.as_bytes(), &msg.headers, &msg.body);
+            });
+        })
+    };
+    inner.subscribe_in(importer, &local, None, requests)?;
+
+    let responses = {
+        let (server, back) = (Arc::downgrade(inner), Arc::downgrade(importer));
+        let prefix_len = reply_prefix.len() + 1;
+        Arc::new(move |msg: InternalMsg| {
+            let (Some(server), Some(back)) = (server.upgrade(), back.upgrade()) else {
+                return;
+            };
+            let token = String::from_utf8_lossy(msg.subject.get(prefix_len..).unwrap_or_default())
+                .into_owned();
+            // A singleton response: the first one ends the request.
+            let Some((reply, at)) = pending.lock().remove(&token) else {
+                return;
+            };
+            if at.elapsed() > RESPONSE_WAIT {
+                return;
+            }
+            guarded(|| {
+                server.publish_in(&back, &reply, b"", &msg.headers, &msg.body);
+            });
+        })
+    };
+    inner.subscribe_in(exporter, &format!("{reply_prefix}.>"), None, responses)?;
+    Ok(())
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import(prefix: Option<&str>, to: Option<&str>, subject: &str) -> Import {
+        Import {
+            kind: ShareKind::Stream,
+            account: "A".into(),
+            subject: subject.into(),
+            to: to.map(Into::into),
+            prefix: prefix.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn stream_subjects_are_mapped() {
+        assert_eq!(
+            stream_subject(&import(Some("from_a"), None, "a.>"), b"a.x"),
+            b"from_a.a.x"
+        );
+        assert_eq!(
+            stream_subject(&import(None, Some("local"), "news"), b"news"),
+            b"local"
+        );
+        assert_eq!(
+            stream_subject(&import(None, Some("local"), "news.*"), b"news.x"),
+            b"news.x"
+        );
+        assert_eq!(stream_subject(&import(None, None, "a.>"), b"a.x"), b"a.x");
+    }
+
+    #[test]
+    fn forwarding_stops_at_the_depth_limit() {
+        let count = Cell::new(0);
+        fn recurse(count: &Cell<usize>) {
+            guarded(|| {
+                count.set(count.get() + 1);
+                recurse(count);
+            });
+        }
+        recurse(&count);
+        assert_eq!(count.get(), MAX_FORWARD_DEPTH);
+    }
+}
