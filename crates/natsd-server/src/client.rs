@@ -168,6 +168,9 @@ async fn run<R, W>(
         connection.run(reader).await;
         // Unregistered first, so the closed-connection record keeps its subscriptions.
         server.unregister(&shared);
+        if shared.stats.details.lock().connected {
+            crate::monitor::client_event(&server, &shared, true);
+        }
         connection.remove_all_subscriptions();
         match shared.close_reason() {
             Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
@@ -616,6 +619,13 @@ impl Connection {
         }
     }
 
+    /// The connect advisory, once a first CONNECT is accepted.
+    fn announce(&self, reconnect: bool) {
+        if !reconnect && !self.shared.is_closed() {
+            crate::monitor::client_event(&self.server, &self.shared, false);
+        }
+    }
+
     /// Runs a CONNECT whose credentials need bcrypt, off the reader's thread.
     async fn connect_checked_apart(&mut self, fields: ConnectFields, credentials: Credentials) {
         let (credentials, nonce) = self.with_connection_facts(credentials);
@@ -634,6 +644,11 @@ impl Connection {
 
     /// Applies an authenticated CONNECT's options.
     fn finish_connect(&mut self, fields: ConnectFields, reconnect: bool) {
+        self.apply_connect(fields, reconnect);
+        self.announce(reconnect);
+    }
+
+    fn apply_connect(&mut self, fields: ConnectFields, reconnect: bool) {
         let opts = self.server.opts();
         self.options.merge(fields);
         // A repeated CONNECT starts the client afresh, without its subscriptions.

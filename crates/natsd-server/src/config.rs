@@ -378,6 +378,8 @@ fn apply_entry(
             v.as_str()?;
         }
         "accounts" => accounts(v, opts, report)?,
+        "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_owned()),
+        "no_system_account" | "no_system" | "no_sys_acc" => opts.no_system_account = v.as_bool()?,
         "mappings"
         | "maps"
         | "operator"
@@ -392,11 +394,6 @@ fn apply_entry(
         | "resolver_tls"
         | "resolver_preload"
         | "resolver_pinned_accounts"
-        | "system_account"
-        | "system"
-        | "no_system_account"
-        | "no_system"
-        | "no_sys_acc"
         | "trusted"
         | "trusted_keys"
         | "ocsp"

@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_CONTROL_LINE: usize = 4096;
 pub const DEFAULT_MAX_PENDING: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64 * 1024;
 pub const DEFAULT_MAX_CLOSED_CLIENTS: usize = 10_000;
+/// The system account's name unless `system_account` names another.
+pub const DEFAULT_SYSTEM_ACCOUNT: &str = "$SYS";
 /// Seconds a client has to authenticate, as in nats-server.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -78,6 +80,10 @@ pub struct Options {
     pub max_closed_clients: usize,
     /// Accounts beside the global one, with their exports and imports.
     pub accounts: Vec<AccountConfig>,
+    /// The system account's name; `$SYS` when not set.
+    pub system_account: Option<String>,
+    /// Run without a system account.
+    pub no_system_account: bool,
     /// TLS for clients (`tls {}`, `--tls*`).
     pub tls: Option<TlsOptions>,
     /// With TLS configured, also serve clients that do not upgrade.
@@ -86,6 +92,17 @@ pub struct Options {
     pub config_file: Option<PathBuf>,
     /// `sha256:<hex>` of the config file, reported in `/varz`.
     pub config_digest: Option<String>,
+}
+
+impl Options {
+    /// The system account's name, unless there is none.
+    pub fn system_account_name(&self) -> Option<&str> {
+        (!self.no_system_account).then(|| {
+            self.system_account
+                .as_deref()
+                .unwrap_or(DEFAULT_SYSTEM_ACCOUNT)
+        })
+    }
 }
 
 impl Default for Options {
@@ -126,6 +143,8 @@ impl Default for Options {
             auth_timeout: None,
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
             accounts: Vec::new(),
+            system_account: None,
+            no_system_account: false,
             tls: None,
             allow_non_tls: false,
             config_file: None,

@@ -216,6 +216,11 @@ impl ClientShared {
         *self.permissions.write() = permissions;
     }
 
+    /// The permissions in force, for reporting.
+    pub(crate) fn current_permissions(&self) -> Option<Arc<Permissions>> {
+        self.permissions.read().clone()
+    }
+
     pub(crate) fn permissions(&self) -> Option<Arc<Permissions>> {
         if !self.has_permissions.load(Ordering::Acquire) {
             return None;

@@ -96,6 +96,7 @@ fn deliver_to(
                 reply: (!message.reply.is_empty()).then(|| Bytes::copy_from_slice(message.reply)),
                 headers: message.payload.take(message.header_len).to_bytes(),
                 body: message.payload.skip(message.header_len).to_bytes(),
+                publisher,
             });
         }
     }

@@ -46,8 +46,10 @@ pub(crate) struct ServerInner {
     config_generation: AtomicU64,
     pub(crate) log: Arc<Logger>,
     pub(crate) global: Arc<Account>,
-    /// Configured accounts by name, the global one included.
+    /// Configured accounts by name, the global and system ones included.
     accounts: HashMap<String, Arc<Account>>,
+    /// Where the server's own services and events live.
+    system: Option<Arc<Account>>,
     info: RwLock<ServerInfo>,
     pub(crate) monitor: MonitorState,
     /// The TLS acceptor for clients, rebuilt on reload.
@@ -232,9 +234,17 @@ impl Server {
                 Arc::new(Account::new(&config.name, !opts.disable_sublist_cache)),
             );
         }
+        let system = opts.system_account_name().map(|name| {
+            Arc::clone(
+                accounts
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Arc::new(Account::new(name, !opts.disable_sublist_cache))),
+            )
+        });
         let inner = Arc::new(ServerInner {
             global,
             accounts,
+            system,
             info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
             opts: RwLock::new(Arc::new(opts)),
             config_generation: AtomicU64::new(0),
@@ -444,6 +454,17 @@ impl ServerInner {
     pub(crate) fn account(&self, name: Option<&str>) -> Arc<Account> {
         name.and_then(|name| self.accounts.get(name))
             .map_or_else(|| Arc::clone(&self.global), Arc::clone)
+    }
+
+    /// The system account, or the global one when there is none.
+    pub(crate) fn system_account(&self) -> Arc<Account> {
+        self.system
+            .as_ref()
+            .map_or_else(|| Arc::clone(&self.global), Arc::clone)
+    }
+
+    pub(crate) fn has_system_account(&self) -> bool {
+        self.system.is_some()
     }
 
     /// Every account, the global one first.

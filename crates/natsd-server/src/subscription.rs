@@ -15,6 +15,8 @@ pub struct InternalMsg {
     /// The `NATS/1.0` header block, empty when the message has none.
     pub headers: Bytes,
     pub body: Bytes,
+    /// The publishing client's id, when a client published it.
+    pub publisher: Option<u64>,
 }
 
 /// Callback of a server-side subscriber; it runs on the publisher's task, so it must be quick

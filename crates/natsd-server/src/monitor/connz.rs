@@ -184,7 +184,7 @@ pub(crate) fn conn_info(
 ) -> ConnInfo {
     let stats = &client.stats;
     let details = stats.details.lock().clone();
-    let account = account_of(&details);
+    let account = account_of_details(&details);
     let last = stats.last_activity.load(Ordering::Relaxed);
     let rtt = stats.rtt.load(Ordering::Relaxed);
     let (out_msgs, out_bytes) = client.out_counts();
@@ -246,7 +246,7 @@ pub(crate) fn conn_info(
 }
 
 /// The account a client is bound to (the global one until it connects).
-pub(crate) fn account_of(details: &crate::outbound::ConnDetails) -> String {
+pub(crate) fn account_of_details(details: &crate::outbound::ConnDetails) -> String {
     if details.account.is_empty() {
         GLOBAL_ACCOUNT.to_owned()
     } else {

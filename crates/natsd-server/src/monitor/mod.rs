@@ -8,9 +8,11 @@
 //! - [`other`]: the endpoints for capabilities natsd does not serve yet (routes, gateways,
 //!   leaf nodes, JetStream), which answer as nats-server does when they are unused, and
 //!   `/accountz`, `/accstatz` and `/healthz`.
-//! - `requests`: the same providers over NATS, `$SYS.REQ.SERVER.PING.*`.
+//! - `requests`: the same providers over NATS, `$SYS.REQ.SERVER.PING.*`; `events`: client
+//!   connect and disconnect advisories in the system account.
 
 pub mod connz;
+mod events;
 pub mod other;
 mod requests;
 mod state;
@@ -18,6 +20,7 @@ pub mod subsz;
 mod time;
 pub mod varz;
 
+pub(crate) use events::client_event;
 pub(crate) use requests::subscribe as subscribe_requests;
 pub(crate) use state::MonitorState;
 pub use time::{go_duration, rfc3339, uptime};

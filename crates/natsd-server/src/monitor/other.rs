@@ -39,6 +39,8 @@ pub struct Leafz {
 pub struct Accountz {
     pub server_id: String,
     pub now: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +184,11 @@ impl Server {
         Accountz {
             server_id: self.server_id(),
             now: Self::now_text(),
+            system_account: inner
+                .opts()
+                .system_account_name()
+                .unwrap_or_default()
+                .to_owned(),
             accounts: if account.is_none() {
                 inner
                     .all_accounts()

@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 use super::connz::{ConnState, ConnzOptions, SubsDetail};
 use super::subsz::SubszOptions;
 use super::{rfc3339, BadRequest};
+use crate::account::Account;
 use crate::options::COMPATIBLE_VERSION;
-use crate::server::{Server, ServerError};
+use crate::server::{Server, ServerError, ServerInner};
 use crate::subscription::InternalMsg;
 
 const KINDS: [&str; 11] = [
@@ -37,6 +38,22 @@ struct ServerBrief {
     flags: u64,
     seq: u64,
     time: String,
+}
+
+/// This server as system replies and events describe it.
+pub(crate) fn brief(server: &ServerInner, seq: &AtomicU64) -> Value {
+    let opts = server.opts();
+    to_value(&ServerBrief {
+        name: server.server_name(),
+        host: opts.host.clone(),
+        id: server.server_id(),
+        ver: COMPATIBLE_VERSION.to_owned(),
+        tags: opts.server_tags.clone(),
+        jetstream: false,
+        flags: 0,
+        seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
+        time: rfc3339(SystemTime::now()),
+    })
 }
 
 /// The options a request body may carry, under nats-server's JSON names.
@@ -95,46 +112,86 @@ impl RequestOptions {
     }
 }
 
-/// Subscribes the request handlers; they hold the server weakly, so they do not keep it
-/// alive.
+/// Where a request came from, and what it may see.
+#[derive(Debug, Clone)]
+struct Scope {
+    /// The account the request was published in; the reply goes there.
+    account: Arc<Account>,
+    /// Requests from outside the system account see only their own account.
+    own_account_only: bool,
+}
+
+/// Subscribes the request handlers in the system account, and the few services nats-server
+/// offers every account (`$SYS.REQ.USER.INFO`, and CONNZ limited to the account) in each
+/// of them. Handlers hold the server weakly, so they do not keep it alive.
 pub(crate) fn subscribe(server: &Server) -> Result<(), ServerError> {
+    let inner = server.inner();
     let id = server.server_id();
     let seq = Arc::new(AtomicU64::new(0));
-    let weak = Arc::downgrade(server.inner());
+    let weak = Arc::downgrade(inner);
     let addr = server.local_addr();
-    let handler = |kind: Option<&'static str>| {
+    let handler = |kind: Option<&'static str>, scope: Scope| {
         let (weak, seq) = (Weak::clone(&weak), Arc::clone(&seq));
         Arc::new(move |msg: InternalMsg| {
             if let Some(inner) = weak.upgrade() {
                 let server = Server::from_inner(inner, addr);
-                answer(
-                    &server,
-                    kind.unwrap_or("STATSZ"),
-                    kind.is_none(),
-                    &msg,
-                    &seq,
-                );
+                let request = Request {
+                    kind: kind.unwrap_or("STATSZ"),
+                    legacy_ping: kind.is_none(),
+                    scope: &scope,
+                };
+                answer(&server, &request, &msg, &seq);
             }
         })
     };
-    server.subscribe_internal("$SYS.REQ.SERVER.PING", None, handler(None))?;
+    let system = Scope {
+        account: inner.system_account(),
+        own_account_only: false,
+    };
+    let subscribe = |subject: String, kind: Option<&'static str>, scope: &Scope| {
+        inner
+            .subscribe_in(&scope.account, &subject, None, handler(kind, scope.clone()))
+            .map(|_| ())
+    };
+    subscribe("$SYS.REQ.SERVER.PING".to_owned(), None, &system)?;
     for kind in KINDS {
-        server.subscribe_internal(
-            &format!("$SYS.REQ.SERVER.PING.{kind}"),
-            None,
-            handler(Some(kind)),
-        )?;
-        server.subscribe_internal(
-            &format!("$SYS.REQ.SERVER.{id}.{kind}"),
-            None,
-            handler(Some(kind)),
-        )?;
+        subscribe(format!("$SYS.REQ.SERVER.PING.{kind}"), Some(kind), &system)?;
+        subscribe(format!("$SYS.REQ.SERVER.{id}.{kind}"), Some(kind), &system)?;
+    }
+    subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"), &system)?;
+    if inner.has_system_account() {
+        for account in inner.all_accounts() {
+            if Arc::ptr_eq(&account, &system.account) {
+                continue;
+            }
+            let scope = Scope {
+                account,
+                own_account_only: true,
+            };
+            subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"), &scope)?;
+            subscribe(
+                "$SYS.REQ.SERVER.PING.CONNZ".to_owned(),
+                Some("CONNZ"),
+                &scope,
+            )?;
+            subscribe(
+                "$SYS.REQ.ACCOUNT.PING.CONNZ".to_owned(),
+                Some("CONNZ"),
+                &scope,
+            )?;
+        }
     }
     Ok(())
 }
 
-fn answer(server: &Server, kind: &str, legacy_ping: bool, msg: &InternalMsg, seq: &AtomicU64) {
-    let Some(reply) = msg.reply.as_ref().and_then(|r| std::str::from_utf8(r).ok()) else {
+struct Request<'a> {
+    kind: &'a str,
+    legacy_ping: bool,
+    scope: &'a Scope,
+}
+
+fn answer(server: &Server, request: &Request<'_>, msg: &InternalMsg, seq: &AtomicU64) {
+    let Some(reply) = msg.reply.as_ref() else {
         return;
     };
     let options: Result<RequestOptions, BadRequest> =
@@ -144,25 +201,90 @@ fn answer(server: &Server, kind: &str, legacy_ping: bool, msg: &InternalMsg, seq
             serde_json::from_slice(&msg.body)
                 .map_err(|e| BadRequest(format!("Error decoding request: {e}")))
         };
-    let opts = server.options();
-    let brief = ServerBrief {
-        name: server.server_name(),
-        host: opts.host.clone(),
-        id: server.server_id(),
-        ver: COMPATIBLE_VERSION.to_owned(),
-        tags: opts.server_tags.clone(),
-        jetstream: false,
-        flags: 0,
-        seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
-        time: rfc3339(SystemTime::now()),
-    };
-    let data = options.and_then(|options| data(server, kind, &options));
+    let brief = brief(server.inner(), seq);
+    let data = options.and_then(|mut options| {
+        if request.scope.own_account_only {
+            options.acc = Some(request.scope.account.name.clone());
+        }
+        match request.kind {
+            "USERINFO" => Ok(user_info(server, msg.publisher)),
+            kind => data(server, kind, &options),
+        }
+    });
     let body = match data {
-        Ok(data) if kind == "STATSZ" || legacy_ping => json!({ "server": brief, "statsz": data }),
+        Ok(data) if request.kind == "STATSZ" || request.legacy_ping => {
+            json!({ "server": brief, "statsz": data })
+        }
         Ok(data) => json!({ "server": brief, "data": data }),
         Err(error) => json!({ "server": brief, "error": { "code": 400, "description": error.0 } }),
     };
-    server.publish_internal(reply, None, None, body.to_string().as_bytes());
+    server.inner().publish_in(
+        &request.scope.account,
+        reply,
+        b"",
+        b"",
+        body.to_string().as_bytes(),
+    );
+}
+
+/// `$SYS.REQ.USER.INFO`: the requesting client's user, account and permissions.
+fn user_info(server: &Server, publisher: Option<u64>) -> Value {
+    let client = publisher.and_then(|cid| {
+        server
+            .inner()
+            .snapshot_clients()
+            .into_iter()
+            .find(|c| c.cid == cid)
+    });
+    let Some(client) = client else {
+        return Value::Null;
+    };
+    let details = client.stats.details.lock().clone();
+    let mut info = json!({
+        "account": super::connz::account_of_details(&details),
+        "user": details.user.unwrap_or_default(),
+        "expires": 0,
+    });
+    if let Some(permissions) = client.current_permissions() {
+        info["permissions"] = permissions_json(&permissions);
+    }
+    info
+}
+
+/// Permissions in the shape nats-server reports them.
+fn permissions_json(permissions: &natsd_auth::Permissions) -> Value {
+    let rule = |rule: &natsd_auth::SubjectRule| {
+        let list = |entries: &Option<Vec<natsd_auth::permissions::Entry>>| {
+            entries.as_ref().map(|entries| {
+                entries
+                    .iter()
+                    .map(|e| match &e.queue {
+                        Some(queue) => format!("{} {queue}", e.subject),
+                        None => e.subject.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        let mut value = json!({});
+        if let Some(allow) = list(&rule.allow) {
+            value["allow"] = json!(allow);
+        }
+        if let Some(deny) = list(&rule.deny) {
+            value["deny"] = json!(deny);
+        }
+        value
+    };
+    let mut value = json!({
+        "publish": rule(&permissions.publish),
+        "subscribe": rule(&permissions.subscribe),
+    });
+    if let Some(responses) = &permissions.allow_responses {
+        value["responses"] = json!({
+            "max": responses.max_msgs,
+            "ttl": u64::try_from(responses.expires.as_nanos()).unwrap_or(u64::MAX),
+        });
+    }
+    value
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {

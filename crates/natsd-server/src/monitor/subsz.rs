@@ -59,7 +59,7 @@ impl Server {
         let mut listed = Vec::new();
         if opts.subs {
             for client in inner.snapshot_clients() {
-                let account = super::connz::account_of(&client.stats.details.lock());
+                let account = super::connz::account_of_details(&client.stats.details.lock());
                 for sub in client.subs.lock().values() {
                     let reached = opts
                         .test

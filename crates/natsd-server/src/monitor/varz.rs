@@ -86,6 +86,8 @@ pub struct Varz {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     pub feature_flags: Map<String, Value>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub system_account: String,
     pub slow_consumer_stats: KindCounts,
     pub stale_connection_stats: KindCounts,
     pub disk_io_wait_stats: DiskWaits,
@@ -215,6 +217,7 @@ impl Server {
             config_digest: opts.config_digest.clone().unwrap_or_default(),
             tags: opts.server_tags.clone(),
             feature_flags: Map::new(),
+            system_account: opts.system_account_name().unwrap_or_default().to_owned(),
             slow_consumer_stats: KindCounts {
                 clients: slow,
                 ..KindCounts::default()

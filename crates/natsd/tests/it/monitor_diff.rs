@@ -12,11 +12,8 @@ use natsd_testkit::process::{reference_required, reference_server, ServerProcess
 use natsd_testkit::RawConn;
 use serde_json::Value;
 
-/// Keys that only one side has, and why.
-const ONLY_REFERENCE: &[&str] = &[
-    // nats-server always runs a system account; natsd has none until accounts land.
-    "system_account",
-];
+/// Keys that only one side has.
+const ONLY_REFERENCE: &[&str] = &[];
 const ONLY_NATSD: &[&str] = &["natsd_version"];
 /// Objects whose keys are a server's own (flags of its JetStream implementation).
 const FREE_FORM: &[&str] = &["feature_flags", "http_req_stats"];

@@ -222,51 +222,77 @@ async fn prometheus_metrics_show_the_same_figures() {
     );
 }
 
+/// Settings from config-file text.
+fn from_config(text: &str) -> Options {
+    let map = natsd_conf::parse_str(text, &natsd_conf::System).unwrap();
+    let mut opts = test_options();
+    let report = natsd_server::config::apply(&mut opts, &map);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    opts
+}
+
 #[tokio::test]
 async fn monitoring_is_served_over_nats_too() {
-    let server = start(test_options()).await.unwrap();
-    let client = async_nats::connect(server.client_url()).await.unwrap();
-    let _sub = client.subscribe("watched").await.unwrap();
+    let server = start(from_config(
+        "accounts {\n  SYS { users: [ {user: sys, password: p} ] }\n  \
+         APP { users: [ {user: app, password: p, permissions: {publish: \">\", subscribe: {deny: \"secret\"}}} ] }\n}\n\
+         system_account: SYS\n",
+    ))
+    .await
+    .unwrap();
+    let system = async_nats::ConnectOptions::with_user_and_password("sys".into(), "p".into())
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    let mut events = system.subscribe("$SYS.ACCOUNT.*.CONNECT").await.unwrap();
     wait_for(WAIT, || server.num_subscriptions() >= 1)
         .await
         .unwrap();
+    let app = async_nats::ConnectOptions::with_user_and_password("app".into(), "p".into())
+        .name("app-client")
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    let _sub = app.subscribe("watched").await.unwrap();
+    wait_for(WAIT, || server.num_subscriptions() >= 2)
+        .await
+        .unwrap();
 
-    let reply = client
+    // The connect advisory names the client and its account.
+    let event = tokio::time::timeout(WAIT, events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.subject.as_str(), "$SYS.ACCOUNT.APP.CONNECT");
+    let event: Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["type"], "io.nats.server.advisory.v1.client_connect");
+    assert_eq!(event["client"]["acc"], "APP");
+    assert_eq!(event["client"]["user"], "app");
+    assert_eq!(event["client"]["name"], "app-client");
+
+    // The system account sees everything.
+    let reply = system
         .request("$SYS.REQ.SERVER.PING.VARZ", "".into())
         .await
         .unwrap();
     let varz: Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(varz["server"]["id"], server.server_id());
-    assert_eq!(varz["data"]["server_id"], server.server_id());
-    assert_eq!(varz["data"]["connections"], 1);
-
+    assert_eq!(varz["data"]["system_account"], "SYS");
+    assert_eq!(varz["data"]["connections"], 2);
     let subject = format!("$SYS.REQ.SERVER.{}.CONNZ", server.server_id());
-    let reply = client
+    let reply = system
         .request(subject, r#"{"subscriptions": true}"#.into())
         .await
         .unwrap();
     let connz: Value = serde_json::from_slice(&reply.payload).unwrap();
-    let listed = connz["data"]["connections"][0]["subscriptions_list"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(listed.contains(&Value::from("watched")), "{listed:?}");
-
-    let reply = client
+    assert_eq!(connz["data"]["total"], 2);
+    let reply = system
         .request("$SYS.REQ.SERVER.PING", "".into())
         .await
         .unwrap();
     let statsz: Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(statsz["statsz"]["connections"], 1);
-
-    let reply = client
-        .request("$SYS.REQ.SERVER.PING.HEALTHZ", "".into())
-        .await
-        .unwrap();
-    let health: Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(health["data"]["status"], "ok");
-
-    let reply = client
+    assert_eq!(statsz["statsz"]["connections"], 2);
+    let reply = system
         .request("$SYS.REQ.SERVER.PING.CONNZ", r#"{"state": "bogus"}"#.into())
         .await
         .unwrap();
@@ -275,6 +301,35 @@ async fn monitoring_is_served_over_nats_too() {
     assert_eq!(
         refused["error"]["description"],
         "Error decoding state for bogus"
+    );
+
+    // Other accounts reach only their own connections and their user info.
+    let varz = app.request("$SYS.REQ.SERVER.PING.VARZ", "".into()).await;
+    assert!(
+        varz.is_err(),
+        "server-wide data is for the system account only"
+    );
+    let reply = app
+        .request(
+            "$SYS.REQ.SERVER.PING.CONNZ",
+            r#"{"subscriptions": true}"#.into(),
+        )
+        .await
+        .unwrap();
+    let connz: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(connz["data"]["total"], 1);
+    let listed = connz["data"]["connections"][0]["subscriptions_list"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(listed.contains(&Value::from("watched")), "{listed:?}");
+    let reply = app.request("$SYS.REQ.USER.INFO", "".into()).await.unwrap();
+    let info: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(info["data"]["user"], "app");
+    assert_eq!(info["data"]["account"], "APP");
+    assert_eq!(
+        info["data"]["permissions"]["subscribe"]["deny"],
+        serde_json::json!(["secret"])
     );
 }
 

@@ -1,0 +1,75 @@
+//! Client connect and disconnect advisories, published in the system account on
+//! `$SYS.ACCOUNT.<account>.CONNECT` and `.DISCONNECT` as nats-server publishes them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use serde_json::json;
+
+use super::connz::account_of_details;
+use super::requests::brief;
+use super::rfc3339;
+use crate::outbound::ClientShared;
+use crate::server::ServerInner;
+
+/// Sequence numbers of the events this process published.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// Publishes a client's connect (`closed` false) or disconnect advisory.
+pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, closed: bool) {
+    if !inner.has_system_account() {
+        return;
+    }
+    let details = client.stats.details.lock().clone();
+    let account = account_of_details(&details);
+    let mut client_info = json!({
+        "start": rfc3339(client.stats.start),
+        "host": client.peer.ip().to_string(),
+        "id": client.cid,
+        "acc": account,
+        "kind": "Client",
+        "client_type": "nats",
+    });
+    for (key, value) in [
+        ("user", details.user.clone().unwrap_or_default()),
+        ("name", details.name.clone()),
+        ("lang", details.lang.clone()),
+        ("ver", details.version.clone()),
+    ] {
+        if !value.is_empty() {
+            client_info[key] = json!(value);
+        }
+    }
+    let (kind, suffix) = if closed {
+        ("io.nats.server.advisory.v1.client_disconnect", "DISCONNECT")
+    } else {
+        ("io.nats.server.advisory.v1.client_connect", "CONNECT")
+    };
+    let mut event = json!({
+        "type": kind,
+        "id": format!("{}{}", inner.server_id(), SEQUENCE.fetch_add(1, Ordering::Relaxed)),
+        "timestamp": rfc3339(SystemTime::now()),
+        "server": brief(inner, &SEQUENCE),
+        "client": client_info,
+    });
+    if closed {
+        let (out_msgs, out_bytes) = client.out_counts();
+        event["sent"] = json!({ "msgs": out_msgs, "bytes": out_bytes });
+        event["received"] = json!({
+            "msgs": client.stats.in_msgs.load(Ordering::Relaxed),
+            "bytes": client.stats.in_bytes.load(Ordering::Relaxed),
+        });
+        event["reason"] = json!(client
+            .close_reason()
+            .map(|r| r.to_string())
+            .unwrap_or_default());
+    }
+    let subject = format!("$SYS.ACCOUNT.{account}.{suffix}");
+    inner.publish_in(
+        &inner.system_account(),
+        subject.as_bytes(),
+        b"",
+        b"",
+        event.to_string().as_bytes(),
+    );
+}
