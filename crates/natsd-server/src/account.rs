@@ -42,6 +42,18 @@ pub enum ShareKind {
     Service,
 }
 
+/// How many responses a service request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    /// One response ends the request.
+    #[default]
+    Singleton,
+    /// Any number of responses, until the request expires.
+    Stream,
+    /// Like a stream: one response sent in several parts.
+    Chunked,
+}
+
 /// An `exports` entry: a subject (wildcards allowed) for the listed accounts, or for all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Export {
@@ -49,6 +61,8 @@ pub struct Export {
     pub subject: String,
     /// `None` is public.
     pub accounts: Option<Vec<String>>,
+    /// For services.
+    pub response: ResponseType,
 }
 
 /// An `imports` entry.
@@ -75,9 +89,9 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
-    /// Whether this account lets `importer` take `subject` of this kind.
-    pub fn exports_to(&self, kind: ShareKind, subject: &str, importer: &str) -> bool {
-        self.exports.iter().any(|export| {
+    /// The export that lets `importer` take `subject` of this kind, if any.
+    pub fn export_for(&self, kind: ShareKind, subject: &str, importer: &str) -> Option<&Export> {
+        self.exports.iter().find(|export| {
             export.kind == kind
                 && natsd_subject::matches(export.subject.as_bytes(), subject.as_bytes())
                 && export

@@ -14,7 +14,7 @@ use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
-use crate::account::{AccountConfig, Export, Import, ShareKind};
+use crate::account::{AccountConfig, Export, Import, ResponseType, ShareKind};
 use crate::options::Options;
 use crate::tls::TlsOptions;
 
@@ -475,15 +475,22 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
 fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
     let mut export = None;
     let mut accounts = None;
+    let mut response = ResponseType::Singleton;
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
             "stream" => export = Some((ShareKind::Stream, value.as_str()?.to_owned())),
             "service" => export = Some((ShareKind::Service, value.as_str()?.to_owned())),
             "accounts" => accounts = Some(strings(value)?),
-            "response"
-            | "response_type"
-            | "response_threshold"
+            "response" | "response_type" => {
+                response = match value.as_str()?.to_ascii_lowercase().as_str() {
+                    "singleton" | "single" => ResponseType::Singleton,
+                    "stream" | "streamed" => ResponseType::Stream,
+                    "chunked" | "chunk" => ResponseType::Chunked,
+                    other => return Err(issue(value, format!("unknown response type {other:?}"))),
+                }
+            }
+            "response_threshold"
             | "threshold"
             | "latency"
             | "account_token_position"
@@ -499,6 +506,7 @@ fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
         kind,
         subject,
         accounts,
+        response,
     })
 }
 
@@ -554,7 +562,9 @@ fn check_imports(opts: &Options) -> Vec<String> {
                     account.name, import.account
                 )),
                 Some(exporter)
-                    if !exporter.exports_to(import.kind, &import.subject, &account.name) =>
+                    if exporter
+                        .export_for(import.kind, &import.subject, &account.name)
+                        .is_none() =>
                 {
                     problems.push(format!(
                         "account {:?} is not authorized to import {:?} from account {:?}",

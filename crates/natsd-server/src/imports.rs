@@ -5,7 +5,8 @@
 //! - A service import subscribes in the importing account on the subject its clients send
 //!   requests to, and forwards each request into the exporting account with a fresh reply
 //!   subject `_R_.<import>.<token>`; a subscription on `_R_.<import>.>` in the exporting
-//!   account routes the first response back to the requester's own reply subject.
+//!   account routes responses back to the requester's own reply subject: the first one
+//!   for a singleton export, every one until the request expires for stream and chunked.
 //!
 //! Forwarding happens on the publisher's task. A depth limit stops imports that would feed
 //! each other forever.
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::account::{Account, Import, ShareKind};
+use crate::account::{Account, Import, ResponseType, ShareKind};
 use crate::server::{ServerError, ServerInner};
 use crate::subscription::InternalMsg;
 
@@ -53,7 +54,18 @@ pub(crate) fn wire(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
             let exporter = inner.account(Some(&import.account));
             match import.kind {
                 ShareKind::Stream => stream(inner, &exporter, &importer, import)?,
-                ShareKind::Service => service(inner, &exporter, &importer, import)?,
+                ShareKind::Service => {
+                    let response = inner
+                        .opts()
+                        .accounts
+                        .iter()
+                        .find(|a| a.name == import.account)
+                        .and_then(|a| {
+                            a.export_for(ShareKind::Service, &import.subject, &config.name)
+                        })
+                        .map_or(ResponseType::Singleton, |export| export.response);
+                    service(inner, &exporter, &importer, import, response)?
+                }
             }
         }
     }
@@ -107,6 +119,7 @@ fn service(
     exporter: &Arc<Account>,
     importer: &Arc<Account>,
     import: &Import,
+    response: ResponseType,
 ) -> Result<(), ServerError> {
     let local = import.to.clone().unwrap_or_else(|| import.subject.clone());
     let reply_prefix = format!("_R_.{}", random_token(6));
@@ -152,8 +165,16 @@ fn service(
             };
             let token = String::from_utf8_lossy(msg.subject.get(prefix_len..).unwrap_or_default())
                 .into_owned();
-            // A singleton response: the first one ends the request.
-            let Some((reply, at)) = pending.lock().remove(&token) else {
+            // A singleton's first response ends the request; streamed and chunked ones
+            // flow until the request expires.
+            let found = {
+                let mut pending = pending.lock();
+                match response {
+                    ResponseType::Singleton => pending.remove(&token),
+                    ResponseType::Stream | ResponseType::Chunked => pending.get(&token).cloned(),
+                }
+            };
+            let Some((reply, at)) = found else {
                 return;
             };
             if at.elapsed() > RESPONSE_WAIT {

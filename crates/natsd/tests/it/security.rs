@@ -318,3 +318,47 @@ async fn service_imports_answer_requests_across_accounts() {
     }
     responder.abort();
 }
+
+#[tokio::test]
+async fn streamed_service_responses_all_reach_the_requester() {
+    let server = start(from_config(
+        "accounts {\n  SVC { users: [ {user: svc, password: p} ], exports: [ {service: \"feed\", response: stream} ] }\n  \
+         APP { users: [ {user: app, password: p} ], imports: [ {service: {account: SVC, subject: \"feed\"}} ] }\n}\n",
+    ))
+    .await
+    .unwrap();
+    let url = server.client_url();
+    let (service, _) = connect_watching(&url, "svc", "p").await;
+    let mut requests = service.subscribe("feed").await.unwrap();
+    let responder = tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            if let Some(reply) = request.reply {
+                for part in ["one", "two", "three"] {
+                    service.publish(reply.clone(), part.into()).await.unwrap();
+                }
+                service.flush().await.unwrap();
+            }
+        }
+    });
+    wait_for(WAIT, || server.num_subscriptions() >= 1)
+        .await
+        .unwrap();
+    let (app, _) = connect_watching(&url, "app", "p").await;
+    let mut inbox = app.subscribe("my.inbox").await.unwrap();
+    wait_for(WAIT, || server.num_subscriptions() >= 2)
+        .await
+        .unwrap();
+    app.publish_with_reply("feed", "my.inbox", "go".into())
+        .await
+        .unwrap();
+    let mut parts = Vec::new();
+    for _ in 0..3 {
+        let msg = tokio::time::timeout(WAIT, inbox.next())
+            .await
+            .unwrap()
+            .unwrap();
+        parts.push(String::from_utf8_lossy(&msg.payload).into_owned());
+    }
+    assert_eq!(parts, ["one", "two", "three"]);
+    responder.abort();
+}

@@ -219,3 +219,23 @@ async fn monitoring_over_https() {
     assert!(response.contains("\"tls_required\": true"), "{response}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A client that connects and never starts TLS is closed after the TLS timeout, and
+/// leaves nothing behind.
+#[tokio::test]
+async fn a_handshake_that_never_completes_is_closed() {
+    let (certs, dir) = certs("stall");
+    let mut opts = tls_options(&certs, false, false);
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.timeout = Duration::from_millis(200);
+    }
+    let server = start(opts).await.unwrap();
+    let (mut silent, _) = RawConn::connect(server.local_addr()).await.unwrap();
+    silent.expect_closed().await.unwrap();
+    assert_eq!(server.num_clients(), 0);
+    // A half-sent handshake fares the same.
+    let (mut partial, _) = RawConn::connect(server.local_addr()).await.unwrap();
+    partial.send([0x16u8, 0x03, 0x01]).await.unwrap();
+    partial.expect_closed().await.unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
