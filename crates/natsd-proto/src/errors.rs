@@ -10,5 +10,6 @@ pub const INVALID_SUBJECT: &str = "Invalid Subject";
 pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";
 pub const MAX_SUBSCRIPTIONS_EXCEEDED: &str = "maximum subscriptions exceeded";
 pub const MAX_CONNECTIONS_EXCEEDED: &str = "maximum connections exceeded";
+pub const MAX_ACCOUNT_CONNECTIONS_EXCEEDED: &str = "maximum account active connections exceeded";
 pub const INVALID_CLIENT_PROTOCOL: &str = "invalid client protocol";
 pub const NO_RESPONDERS_REQUIRES_HEADERS: &str = "no responders requires headers support";

@@ -7,6 +7,8 @@
 //! another subject); a service import forwards requests the other way and routes each reply
 //! back to the requester. Both are built from internal subscriptions (see `imports`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use natsd_subject::Sublist;
 
 use crate::subscription::SubRef;
@@ -17,14 +19,48 @@ pub const GLOBAL_ACCOUNT: &str = "$G";
 pub struct Account {
     pub name: String,
     pub sublist: Sublist<SubRef>,
+    pub limits: AccountLimits,
+    /// Client connections bound to the account now.
+    connections: AtomicUsize,
+}
+
+/// `limits {}` of an account; `None` is no limit beyond the server's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub max_connections: Option<usize>,
+    /// Per connection, as nats-server applies it.
+    pub max_subscriptions: Option<usize>,
+    pub max_payload: Option<usize>,
 }
 
 impl Account {
     pub fn new(name: &str, sublist_cache: bool) -> Self {
+        Account::with_limits(name, sublist_cache, AccountLimits::default())
+    }
+
+    pub fn with_limits(name: &str, sublist_cache: bool, limits: AccountLimits) -> Self {
         Account {
             name: name.to_owned(),
             sublist: Sublist::new(sublist_cache),
+            limits,
+            connections: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a connection in, unless the account is at its limit.
+    pub(crate) fn bind_connection(&self) -> bool {
+        let max = self.limits.max_connections.unwrap_or(usize::MAX);
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn unbind_connection(&self) {
+        let _ = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Removes a subscription from the index and marks it closed.
@@ -86,6 +122,7 @@ pub struct AccountConfig {
     pub name: String,
     pub exports: Vec<Export>,
     pub imports: Vec<Import>,
+    pub limits: AccountLimits,
 }
 
 impl AccountConfig {

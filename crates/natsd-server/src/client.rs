@@ -168,6 +168,7 @@ async fn run<R, W>(
         connection.run(reader).await;
         // Unregistered first, so the closed-connection record keeps its subscriptions.
         server.unregister(&shared);
+        connection.unbind();
         if shared.stats.details.lock().connected {
             crate::monitor::client_event(&server, &shared, true);
         }
@@ -225,6 +226,8 @@ struct Connection {
     pending_connect: Option<(ConnectFields, Credentials)>,
     /// The account the client's user belongs to; its subscriptions and publishes live there.
     account: Arc<Account>,
+    /// Whether the connection is counted in its account.
+    bound: bool,
 }
 
 impl Connection {
@@ -240,6 +243,7 @@ impl Connection {
             ping_sent: None,
             pending_connect: None,
             account: Arc::clone(&server.global),
+            bound: false,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -352,11 +356,41 @@ impl Connection {
         let generation = self.server.config_generation();
         if generation != self.config_generation {
             self.config_generation = generation;
-            let opts = self.server.opts();
-            self.parser.set_limits(ParserLimits {
-                max_control_line: opts.max_control_line,
-                max_payload: Some(opts.max_payload),
-            });
+            self.apply_limits();
+        }
+    }
+
+    /// The parser's limits: the server's, lowered by the account's `max_payload`.
+    fn apply_limits(&mut self) {
+        let opts = self.server.opts();
+        let max_payload = self
+            .account
+            .limits
+            .max_payload
+            .map_or(opts.max_payload, |limit| limit.min(opts.max_payload));
+        self.parser.set_limits(ParserLimits {
+            max_control_line: opts.max_control_line,
+            max_payload: Some(max_payload),
+        });
+    }
+
+    /// Counts the connection out of its account.
+    fn unbind(&mut self) {
+        if self.bound {
+            self.account.unbind_connection();
+            self.bound = false;
+        }
+    }
+
+    /// Subscriptions allowed per connection: the server's and the account's limits, 0 for
+    /// none.
+    fn max_subscriptions(&self) -> usize {
+        let server = self.server.opts().max_subscriptions;
+        match (server, self.account.limits.max_subscriptions) {
+            (0, None) => 0,
+            (0, Some(account)) => account,
+            (server, None) => server,
+            (server, Some(account)) => server.min(account),
         }
     }
 
@@ -497,10 +531,18 @@ impl Connection {
         };
         self.shared.set_permissions(identity.permissions);
         let account = self.server.account(identity.account.as_deref());
-        if !Arc::ptr_eq(&account, &self.account) {
+        if !self.bound || !Arc::ptr_eq(&account, &self.account) {
+            if !account.bind_connection() {
+                self.send_err(errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED);
+                self.shared.close(CloseReason::MaxConnectionsExceeded);
+                return false;
+            }
+            self.unbind();
+            self.bound = true;
             self.remove_all_subscriptions();
             self.account = account;
             self.results.clear();
+            self.apply_limits();
         }
         let mut details = self.shared.stats.details.lock();
         details.account.clone_from(&self.account.name);
@@ -735,7 +777,7 @@ impl Connection {
                 return;
             }
         }
-        let max_subs = self.server.opts().max_subscriptions;
+        let max_subs = self.max_subscriptions();
         let account = Arc::clone(&self.account);
         {
             let mut subs = self.shared.subs.lock();

@@ -14,7 +14,7 @@ use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
-use crate::account::{AccountConfig, Export, Import, ResponseType, ShareKind};
+use crate::account::{AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind};
 use crate::options::Options;
 use crate::tls::TlsOptions;
 
@@ -450,7 +450,8 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
                     }
                 }
                 "default_permissions" => defaults = Some(permissions(value)?),
-                "jetstream" | "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace" => {
+                "limits" => account.limits = account_limits(value)?,
+                "jetstream" | "mappings" | "maps" | "nkey" | "msg_trace" | "trace" => {
                     report
                         .unsupported
                         .push(format!("accounts.{}.{}", entry.key, field.key));
@@ -469,6 +470,28 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
         opts.accounts.push(account);
     }
     Ok(())
+}
+
+/// `limits { max_connections, max_subscriptions, max_payload, max_leafnodes }`.
+fn account_limits(v: &Value) -> Result<AccountLimits, ConfigIssue> {
+    let mut limits = AccountLimits::default();
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        // nats-server reads -1 as "no limit".
+        let limit =
+            || -> Result<Option<usize>, ConfigIssue> { Ok(usize::try_from(value.as_int()?).ok()) };
+        match entry.key.to_ascii_lowercase().as_str() {
+            "max_connections" | "max_conn" => limits.max_connections = limit()?,
+            "max_subscriptions" | "max_subs" => limits.max_subscriptions = limit()?,
+            "max_payload" | "max_pay" => limits.max_payload = limit()?,
+            "max_leafnodes" | "max_leafs" => {
+                value.as_int()?;
+            }
+            _ if entry.used_as_variable => {}
+            _ => return Err(unknown(entry)),
+        }
+    }
+    Ok(limits)
 }
 
 /// `{stream: "subj"}` or `{service: "subj", accounts: [...]}`.

@@ -231,7 +231,11 @@ impl Server {
         for config in &opts.accounts {
             accounts.insert(
                 config.name.clone(),
-                Arc::new(Account::new(&config.name, !opts.disable_sublist_cache)),
+                Arc::new(Account::with_limits(
+                    &config.name,
+                    !opts.disable_sublist_cache,
+                    config.limits,
+                )),
             );
         }
         let system = opts.system_account_name().map(|name| {
