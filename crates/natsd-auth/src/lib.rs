@@ -1,6 +1,7 @@
 //! Authentication and authorization decisions for natsd, without I/O.
 //!
 //! - [`secret`]: passwords and tokens, plain (compared in constant time) or bcrypt hashes.
+//! - [`jwt`]: operator, account and user JWTs, and the trust chain between them.
 //! - [`nkey`]: the nonce a server offers and the Ed25519 signature a client returns.
 //! - [`permissions`]: publish and subscribe allow/deny lists (with queue entries), the
 //!   delivery-time deny filter, and `allow_responses`.
@@ -9,6 +10,7 @@
 //!
 //! The server asks; nothing here touches a socket, a clock or a file.
 
+pub mod jwt;
 pub mod nkey;
 pub mod permissions;
 pub mod secret;

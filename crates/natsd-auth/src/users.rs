@@ -5,6 +5,7 @@
 //! configured; otherwise user and password. A client that presents nothing at all is
 //! admitted as `no_auth_user` when that is set.
 
+use crate::jwt::{JwtError, Trust};
 use crate::permissions::Permissions;
 use crate::{nkey, secret};
 
@@ -29,6 +30,8 @@ pub struct Credentials {
     pub token: Option<String>,
     pub nkey: Option<String>,
     pub sig: Option<String>,
+    /// A user JWT (decentralized authentication).
+    pub jwt: Option<String>,
     /// Names from the client's verified TLS certificate (emails, DNS names, URIs, then the
     /// subject), for `verify_and_map`.
     pub certificate: Vec<String>,
@@ -48,6 +51,8 @@ pub struct Identity {
     pub permissions: Option<Permissions>,
     /// The user's account; the global account when `None`.
     pub account: Option<String>,
+    /// When the user's JWT expires, in Unix seconds.
+    pub expires: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +69,8 @@ pub enum AuthError {
     UnknownNkey(String),
     #[error("signature of the nonce does not verify for nkey {0:?}")]
     BadSignature(String),
+    #[error("user JWT: {0}")]
+    Jwt(#[from] JwtError),
 }
 
 /// The configured ways in.
@@ -76,11 +83,16 @@ pub struct Authenticator {
     pub default_permissions: Option<Permissions>,
     /// TLS `verify_and_map`: the user is the one named by the client certificate.
     pub map_certificates: bool,
+    /// Operator mode: users come with JWTs that chain to these operators.
+    pub trust: Option<Trust>,
 }
 
 impl Authenticator {
     pub fn is_required(&self) -> bool {
-        !self.users.is_empty() || self.token.is_some() || self.map_certificates
+        !self.users.is_empty()
+            || self.token.is_some()
+            || self.map_certificates
+            || self.trust.is_some()
     }
 
     /// Whether checking a password or token may take a bcrypt hash's deliberate slowness.
@@ -94,7 +106,7 @@ impl Authenticator {
 
     /// NKey users need a nonce in INFO.
     pub fn needs_nonce(&self) -> bool {
-        self.users.iter().any(|u| u.nkey.is_some())
+        self.trust.is_some() || self.users.iter().any(|u| u.nkey.is_some())
     }
 
     fn identity(&self, user: &User) -> Identity {
@@ -105,6 +117,7 @@ impl Authenticator {
                 .clone()
                 .or_else(|| self.default_permissions.clone()),
             account: user.account.clone(),
+            expires: None,
         }
     }
 
@@ -114,11 +127,39 @@ impl Authenticator {
         creds: &Credentials,
         nonce: Option<&str>,
     ) -> Result<Identity, AuthError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.authenticate_at(creds, nonce, now)
+    }
+
+    /// [`Authenticator::authenticate`] at `now`, in Unix seconds.
+    pub fn authenticate_at(
+        &self,
+        creds: &Credentials,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<Identity, AuthError> {
+        if let Some(trust) = &self.trust {
+            let token = creds.jwt.as_deref().ok_or(AuthError::NoCredentials)?;
+            let user = trust.verify_user(token, now)?;
+            let sig = creds.sig.as_deref().unwrap_or_default();
+            if !user.bearer && !nonce.is_some_and(|nonce| nkey::verify(&user.key, nonce, sig)) {
+                return Err(AuthError::BadSignature(user.key));
+            }
+            return Ok(Identity {
+                user: user.key,
+                permissions: user.permissions,
+                account: Some(user.account),
+                expires: user.expires,
+            });
+        }
         if !self.is_required() {
             return Ok(Identity {
                 user: String::new(),
                 permissions: self.default_permissions.clone(),
                 account: None,
+                expires: None,
             });
         }
         if self.map_certificates {
@@ -149,6 +190,7 @@ impl Authenticator {
                     user: String::new(),
                     permissions: self.default_permissions.clone(),
                     account: None,
+                    expires: None,
                 }),
                 _ => Err(AuthError::WrongToken),
             };

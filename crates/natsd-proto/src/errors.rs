@@ -5,6 +5,7 @@ pub const MAX_CONTROL_LINE_EXCEEDED: &str = "maximum control line exceeded";
 pub const MAX_PAYLOAD_VIOLATION: &str = "Maximum Payload Violation";
 pub const AUTHORIZATION_VIOLATION: &str = "Authorization Violation";
 pub const AUTHENTICATION_TIMEOUT: &str = "Authentication Timeout";
+pub const USER_AUTHENTICATION_EXPIRED: &str = "User Authentication Expired";
 pub const STALE_CONNECTION: &str = "Stale Connection";
 pub const INVALID_SUBJECT: &str = "Invalid Subject";
 pub const INVALID_PUBLISH_SUBJECT: &str = "Invalid Publish Subject";

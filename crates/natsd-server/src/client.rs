@@ -228,6 +228,8 @@ struct Connection {
     account: Arc<Account>,
     /// Whether the connection is counted in its account.
     bound: bool,
+    /// When the user's JWT expires.
+    expires_at: Option<tokio::time::Instant>,
 }
 
 impl Connection {
@@ -244,6 +246,7 @@ impl Connection {
             pending_connect: None,
             account: Arc::clone(&server.global),
             bound: false,
+            expires_at: None,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -285,8 +288,20 @@ impl Connection {
                     None => std::future::pending().await,
                 }
             };
+            let expires_at = self.expires_at;
+            let expiry = async move {
+                match expires_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
+                _ = expiry => {
+                    self.send_err(errors::USER_AUTHENTICATION_EXPIRED);
+                    self.shared.close(CloseReason::AuthenticationExpired);
+                    return;
+                }
                 _ = self.shared.reader_woken() => {
                     if self.shared.is_closed() {
                         return;
@@ -530,6 +545,13 @@ impl Connection {
             }
         };
         self.shared.set_permissions(identity.permissions);
+        self.expires_at = identity.expires.map(|at| {
+            let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0));
+            let left = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::Instant::now() + left
+        });
         let account = self.server.account(identity.account.as_deref());
         if !self.bound || !Arc::ptr_eq(&account, &self.account) {
             if !account.bind_connection() {
@@ -647,6 +669,7 @@ impl Connection {
             token: fields.auth_token.clone(),
             nkey: fields.nkey.clone(),
             sig: fields.sig.clone(),
+            jwt: fields.jwt.clone(),
             certificate: Vec::new(),
         };
         // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so

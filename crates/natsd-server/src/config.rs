@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 
+use natsd_auth::jwt::Trust;
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
@@ -40,9 +41,17 @@ impl From<ValueError> for ConfigIssue {
     }
 }
 
+/// JWTs named by the file, checked once the whole file is read.
+#[derive(Debug, Default)]
+pub(crate) struct JwtSources {
+    operators: Vec<(String, Pos)>,
+    preload: Vec<(String, Pos)>,
+}
+
 /// What applying a config file found.
 #[derive(Debug, Default)]
 pub struct ConfigReport {
+    pub(crate) jwt: JwtSources,
     /// Settings that stop the server from starting.
     pub errors: Vec<ConfigIssue>,
     /// Settings accepted in an older form; `-t` treats them as errors, as nats-server does.
@@ -223,6 +232,9 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
         }
     }
     opts.authorization.map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
+    if let Err(issue) = operator_mode(opts, &report.jwt) {
+        report.errors.push(issue);
+    }
     if let Some(entry) = map.entry("accounts") {
         for problem in check_imports(opts) {
             report.errors.push(ConfigIssue {
@@ -378,21 +390,39 @@ fn apply_entry(
             v.as_str()?;
         }
         "accounts" => accounts(v, opts, report)?,
+        "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
+            for source in strings(v)? {
+                report
+                    .jwt
+                    .operators
+                    .push((operator_jwt(&source, v)?, v.pos.clone()));
+            }
+        }
+        "resolver" | "account_resolver" | "accounts_resolver" => {
+            let kind = match &v.kind {
+                Kind::String(s) => s.clone(),
+                _ => v
+                    .as_map()?
+                    .get("type")
+                    .map(|t| t.as_str().map(str::to_owned))
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            if !kind.eq_ignore_ascii_case("memory") && !kind.eq_ignore_ascii_case("mem") {
+                report.unsupported.push(format!("resolver {kind}"));
+            }
+        }
+        "resolver_preload" => {
+            for entry in v.as_map()?.entries() {
+                let token = entry.value.as_str()?.to_owned();
+                report.jwt.preload.push((token, entry.value.pos.clone()));
+            }
+        }
         "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_owned()),
         "no_system_account" | "no_system" | "no_sys_acc" => opts.no_system_account = v.as_bool()?,
         "mappings"
         | "maps"
-        | "operator"
-        | "operators"
-        | "root"
-        | "roots"
-        | "root_operator"
-        | "root_operators"
-        | "resolver"
-        | "account_resolver"
-        | "accounts_resolver"
         | "resolver_tls"
-        | "resolver_preload"
         | "resolver_pinned_accounts"
         | "trusted"
         | "trusted_keys"
@@ -410,6 +440,56 @@ fn apply_entry(
         _ if entry.used_as_variable => {}
         _ => return Err(unknown(entry)),
     }
+    Ok(())
+}
+
+/// An operator JWT given inline, or the file holding it (as `nsc` writes it, possibly
+/// between `-----BEGIN ... JWT-----` lines).
+fn operator_jwt(source: &str, v: &Value) -> Result<String, ConfigIssue> {
+    if source.starts_with("eyJ") {
+        return Ok(source.to_owned());
+    }
+    let text = std::fs::read_to_string(source)
+        .map_err(|e| issue(v, format!("error reading operator JWT {source:?}: {e}")))?;
+    text.lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("eyJ") && line.matches('.').count() == 2)
+        .map(str::to_owned)
+        .ok_or_else(|| issue(v, format!("no JWT in {source:?}")))
+}
+
+/// With operators configured, users come with JWTs: the trust chain is built and every
+/// preloaded account becomes an account of the server.
+fn operator_mode(opts: &mut Options, sources: &JwtSources) -> Result<(), ConfigIssue> {
+    let Some((_, first_pos)) = sources.operators.first() else {
+        return Ok(());
+    };
+    let at = |pos: &Pos, error: natsd_auth::jwt::JwtError| ConfigIssue {
+        pos: pos.clone(),
+        message: error.to_string(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let operators: Vec<String> = sources
+        .operators
+        .iter()
+        .map(|(jwt, _)| jwt.clone())
+        .collect();
+    let mut trust = Trust::from_operators(&operators, now).map_err(|e| at(first_pos, e))?;
+    for (token, pos) in &sources.preload {
+        let key = trust.add_account(token, now).map_err(|e| at(pos, e))?;
+        if !opts.accounts.iter().any(|a| a.name == key) {
+            opts.accounts.push(AccountConfig {
+                name: key,
+                ..AccountConfig::default()
+            });
+        }
+    }
+    if opts.system_account.is_none() {
+        opts.system_account.clone_from(&trust.system_account);
+    }
+    opts.authorization.trust = Some(trust);
     Ok(())
 }
 

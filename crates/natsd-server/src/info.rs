@@ -77,6 +77,7 @@ pub struct ConnectFields {
     pub auth_token: Option<String>,
     pub nkey: Option<String>,
     pub sig: Option<String>,
+    pub jwt: Option<String>,
     pub account: Option<String>,
     pub new_account: Option<bool>,
 }

@@ -362,3 +362,182 @@ async fn streamed_service_responses_all_reach_the_requester() {
     assert_eq!(parts, ["one", "two", "three"]);
     responder.abort();
 }
+
+/// An operator, an account and a way to issue users, as `nsc` would make them.
+struct Decentralized {
+    operator_jwt: String,
+    account: nkeys::KeyPair,
+    account_jwt: String,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl Decentralized {
+    fn new(revoked: Option<&str>) -> Self {
+        use natsd_auth::jwt::encode;
+        let operator = nkeys::KeyPair::new_operator();
+        let account = nkeys::KeyPair::new_account();
+        let operator_jwt = encode(
+            &serde_json::json!({"iss": operator.public_key(), "sub": operator.public_key(),
+                "iat": now_secs(), "nats": {"type": "operator", "version": 2}}),
+            &operator,
+        )
+        .unwrap();
+        let mut revocations = serde_json::Map::new();
+        if let Some(user) = revoked {
+            revocations.insert(user.to_owned(), serde_json::json!(now_secs() + 60));
+        }
+        let account_jwt = encode(
+            &serde_json::json!({"iss": operator.public_key(), "sub": account.public_key(),
+                "iat": now_secs(), "nats": {"type": "account", "version": 2, "revocations": revocations}}),
+            &operator,
+        )
+        .unwrap();
+        Decentralized {
+            operator_jwt,
+            account,
+            account_jwt,
+        }
+    }
+
+    fn config(&self) -> Options {
+        from_config(&format!(
+            "operator: {}\nresolver: MEMORY\nresolver_preload {{ {}: {} }}\n",
+            self.operator_jwt,
+            self.account.public_key(),
+            self.account_jwt
+        ))
+    }
+
+    /// A `.creds` text for a new user; `extra` goes into the user's `nats` claims.
+    fn creds(&self, user: &nkeys::KeyPair, extra: serde_json::Value, exp: Option<i64>) -> String {
+        let mut nats = serde_json::json!({"type": "user", "version": 2});
+        nats.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let mut claims = serde_json::json!({"iss": self.account.public_key(),
+            "sub": user.public_key(), "iat": now_secs(), "name": "jwt-user", "nats": nats});
+        if let Some(exp) = exp {
+            claims["exp"] = serde_json::json!(exp);
+        }
+        let jwt = natsd_auth::jwt::encode(&claims, &self.account).unwrap();
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        )
+    }
+}
+
+#[tokio::test]
+async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
+    let setup = Decentralized::new(None);
+    let server = start(setup.config()).await.unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let creds = setup.creds(
+        &user,
+        serde_json::json!({"pub": {"deny": ["secret"]}}),
+        None,
+    );
+    let (tx, mut errors) = mpsc::unbounded_channel();
+    let client = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = event {
+                    let _ = tx.send(error.to_string());
+                }
+            }
+        })
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("hello").await.unwrap();
+    client.publish("hello", "jwt".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"jwt");
+    client.publish("secret", "x".into()).await.unwrap();
+    let error = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains("Permissions Violation for Publish to \"secret\""),
+        "{error}"
+    );
+    let connz = server
+        .connz(&natsd_server::monitor::connz::ConnzOptions {
+            auth: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        connz.connections[0].authorized_user.as_deref(),
+        Some(user.public_key().as_str())
+    );
+
+    // A user of an untrusted account, an expired JWT and a revoked user are refused.
+    let stranger = Decentralized::new(None);
+    let foreign = stranger.creds(&nkeys::KeyPair::new_user(), serde_json::json!({}), None);
+    let expired = setup.creds(
+        &nkeys::KeyPair::new_user(),
+        serde_json::json!({}),
+        Some(now_secs() - 10),
+    );
+    for creds in [foreign, expired] {
+        let attempt = async_nats::ConnectOptions::with_credentials(&creds)
+            .unwrap()
+            .connect(server.client_url());
+        assert!(!matches!(
+            tokio::time::timeout(WAIT, attempt).await,
+            Ok(Ok(_))
+        ));
+    }
+    let revoked_user = nkeys::KeyPair::new_user();
+    let revoking = Decentralized::new(Some(&revoked_user.public_key()));
+    let server = start(revoking.config()).await.unwrap();
+    let creds = revoking.creds(&revoked_user, serde_json::json!({}), None);
+    let attempt = async_nats::ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .connect(server.client_url());
+    assert!(!matches!(
+        tokio::time::timeout(WAIT, attempt).await,
+        Ok(Ok(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_connected_user_is_closed_when_its_jwt_expires() {
+    let setup = Decentralized::new(None);
+    let server = start(setup.config()).await.unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let creds = setup.creds(&user, serde_json::json!({}), Some(now_secs() + 2));
+    let jwt = creds.lines().nth(1).unwrap().to_owned();
+    let (mut conn, info) = natsd_testkit::RawConn::connect(server.local_addr())
+        .await
+        .unwrap();
+    let nonce = info["nonce"].as_str().unwrap().to_owned();
+    let sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(user.sign(nonce.as_bytes()).unwrap())
+    };
+    conn.send(format!(
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"
+    ))
+    .await
+    .unwrap();
+    conn.expect("PONG\r\n").await.unwrap();
+    conn.expect_close_after("-ERR 'User Authentication Expired'\r\n")
+        .await
+        .unwrap();
+}
