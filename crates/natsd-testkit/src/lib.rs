@@ -33,6 +33,19 @@ pub fn test_options() -> Options {
     }
 }
 
+/// Test options overridden by config-file text, the way a user would write it. Panics on a
+/// config error: the text is the test's own.
+pub fn options_from_config(text: &str) -> Options {
+    let map = match natsd_conf::parse_str(text, &natsd_conf::System) {
+        Ok(map) => map,
+        Err(error) => panic!("test config: {error}"),
+    };
+    let mut opts = test_options();
+    let report = natsd_server::config::apply(&mut opts, &map);
+    assert!(report.errors.is_empty(), "test config: {:?}", report.errors);
+    opts
+}
+
 /// Starts an in-process server with `opts`; logs go nowhere unless `NATSD_TEST_LOG` is set.
 pub async fn start(opts: Options) -> anyhow::Result<Server> {
     let log = if std::env::var_os("NATSD_TEST_LOG").is_some() {

@@ -24,17 +24,7 @@ fn config_text(script: &Script) -> String {
 
 /// natsd's settings from that same file.
 fn options_for(script: &Script) -> Options {
-    let map = natsd_conf::parse_str(&config_text(script), &natsd_conf::System)
-        .unwrap_or_else(|e| panic!("{}: {e}", script.name));
-    let mut opts = natsd_testkit::test_options();
-    let report = natsd_server::config::apply(&mut opts, &map);
-    assert!(
-        report.errors.is_empty(),
-        "{}: {:?}",
-        script.name,
-        report.errors
-    );
-    opts
+    natsd_testkit::options_from_config(&config_text(script))
 }
 
 fn reference_config(script: &Script, dir: &Path) -> PathBuf {

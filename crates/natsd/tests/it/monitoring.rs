@@ -222,18 +222,9 @@ async fn prometheus_metrics_show_the_same_figures() {
     );
 }
 
-/// Settings from config-file text.
-fn from_config(text: &str) -> Options {
-    let map = natsd_conf::parse_str(text, &natsd_conf::System).unwrap();
-    let mut opts = test_options();
-    let report = natsd_server::config::apply(&mut opts, &map);
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    opts
-}
-
 #[tokio::test]
 async fn monitoring_is_served_over_nats_too() {
-    let server = start(from_config(
+    let server = start(natsd_testkit::options_from_config(
         "accounts {\n  SYS { users: [ {user: sys, password: p} ] }\n  \
          APP { users: [ {user: app, password: p, permissions: {publish: \">\", subscribe: {deny: \"secret\"}}} ] }\n}\n\
          system_account: SYS\n",

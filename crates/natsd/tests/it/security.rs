@@ -39,26 +39,42 @@ fn with_users(users: Vec<User>) -> Options {
     }
 }
 
-/// Connects as `name` and forwards the server's `-ERR`s the client reports.
+/// Asserts that a connection attempt does not succeed within the test's wait.
+pub(crate) async fn assert_refused<T, E>(attempt: impl std::future::Future<Output = Result<T, E>>) {
+    let outcome = tokio::time::timeout(WAIT, attempt).await;
+    assert!(
+        !matches!(outcome, Ok(Ok(_))),
+        "the connection must be refused"
+    );
+}
+
+/// `options` that forward the server's `-ERR`s the client reports.
+fn watching(
+    options: async_nats::ConnectOptions,
+) -> (async_nats::ConnectOptions, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let options = options.event_callback(move |event| {
+        let tx = tx.clone();
+        async move {
+            if let async_nats::Event::ServerError(error) = event {
+                let _ = tx.send(error.to_string());
+            }
+        }
+    });
+    (options, rx)
+}
+
+/// Connects as `name`, watching the server's `-ERR`s.
 async fn connect_watching(
     url: &str,
     name: &str,
     password: &str,
 ) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = async_nats::ConnectOptions::with_user_and_password(name.into(), password.into())
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(error) = event {
-                    let _ = tx.send(error.to_string());
-                }
-            }
-        })
-        .connect(url)
-        .await
-        .unwrap();
-    (client, rx)
+    let (options, rx) = watching(async_nats::ConnectOptions::with_user_and_password(
+        name.into(),
+        password.into(),
+    ));
+    (options.connect(url).await.unwrap(), rx)
 }
 
 #[tokio::test]
@@ -71,13 +87,11 @@ async fn users_tokens_and_nkeys_connect() {
         .connect(&url)
         .await;
     assert!(ok.is_ok());
-    let refused = async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
-        .connect(&url);
-    let refused = tokio::time::timeout(WAIT, refused).await;
-    assert!(
-        !matches!(refused, Ok(Ok(_))),
-        "a wrong password must not connect"
-    );
+    assert_refused(
+        async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
+            .connect(&url),
+    )
+    .await;
 
     let server = start(Options {
         authorization: Authenticator {
@@ -117,13 +131,12 @@ async fn users_tokens_and_nkeys_connect() {
         .unwrap();
     assert_eq!(&msg.payload[..], b"signed");
     let stranger = nkeys::KeyPair::new_user().seed().unwrap();
-    let refused = async_nats::ConnectOptions::with_nkey(stranger)
-        .max_reconnects(1)
-        .connect(server.client_url());
-    assert!(!matches!(
-        tokio::time::timeout(WAIT, refused).await,
-        Ok(Ok(_))
-    ));
+    assert_refused(
+        async_nats::ConnectOptions::with_nkey(stranger)
+            .max_reconnects(1)
+            .connect(server.client_url()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -266,18 +279,9 @@ async fn a_flood_of_failed_logins_does_not_hold_up_authorized_clients() {
     }
 }
 
-/// Settings from config-file text, as a user would write them.
-fn from_config(text: &str) -> Options {
-    let map = natsd_conf::parse_str(text, &natsd_conf::System).unwrap();
-    let mut opts = test_options();
-    let report = natsd_server::config::apply(&mut opts, &map);
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    opts
-}
-
 #[tokio::test]
 async fn service_imports_answer_requests_across_accounts() {
-    let server = start(from_config(
+    let server = start(natsd_testkit::options_from_config(
         "accounts {\n  SVC { users: [ {user: svc, password: p} ], exports: [ {service: \"time.now\"} ] }\n  \
          APP { users: [ {user: app, password: p} ], imports: [ {service: {account: SVC, subject: \"time.now\"}, to: \"clock\"} ] }\n}\n",
     ))
@@ -321,7 +325,7 @@ async fn service_imports_answer_requests_across_accounts() {
 
 #[tokio::test]
 async fn streamed_service_responses_all_reach_the_requester() {
-    let server = start(from_config(
+    let server = start(natsd_testkit::options_from_config(
         "accounts {\n  SVC { users: [ {user: svc, password: p} ], exports: [ {service: \"feed\", response: stream} ] }\n  \
          APP { users: [ {user: app, password: p} ], imports: [ {service: {account: SVC, subject: \"feed\"}} ] }\n}\n",
     ))
@@ -406,7 +410,7 @@ impl Decentralized {
     }
 
     fn config(&self) -> Options {
-        from_config(&format!(
+        natsd_testkit::options_from_config(&format!(
             "operator: {}\nresolver: MEMORY\nresolver_preload {{ {}: {} }}\n",
             self.operator_jwt,
             self.account.public_key(),
@@ -444,20 +448,9 @@ async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
         serde_json::json!({"pub": {"deny": ["secret"]}}),
         None,
     );
-    let (tx, mut errors) = mpsc::unbounded_channel();
-    let client = async_nats::ConnectOptions::with_credentials(&creds)
-        .unwrap()
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(error) = event {
-                    let _ = tx.send(error.to_string());
-                }
-            }
-        })
-        .connect(server.client_url())
-        .await
-        .unwrap();
+    let (options, mut errors) =
+        watching(async_nats::ConnectOptions::with_credentials(&creds).unwrap());
+    let client = options.connect(server.client_url()).await.unwrap();
     let mut sub = client.subscribe("hello").await.unwrap();
     client.publish("hello", "jwt".into()).await.unwrap();
     let msg = tokio::time::timeout(WAIT, sub.next())
@@ -494,25 +487,23 @@ async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
         Some(now_secs() - 10),
     );
     for creds in [foreign, expired] {
-        let attempt = async_nats::ConnectOptions::with_credentials(&creds)
-            .unwrap()
-            .connect(server.client_url());
-        assert!(!matches!(
-            tokio::time::timeout(WAIT, attempt).await,
-            Ok(Ok(_))
-        ));
+        assert_refused(
+            async_nats::ConnectOptions::with_credentials(&creds)
+                .unwrap()
+                .connect(server.client_url()),
+        )
+        .await;
     }
     let revoked_user = nkeys::KeyPair::new_user();
     let revoking = Decentralized::new(Some(&revoked_user.public_key()));
     let server = start(revoking.config()).await.unwrap();
     let creds = revoking.creds(&revoked_user, serde_json::json!({}), None);
-    let attempt = async_nats::ConnectOptions::with_credentials(&creds)
-        .unwrap()
-        .connect(server.client_url());
-    assert!(!matches!(
-        tokio::time::timeout(WAIT, attempt).await,
-        Ok(Ok(_))
-    ));
+    assert_refused(
+        async_nats::ConnectOptions::with_credentials(&creds)
+            .unwrap()
+            .connect(server.client_url()),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -32,6 +32,13 @@ fn tls_options(certs: &TestCerts, verify: bool, handshake_first: bool) -> Option
     }
 }
 
+/// A client that trusts the test CA and insists on TLS.
+fn tls_client(certs: &TestCerts) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .require_tls(true)
+}
+
 async fn round_trip(client: &async_nats::Client) {
     let mut sub = client.subscribe("secure").await.unwrap();
     client.publish("secure", "sealed".into()).await.unwrap();
@@ -53,9 +60,7 @@ async fn clients_upgrade_after_the_info() {
     plain.send("CONNECT {}\r\nPING\r\n").await.unwrap();
     plain.expect_closed().await.unwrap();
 
-    let client = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .require_tls(true)
+    let client = tls_client(&certs)
         .connect(server.client_url())
         .await
         .unwrap();
@@ -70,20 +75,10 @@ async fn client_certificates_are_verified() {
     let (_plain, info) = RawConn::connect(server.local_addr()).await.unwrap();
     assert_eq!(info["tls_verify"], true);
 
-    let without_cert = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .require_tls(true)
-        .connect(server.client_url());
-    let refused = tokio::time::timeout(WAIT, without_cert).await;
-    assert!(
-        !matches!(refused, Ok(Ok(_))),
-        "a client without a certificate must not connect"
-    );
+    crate::security::assert_refused(tls_client(&certs).connect(server.client_url())).await;
 
-    let client = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
+    let client = tls_client(&certs)
         .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
-        .require_tls(true)
         .connect(server.client_url())
         .await
         .unwrap();
@@ -122,9 +117,7 @@ async fn allow_non_tls_serves_both() {
         .await
         .unwrap();
     plain.expect("PONG\r\n").await.unwrap();
-    let client = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .require_tls(true)
+    let client = tls_client(&certs)
         .connect(server.client_url())
         .await
         .unwrap();
@@ -160,10 +153,8 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
         ..natsd_auth::Authenticator::default()
     };
     let server = start(opts).await.unwrap();
-    let client = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
+    let client = tls_client(&certs)
         .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
-        .require_tls(true)
         .connect(server.client_url())
         .await
         .unwrap();
