@@ -43,7 +43,7 @@ type MatchResult = Arc<SublistResult<SubRef>>;
 
 /// Serves one accepted connection until it closes: greets it (over TLS when configured)
 /// and runs it.
-pub(crate) async fn serve(server: Arc<ServerInner>, mut stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let cid = server.next_client_id();
     let opts = server.opts();
@@ -52,7 +52,7 @@ pub(crate) async fn serve(server: Arc<ServerInner>, mut stream: TcpStream, peer:
         .needs_nonce()
         .then(natsd_auth::nkey::new_nonce);
     let info = server.info_line(cid, &peer.ip().to_string(), nonce.as_deref(), None);
-    let Some((acceptor, tls)) = server.tls().zip(opts.tls.as_ref()) else {
+    let Some(acceptor) = server.tls() else {
         let (reader, writer) = stream.into_split();
         let greeted = Greeted {
             nonce,
@@ -60,6 +60,25 @@ pub(crate) async fn serve(server: Arc<ServerInner>, mut stream: TcpStream, peer:
             ..Greeted::default()
         };
         return run(server, cid, peer, greeted, reader, writer).await;
+    };
+    // Boxed, so the TLS handshake's state does not enlarge every plaintext connection's
+    // task.
+    Box::pin(serve_tls(server, acceptor, stream, peer, cid, nonce, info)).await;
+}
+
+/// Greets a client over TLS (or in plaintext under `allow_non_tls`) and runs it.
+async fn serve_tls(
+    server: Arc<ServerInner>,
+    acceptor: crate::tls::Acceptor,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    cid: u64,
+    nonce: Option<String>,
+    info: Vec<u8>,
+) {
+    let opts = server.opts();
+    let Some(tls) = opts.tls.as_ref() else {
+        return;
     };
     // The greeting goes out in plaintext, unless TLS comes first; then it is the first
     // thing sent over TLS.
@@ -222,8 +241,9 @@ struct Connection {
     in_bytes: u64,
     /// When the unanswered server PING went out, to measure the round trip.
     ping_sent: Option<Instant>,
-    /// A CONNECT waiting for its credentials to be checked apart.
-    pending_connect: Option<(ConnectFields, Credentials)>,
+    /// A CONNECT waiting for its credentials to be checked apart (boxed: it is rare and
+    /// large, and every idle connection would carry its room).
+    pending_connect: Option<Box<(ConnectFields, Credentials)>>,
     /// The account the client's user belongs to; its subscriptions and publishes live there.
     account: Arc<Account>,
     /// Whether the connection is counted in its account.
@@ -281,27 +301,20 @@ impl Connection {
             if buf.capacity() - buf.len() < read_size {
                 buf.reserve(wanted);
             }
-            let ping_at = next_ping;
-            let ping_timer = async move {
-                match ping_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
+            // One timer serves the PINGs (or, before CONNECT, the authentication deadline)
+            // and the JWT expiry, so an idle connection carries a single sleep.
+            let timer_at = match (next_ping, self.expires_at) {
+                (Some(ping), Some(expiry)) => Some(ping.min(expiry)),
+                (ping, expiry) => ping.or(expiry),
             };
-            let expires_at = self.expires_at;
-            let expiry = async move {
-                match expires_at {
+            let timer = async move {
+                match timer_at {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 biased;
-                _ = expiry => {
-                    self.send_err(errors::USER_AUTHENTICATION_EXPIRED);
-                    self.shared.close(CloseReason::AuthenticationExpired);
-                    return;
-                }
                 _ = self.shared.reader_woken() => {
                     if self.shared.is_closed() {
                         return;
@@ -319,8 +332,11 @@ impl Connection {
                             let connected_before = self.connected;
                             self.refresh_limits();
                             self.process(&mut buf);
-                            while let Some((fields, credentials)) = self.pending_connect.take() {
-                                self.connect_checked_apart(fields, credentials).await;
+                            while let Some(pending) = self.pending_connect.take() {
+                                let (fields, credentials) = *pending;
+                                // Boxed: the check's state would otherwise sit in every
+                                // connection's task.
+                                Box::pin(self.connect_checked_apart(fields, credentials)).await;
                                 if self.shared.is_closed() {
                                     break;
                                 }
@@ -350,7 +366,15 @@ impl Connection {
                         }
                     }
                 }
-                _ = ping_timer => {
+                _ = timer => {
+                    if self.expires_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                        self.send_err(errors::USER_AUTHENTICATION_EXPIRED);
+                        self.shared.close(CloseReason::AuthenticationExpired);
+                        return;
+                    }
+                    if next_ping.is_some_and(|at| at > tokio::time::Instant::now()) {
+                        continue;
+                    }
                     if !self.connected {
                         self.send_err(errors::AUTHENTICATION_TIMEOUT);
                         self.shared.close(CloseReason::AuthenticationTimeout);
@@ -675,7 +699,7 @@ impl Connection {
         // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so
         // a flood of logins does not hold up this worker's other connections.
         if self.server.opts().authorization.uses_bcrypt() {
-            self.pending_connect = Some((fields, credentials));
+            self.pending_connect = Some(Box::new((fields, credentials)));
             return;
         }
         let reconnect = self.connected;
