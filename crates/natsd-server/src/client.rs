@@ -169,7 +169,12 @@ async fn run<R, W>(
     {
         let mut details = shared.stats.details.lock();
         details.nonce = greeted.nonce;
-        details.credentials.certificate = greeted.certificate_names;
+        if !greeted.certificate_names.is_empty() {
+            details.credentials = Some(Box::new(Credentials {
+                certificate: greeted.certificate_names,
+                ..Credentials::default()
+            }));
+        }
     }
 
     if !server.register(&shared) {
@@ -545,7 +550,9 @@ impl Connection {
     /// and returns them with the nonce its INFO carried.
     fn with_connection_facts(&self, mut credentials: Credentials) -> (Credentials, Option<String>) {
         let details = self.shared.stats.details.lock();
-        credentials.certificate = details.credentials.certificate.clone();
+        if let Some(known) = &details.credentials {
+            credentials.certificate = known.certificate.clone();
+        }
         (credentials, details.nonce.clone())
     }
 
@@ -591,14 +598,20 @@ impl Connection {
             self.apply_limits();
         }
         let mut details = self.shared.stats.details.lock();
-        details.account.clone_from(&self.account.name);
+        // Left empty for the global account, which monitoring reports for empty.
+        if Arc::ptr_eq(&self.account, &self.server.global) {
+            details.account.clear();
+        } else {
+            details.account.clone_from(&self.account.name);
+        }
         if let Some(fields) = fields {
             details.name = fields.name.clone().unwrap_or_default();
             details.lang = fields.lang.clone().unwrap_or_default();
             details.version = fields.version.clone().unwrap_or_default();
         }
         details.user = (!identity.user.is_empty()).then_some(identity.user);
-        details.credentials = credentials;
+        let authenticated = self.server.opts().authorization.is_required();
+        details.credentials = authenticated.then(|| Box::new(credentials));
         details.connected = true;
         self.connected = true;
         true

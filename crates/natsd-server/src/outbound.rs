@@ -128,8 +128,11 @@ pub struct ClientShared {
     has_permissions: AtomicBool,
     /// Reply subjects this client may answer under `allow_responses`, with when the request
     /// arrived and how many responses went out.
-    responses: Mutex<HashMap<Bytes, (Instant, usize)>>,
+    responses: Mutex<Option<Box<Responses>>>,
 }
+
+/// Reply subject -> when the request arrived and how many responses went out.
+type Responses = HashMap<Bytes, (Instant, usize)>;
 
 /// Tracked reply subjects beyond which expired ones are pruned.
 const RESPONSES_PRUNE_AT: usize = 4096;
@@ -176,8 +179,9 @@ pub(crate) struct ConnDetails {
     pub version: String,
     /// The authenticated user, when authentication is on.
     pub user: Option<String>,
-    /// Kept to check the client again when a reload changes the users.
-    pub credentials: Credentials,
+    /// Kept to check the client again when a reload changes the users (boxed: most
+    /// connections carry none).
+    pub credentials: Option<Box<Credentials>>,
     /// CONNECT was accepted.
     pub connected: bool,
     /// The nonce the greeting INFO carried, which NKey users sign.
@@ -207,7 +211,7 @@ impl ClientShared {
             stats: ConnStats::new(),
             permissions: RwLock::new(None),
             has_permissions: AtomicBool::new(false),
-            responses: Mutex::new(HashMap::new()),
+            responses: Mutex::new(None),
         }
     }
 
@@ -241,6 +245,7 @@ impl ClientShared {
         }
         if permissions.allow_responses.is_some() && !reply.is_empty() {
             let mut responses = self.responses.lock();
+            let responses = responses.get_or_insert_with(Box::default);
             if responses.len() >= RESPONSES_PRUNE_AT {
                 let expires = permissions
                     .allow_responses
@@ -255,6 +260,9 @@ impl ClientShared {
     /// Whether a publish to `subject` answers a request received, within `allowed`.
     pub(crate) fn may_respond(&self, subject: &[u8], allowed: &ResponsePermission) -> bool {
         let mut responses = self.responses.lock();
+        let Some(responses) = responses.as_mut() else {
+            return false;
+        };
         let Some((at, sent)) = responses.get_mut(subject) else {
             return false;
         };

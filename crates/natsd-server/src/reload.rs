@@ -137,9 +137,10 @@ impl Server {
             if !details.connected {
                 continue;
             }
+            let credentials = details.credentials.as_deref().cloned().unwrap_or_default();
             match opts
                 .authorization
-                .authenticate(&details.credentials, details.nonce.as_deref())
+                .authenticate(&credentials, details.nonce.as_deref())
             {
                 Ok(identity) => client.set_permissions(identity.permissions),
                 Err(_) => {
