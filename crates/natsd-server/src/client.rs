@@ -113,12 +113,20 @@ async fn serve_tls(
     };
     match tokio::time::timeout(tls.timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
-            let names = tls_stream
+            let leaf = tls_stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .map(|cert| crate::tls::certificate_names(cert))
+                .map(|cert| cert.as_ref().to_vec());
+            if !crate::tls::pinned(leaf.as_deref(), &tls.pinned_certs) {
+                server.log.error(format_args!(
+                    "{peer} - cid:{cid} - client certificate not among pinned_certs"
+                ));
+                return;
+            }
+            let names = leaf
+                .map(|cert| crate::tls::certificate_names(&cert))
                 .unwrap_or_default();
             let greeted = Greeted {
                 nonce,
@@ -786,6 +794,8 @@ impl Connection {
     }
 
     fn ping(&mut self) {
+        // Whoever waits for this PONG may look at monitoring next: the figures are current.
+        self.publish_stats();
         self.send_proto(encode::PONG);
         // The first PONG after CONNECT is followed by an INFO naming the bound account, for
         // clients that take asynchronous INFO.

@@ -708,6 +708,7 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
                     _ => true,
                 }
             }
+            "pinned_certs" => tls.pinned_certs = strings(value)?,
             "min_version" => {
                 tls.min_version_13 = match value.as_str()? {
                     "1.3" => true,

@@ -38,6 +38,9 @@ pub struct TlsOptions {
     pub handshake_first: bool,
     /// Lowest TLS version; rustls supports 1.2 and 1.3.
     pub min_version_13: bool,
+    /// Hex SHA-256 digests of the client certificates' public keys (SubjectPublicKeyInfo)
+    /// that may connect; empty allows any.
+    pub pinned_certs: Vec<String>,
 }
 
 impl Default for TlsOptions {
@@ -51,6 +54,7 @@ impl Default for TlsOptions {
             timeout: DEFAULT_TLS_TIMEOUT,
             handshake_first: false,
             min_version_13: false,
+            pinned_certs: Vec::new(),
         }
     }
 }
@@ -206,4 +210,19 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
         names.push(parts.join(","));
     }
     names
+}
+
+/// Whether a client certificate passes `pinned_certs`: the hex SHA-256 of its
+/// SubjectPublicKeyInfo must be listed (any certificate passes when none are).
+pub fn pinned(der: Option<&[u8]>, pins: &[String]) -> bool {
+    use sha2::{Digest, Sha256};
+    if pins.is_empty() {
+        return true;
+    }
+    let Some(Ok((_, cert))) = der.map(x509_parser::parse_x509_certificate) else {
+        return false;
+    };
+    let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    pins.iter().any(|pin| pin.eq_ignore_ascii_case(&hex))
 }

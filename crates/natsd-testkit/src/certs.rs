@@ -16,6 +16,8 @@ pub struct TestCerts {
     pub client_key: PathBuf,
     /// The client certificate's common name.
     pub client_name: String,
+    /// Hex SHA-256 of the client certificate's SubjectPublicKeyInfo, for `pinned_certs`.
+    pub client_pin: String,
 }
 
 impl TestCerts {
@@ -46,6 +48,13 @@ impl TestCerts {
             .push(DnType::CommonName, client_name.clone());
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let client = client_params.signed_by(&client_key, &ca, &ca_key)?;
+        let client_pin = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(client_key.public_key_der())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
 
         let write = |name: &str, pem: String| -> anyhow::Result<PathBuf> {
             let path = dir.join(name);
@@ -59,6 +68,7 @@ impl TestCerts {
             client_cert: write("client-cert.pem", client.pem())?,
             client_key: write("client-key.pem", client_key.serialize_pem())?,
             client_name,
+            client_pin,
         })
     }
 }

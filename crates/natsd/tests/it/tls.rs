@@ -230,3 +230,27 @@ async fn a_handshake_that_never_completes_is_closed() {
     partial.expect_closed().await.unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn pinned_certificates_admit_only_their_keys() {
+    let (certs, dir) = certs("pinned");
+    let client = || {
+        tls_client(&certs)
+            .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
+    };
+    let mut opts = tls_options(&certs, true, false);
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.pinned_certs = vec![certs.client_pin.to_uppercase()];
+    }
+    let server = start(opts).await.unwrap();
+    let admitted = client().connect(server.client_url()).await.unwrap();
+    round_trip(&admitted).await;
+
+    let mut opts = tls_options(&certs, true, false);
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.pinned_certs = vec!["00".repeat(32)];
+    }
+    let server = start(opts).await.unwrap();
+    crate::security::assert_refused(client().connect(server.client_url())).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
