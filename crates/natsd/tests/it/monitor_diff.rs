@@ -103,25 +103,20 @@ struct Side {
     monitoring: SocketAddr,
 }
 
-fn start(program: &Path, dir: &Path, exe: &str) -> Side {
+async fn start(program: &Path, dir: &Path, exe: &str) -> Side {
     let config = dir.join("server.conf");
     let process =
         ServerProcess::start(program, &["-c".to_owned(), config.display().to_string()]).unwrap();
     let path = dir.join(format!("{exe}_{}.ports", process.pid()));
     // nats-server may finish writing the file just after it reports ready.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let ports: Value = loop {
-        let parsed = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok());
-        match parsed {
-            Some(ports) => break ports,
-            None if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(5))
-            }
-            None => panic!("no ports file {}", path.display()),
-        }
+    let read = || -> Option<Value> {
+        let text = std::fs::read_to_string(&path).ok()?;
+        serde_json::from_str(&text).ok()
     };
+    natsd_testkit::wait_for(std::time::Duration::from_secs(10), || read().is_some())
+        .await
+        .unwrap_or_else(|_| panic!("no ports file {}", path.display()));
+    let ports = read().unwrap();
     let monitoring = ports["monitoring"][0]
         .as_str()
         .unwrap()
@@ -187,7 +182,7 @@ async fn monitoring_matches_the_reference() {
             ),
         )
         .unwrap();
-        sides.push(start(&program, &dir, &exe));
+        sides.push(start(&program, &dir, &exe).await);
     }
     let mut problems = Vec::new();
     same_shape("ports", &sides[0].ports, &sides[1].ports, &mut problems);
