@@ -119,6 +119,13 @@ pub struct UserNats {
     pub bearer_token: bool,
 }
 
+/// The current time in Unix seconds, as JWT claims count it.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Decodes a JWT and checks it is signed by its issuer; trust is the caller's question.
 pub fn decode<T: serde::de::DeserializeOwned>(token: &str) -> Result<Claims<T>, JwtError> {
     let mut parts = token.trim().split('.');

@@ -127,10 +127,7 @@ impl Authenticator {
         creds: &Credentials,
         nonce: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        self.authenticate_at(creds, nonce, now)
+        self.authenticate_at(creds, nonce, crate::jwt::now_unix())
     }
 
     /// [`Authenticator::authenticate`] at `now`, in Unix seconds.

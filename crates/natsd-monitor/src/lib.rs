@@ -142,7 +142,23 @@ pub fn router(server: Server, base_path: &str) -> Router {
         .route(&path("jsz"), get(jsz))
         .route(&path("healthz"), get(healthz))
         .route(&path("metrics"), get(metrics::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (server.clone(), base.to_owned()),
+            count_request,
+        ))
         .with_state(server)
+}
+
+/// Counts every request to an endpoint by its path, for `/varz` `http_req_stats`.
+async fn count_request(
+    State((server, base)): State<(Server, String)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let endpoint = path.strip_prefix(base.as_str()).unwrap_or(path);
+    server.count_monitor_request(if endpoint.is_empty() { "/" } else { endpoint });
+    next.run(request).await
 }
 
 /// Pretty JSON, as nats-server writes it, open to every origin.
@@ -181,8 +197,7 @@ fn answer<T: Serialize>(result: Result<T, BadRequest>) -> Response {
     }
 }
 
-async fn index(State(server): State<Server>) -> Html<String> {
-    server.count_monitor_request("/");
+async fn index() -> Html<String> {
     let links: String = ENDPOINTS
         .iter()
         .map(|(path, name)| {
@@ -197,53 +212,43 @@ async fn index(State(server): State<Server>) -> Html<String> {
 }
 
 async fn varz(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/varz");
     json(&server.varz())
 }
 
 async fn connz(State(server): State<Server>, Query(params): Params) -> Response {
-    server.count_monitor_request("/connz");
     answer(query::connz(&params).and_then(|opts| server.connz(&opts)))
 }
 
 async fn routez(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/routez");
     json(&server.routez())
 }
 
 async fn gatewayz(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/gatewayz");
     json(&server.gatewayz())
 }
 
 async fn leafz(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/leafz");
     json(&server.leafz())
 }
 
 async fn subsz(State(server): State<Server>, Query(params): Params) -> Response {
-    server.count_monitor_request("/subsz");
     answer(query::subsz(&params).and_then(|opts| server.subsz(&opts)))
 }
 
 async fn accountz(State(server): State<Server>, Query(params): Params) -> Response {
-    server.count_monitor_request("/accountz");
     json(&server.accountz(params.get("acc").map(String::as_str)))
 }
 
 async fn accstatz(State(server): State<Server>, Query(params): Params) -> Response {
-    server.count_monitor_request("/accstatz");
     answer(query::flag(&params, "unused").map(|unused| server.accstatz(unused)))
 }
 
 async fn jsz(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/jsz");
     json(&server.jsz())
 }
 
 /// Compact, unlike the other endpoints, as nats-server answers it.
 async fn healthz(State(server): State<Server>) -> Response {
-    server.count_monitor_request("/healthz");
     match serde_json::to_string(&server.healthz()) {
         Ok(body) => with_json_headers(body),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),

@@ -9,7 +9,6 @@ use natsd_server::monitor::connz::{ConnState, ConnzOptions};
 use natsd_server::Server;
 
 pub async fn serve(State(server): State<Server>) -> impl IntoResponse {
-    server.count_monitor_request("/metrics");
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(&server),

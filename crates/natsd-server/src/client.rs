@@ -814,38 +814,36 @@ impl Connection {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        if let Some(permissions) = self.shared.permissions() {
-            if !permissions.can_subscribe(&subject, queue.as_deref()) {
-                let (text, log) = match &queue {
-                    Some(queue) => (
-                        format!(
-                            "Permissions Violation for Subscription to {} using queue {}",
-                            go_quote(&subject),
-                            go_quote(queue)
-                        ),
-                        format!(
-                            "Subscription Violation - Subject {}, Queue: {}, SID {}",
-                            go_quote(&subject),
-                            go_quote(queue),
-                            String::from_utf8_lossy(&sid)
-                        ),
+        if !self.shared.may_subscribe(&subject, queue.as_deref()) {
+            let (text, log) = match &queue {
+                Some(queue) => (
+                    format!(
+                        "Permissions Violation for Subscription to {} using queue {}",
+                        go_quote(&subject),
+                        go_quote(queue)
                     ),
-                    None => (
-                        format!(
-                            "Permissions Violation for Subscription to {}",
-                            go_quote(&subject)
-                        ),
-                        format!(
-                            "Subscription Violation - Subject {}, SID {}",
-                            go_quote(&subject),
-                            String::from_utf8_lossy(&sid)
-                        ),
+                    format!(
+                        "Subscription Violation - Subject {}, Queue: {}, SID {}",
+                        go_quote(&subject),
+                        go_quote(queue),
+                        String::from_utf8_lossy(&sid)
                     ),
-                };
-                self.send_err(&text);
-                self.log_violation(&log);
-                return;
-            }
+                ),
+                None => (
+                    format!(
+                        "Permissions Violation for Subscription to {}",
+                        go_quote(&subject)
+                    ),
+                    format!(
+                        "Subscription Violation - Subject {}, SID {}",
+                        go_quote(&subject),
+                        String::from_utf8_lossy(&sid)
+                    ),
+                ),
+            };
+            self.send_err(&text);
+            self.log_violation(&log);
+            return;
         }
         let max_subs = self.max_subscriptions();
         let account = Arc::clone(&self.account);
@@ -904,22 +902,15 @@ impl Connection {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
-        if let Some(permissions) = self.shared.permissions() {
-            let subject = publish.subject();
-            let answers_request = || {
-                permissions
-                    .allow_responses
-                    .is_some_and(|allowed| self.shared.may_respond(subject, &allowed))
-            };
-            if !permissions.can_publish(subject) && !answers_request() {
-                let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
-                self.send_err(&text);
-                self.log_violation(&format!(
-                    "Publish Violation - Subject {}",
-                    go_quote(subject)
-                ));
-                return;
-            }
+        let subject = publish.subject();
+        if !self.shared.may_publish(subject) {
+            let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
+            self.send_err(&text);
+            self.log_violation(&format!(
+                "Publish Violation - Subject {}",
+                go_quote(subject)
+            ));
+            return;
         }
         if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
             self.send_err(errors::INVALID_PUBLISH_SUBJECT);

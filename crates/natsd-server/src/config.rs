@@ -468,9 +468,7 @@ fn operator_mode(opts: &mut Options, sources: &JwtSources) -> Result<(), ConfigI
         pos: pos.clone(),
         message: error.to_string(),
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = natsd_auth::jwt::now_unix();
     let operators: Vec<String> = sources
         .operators
         .iter()

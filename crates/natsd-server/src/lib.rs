@@ -37,5 +37,5 @@ pub mod tls;
 pub use log::{Level, Logger};
 pub use options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
 pub use outbound::CloseReason;
-pub use server::{InternalSubscription, Server, ServerError};
+pub use server::{host_port, InternalSubscription, Server, ServerError};
 pub use subscription::{InternalHandler, InternalMsg};

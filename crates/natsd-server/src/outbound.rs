@@ -223,42 +223,55 @@ impl ClientShared {
     }
 
     /// The permissions in force, for reporting.
-    pub(crate) fn current_permissions(&self) -> Option<Arc<Permissions>> {
+    pub(crate) fn permissions(&self) -> Option<Arc<Permissions>> {
         self.permissions.read().clone()
     }
 
-    pub(crate) fn permissions(&self) -> Option<Arc<Permissions>> {
+    /// Runs `check` on the permissions in force, or answers `true` when there are none;
+    /// the flag spares unrestricted clients the lock.
+    fn allowed_by(&self, check: impl FnOnce(&Permissions) -> bool) -> bool {
         if !self.has_permissions.load(Ordering::Acquire) {
-            return None;
+            return true;
         }
-        self.permissions.read().clone()
+        self.permissions.read().as_deref().is_none_or(check)
+    }
+
+    /// Whether the client may publish to `subject`, or answer a request received on it.
+    pub(crate) fn may_publish(&self, subject: &[u8]) -> bool {
+        self.allowed_by(|permissions| {
+            permissions.can_publish(subject)
+                || permissions
+                    .allow_responses
+                    .is_some_and(|allowed| self.may_respond(subject, &allowed))
+        })
+    }
+
+    pub(crate) fn may_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        self.allowed_by(|permissions| permissions.can_subscribe(subject, queue))
     }
 
     /// Whether a message may be delivered to this client: not on a subject its subscribe
     /// permissions deny. A request it may answer under `allow_responses` is noted.
     pub(crate) fn accepts_delivery(&self, subject: &[u8], reply: &[u8]) -> bool {
-        let Some(permissions) = self.permissions() else {
-            return true;
-        };
-        if permissions.delivery_denied(subject) {
-            return false;
-        }
-        if permissions.allow_responses.is_some() && !reply.is_empty() {
-            let mut responses = self.responses.lock();
-            let responses = responses.get_or_insert_with(Box::default);
-            if responses.len() >= RESPONSES_PRUNE_AT {
-                let expires = permissions
-                    .allow_responses
-                    .map_or(Duration::ZERO, |r| r.expires);
-                responses.retain(|_, (at, _)| expires.is_zero() || at.elapsed() <= expires);
+        self.allowed_by(|permissions| {
+            if permissions.delivery_denied(subject) {
+                return false;
             }
-            responses.insert(Bytes::copy_from_slice(reply), (Instant::now(), 0));
-        }
-        true
+            if let Some(allowed) = permissions.allow_responses.filter(|_| !reply.is_empty()) {
+                let mut responses = self.responses.lock();
+                let responses = responses.get_or_insert_with(Box::default);
+                if responses.len() >= RESPONSES_PRUNE_AT {
+                    let expires = allowed.expires;
+                    responses.retain(|_, (at, _)| expires.is_zero() || at.elapsed() <= expires);
+                }
+                responses.insert(Bytes::copy_from_slice(reply), (Instant::now(), 0));
+            }
+            true
+        })
     }
 
     /// Whether a publish to `subject` answers a request received, within `allowed`.
-    pub(crate) fn may_respond(&self, subject: &[u8], allowed: &ResponsePermission) -> bool {
+    fn may_respond(&self, subject: &[u8], allowed: &ResponsePermission) -> bool {
         let mut responses = self.responses.lock();
         let Some(responses) = responses.as_mut() else {
             return false;

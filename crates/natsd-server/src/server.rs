@@ -612,7 +612,8 @@ pub(crate) fn info_for(
     }
 }
 
-fn host_port(host: &str, port: u16) -> String {
+/// `host:port`, with an IPv6 host in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

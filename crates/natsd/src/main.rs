@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use flags::{Command, RunFlags};
 use natsd_server::log::FileSink;
-use natsd_server::{Level, Logger, Options, Server, COMPATIBLE_VERSION, NATSD_VERSION};
+use natsd_server::{host_port, Level, Logger, Options, Server, COMPATIBLE_VERSION, NATSD_VERSION};
 use run_files::RunFiles;
 use settings::Loaded;
 use tokio::signal::unix::{signal as unix_signal, SignalKind};
@@ -293,14 +293,6 @@ fn reload(server: &Server, flags: &RunFlags, log: &Logger) {
         Err(error) => log.error(format_args!(
             "Failed to reload server configuration: {error}"
         )),
-    }
-}
-
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 

@@ -245,7 +245,7 @@ fn user_info(server: &Server, publisher: Option<u64>) -> Value {
         "user": details.user.unwrap_or_default(),
         "expires": 0,
     });
-    if let Some(permissions) = client.current_permissions() {
+    if let Some(permissions) = client.permissions() {
         info["permissions"] = permissions_json(&permissions);
     }
     info
