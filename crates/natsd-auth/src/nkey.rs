@@ -36,6 +36,11 @@ pub fn is_user_key(key: &str) -> bool {
     key.starts_with('U') && nkeys::KeyPair::from_public_key(key).is_ok()
 }
 
+/// Whether `key` is a well-formed account public key (`A...`, checksum and all).
+pub fn is_account_key(key: &str) -> bool {
+    key.starts_with('A') && nkeys::KeyPair::from_public_key(key).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

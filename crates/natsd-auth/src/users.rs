@@ -5,7 +5,9 @@
 //! configured; otherwise user and password. A client that presents nothing at all is
 //! admitted as `no_auth_user` when that is set.
 
-use crate::jwt::{JwtError, Trust};
+use std::net::IpAddr;
+
+use crate::jwt::{ConnectionFacts, JwtError, Trust};
 use crate::permissions::Permissions;
 use crate::{nkey, secret};
 
@@ -35,6 +37,30 @@ pub struct Credentials {
     /// Names from the client's verified TLS certificate (emails, DNS names, URIs, then the
     /// subject), for `verify_and_map`.
     pub certificate: Vec<String>,
+    /// The client's address, for a user JWT's `src`.
+    pub client_ip: Option<IpAddr>,
+    pub connection_type: ConnectionType,
+}
+
+/// How a client reached the server, as user JWTs' `allowed_connection_types` name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnectionType {
+    #[default]
+    Standard,
+    Websocket,
+    Mqtt,
+    Leafnode,
+}
+
+impl ConnectionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionType::Standard => "STANDARD",
+            ConnectionType::Websocket => "WEBSOCKET",
+            ConnectionType::Mqtt => "MQTT",
+            ConnectionType::Leafnode => "LEAFNODE",
+        }
+    }
 }
 
 impl Credentials {
@@ -53,6 +79,9 @@ pub struct Identity {
     pub account: Option<String>,
     /// When the user's JWT expires, in Unix seconds.
     pub expires: Option<i64>,
+    /// Limits a user JWT sets; `None` is no limit of the user's own.
+    pub max_subscriptions: Option<usize>,
+    pub max_payload: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +147,8 @@ impl Authenticator {
                 .or_else(|| self.default_permissions.clone()),
             account: user.account.clone(),
             expires: None,
+            max_subscriptions: None,
+            max_payload: None,
         }
     }
 
@@ -139,7 +170,12 @@ impl Authenticator {
     ) -> Result<Identity, AuthError> {
         if let Some(trust) = &self.trust {
             let token = creds.jwt.as_deref().ok_or(AuthError::NoCredentials)?;
-            let user = trust.verify_user(token, now)?;
+            let facts = ConnectionFacts {
+                ip: creds.client_ip,
+                connection_type: creds.connection_type.as_str(),
+                now,
+            };
+            let user = trust.verify_user(token, facts)?;
             let sig = creds.sig.as_deref().unwrap_or_default();
             if !user.bearer && !nonce.is_some_and(|nonce| nkey::verify(&user.key, nonce, sig)) {
                 return Err(AuthError::BadSignature(user.key));
@@ -149,6 +185,8 @@ impl Authenticator {
                 permissions: user.permissions,
                 account: Some(user.account),
                 expires: user.expires,
+                max_subscriptions: user.max_subscriptions,
+                max_payload: user.max_payload,
             });
         }
         if !self.is_required() {
@@ -157,6 +195,8 @@ impl Authenticator {
                 permissions: self.default_permissions.clone(),
                 account: None,
                 expires: None,
+                max_subscriptions: None,
+                max_payload: None,
             });
         }
         if self.map_certificates {
@@ -188,6 +228,8 @@ impl Authenticator {
                     permissions: self.default_permissions.clone(),
                     account: None,
                     expires: None,
+                    max_subscriptions: None,
+                    max_payload: None,
                 }),
                 _ => Err(AuthError::WrongToken),
             };

@@ -9,7 +9,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use natsd_auth::jwt::{self, AccountNats, Claims, ShareType};
 use natsd_subject::Sublist;
+use parking_lot::RwLock;
 
 use crate::subscription::SubRef;
 
@@ -19,7 +21,8 @@ pub const GLOBAL_ACCOUNT: &str = "$G";
 pub struct Account {
     pub name: String,
     pub sublist: Sublist<SubRef>,
-    pub limits: AccountLimits,
+    /// Replaced when an account JWT is updated.
+    limits: RwLock<AccountLimits>,
     /// Client connections bound to the account now.
     connections: AtomicUsize,
 }
@@ -42,14 +45,22 @@ impl Account {
         Account {
             name: name.to_owned(),
             sublist: Sublist::new(sublist_cache),
-            limits,
+            limits: RwLock::new(limits),
             connections: AtomicUsize::new(0),
         }
     }
 
+    pub fn limits(&self) -> AccountLimits {
+        *self.limits.read()
+    }
+
+    pub(crate) fn set_limits(&self, limits: AccountLimits) {
+        *self.limits.write() = limits;
+    }
+
     /// Counts a connection in, unless the account is at its limit.
     pub(crate) fn bind_connection(&self) -> bool {
-        let max = self.limits.max_connections.unwrap_or(usize::MAX);
+        let max = self.limits().max_connections.unwrap_or(usize::MAX);
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
@@ -136,5 +147,88 @@ impl AccountConfig {
                     .as_ref()
                     .is_none_or(|names| names.iter().any(|n| n == importer))
         })
+    }
+}
+
+impl AccountConfig {
+    /// An account as its JWT describes it, `key` being its public key.
+    ///
+    /// In a JWT a stream import's `to` is a prefix and `local_subject` the subject it lands
+    /// on; a service import's `subject` is the local side when `to` is used, and the
+    /// exporter's side when `local_subject` is. Exports that need an activation token are
+    /// left out: natsd issues no activations, so nobody could import them.
+    pub fn from_jwt(claims: &Claims<AccountNats>) -> AccountConfig {
+        let nats = &claims.nats;
+        let exports = nats
+            .exports
+            .iter()
+            .filter(|export| !export.token_req)
+            .map(|export| Export {
+                kind: share_kind(&export.kind),
+                subject: export.subject.clone(),
+                accounts: None,
+                response: match export.response_type.as_deref() {
+                    Some("Stream") => ResponseType::Stream,
+                    Some("Chunked") => ResponseType::Chunked,
+                    _ => ResponseType::Singleton,
+                },
+            })
+            .collect();
+        let imports = nats
+            .imports
+            .iter()
+            .map(|import| {
+                let local = import.local_subject.clone().filter(|s| !s.is_empty());
+                let to = import.to.clone().filter(|s| !s.is_empty());
+                match (&import.kind, local) {
+                    (ShareType::Stream, Some(local)) => Import {
+                        kind: ShareKind::Stream,
+                        account: import.account.clone(),
+                        subject: import.subject.clone(),
+                        to: Some(local),
+                        prefix: None,
+                    },
+                    (ShareType::Stream, None) => Import {
+                        kind: ShareKind::Stream,
+                        account: import.account.clone(),
+                        subject: import.subject.clone(),
+                        to: None,
+                        prefix: to,
+                    },
+                    (ShareType::Service, Some(local)) => Import {
+                        kind: ShareKind::Service,
+                        account: import.account.clone(),
+                        subject: import.subject.clone(),
+                        to: Some(local),
+                        prefix: None,
+                    },
+                    (ShareType::Service, None) => Import {
+                        kind: ShareKind::Service,
+                        account: import.account.clone(),
+                        subject: to.unwrap_or_else(|| import.subject.clone()),
+                        to: Some(import.subject.clone()),
+                        prefix: None,
+                    },
+                }
+            })
+            .collect();
+        let limits = &nats.limits;
+        AccountConfig {
+            name: claims.sub.clone(),
+            exports,
+            imports,
+            limits: AccountLimits {
+                max_connections: jwt::limit(limits.conn),
+                max_subscriptions: jwt::limit(limits.subs),
+                max_payload: jwt::limit(limits.payload),
+            },
+        }
+    }
+}
+
+fn share_kind(kind: &ShareType) -> ShareKind {
+    match kind {
+        ShareType::Stream => ShareKind::Stream,
+        ShareType::Service => ShareKind::Service,
     }
 }

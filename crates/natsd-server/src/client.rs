@@ -263,6 +263,20 @@ struct Connection {
     bound: bool,
     /// When the user's JWT expires.
     expires_at: Option<tokio::time::Instant>,
+    /// Limits the user's JWT sets, beside the account's and the server's.
+    user_limits: UserLimits,
+}
+
+/// A user JWT's own limits; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default)]
+struct UserLimits {
+    max_subscriptions: Option<usize>,
+    max_payload: Option<usize>,
+}
+
+/// The lowest of the limits that are set.
+fn lowest(limits: &[Option<usize>]) -> Option<usize> {
+    limits.iter().flatten().copied().min()
 }
 
 impl Connection {
@@ -280,6 +294,7 @@ impl Connection {
             account: Arc::clone(&server.global),
             bound: false,
             expires_at: None,
+            user_limits: UserLimits::default(),
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -409,17 +424,20 @@ impl Connection {
         if generation != self.config_generation {
             self.config_generation = generation;
             self.apply_limits();
+            self.close_if_over_subscription_limit();
         }
     }
 
-    /// The parser's limits: the server's, lowered by the account's `max_payload`.
+    /// The parser's limits: the server's, lowered by the account's and the user's
+    /// `max_payload`.
     fn apply_limits(&mut self) {
         let opts = self.server.opts();
-        let max_payload = self
-            .account
-            .limits
-            .max_payload
-            .map_or(opts.max_payload, |limit| limit.min(opts.max_payload));
+        let max_payload = lowest(&[
+            Some(opts.max_payload),
+            self.account.limits().max_payload,
+            self.user_limits.max_payload,
+        ])
+        .unwrap_or(opts.max_payload);
         self.parser.set_limits(ParserLimits {
             max_control_line: opts.max_control_line,
             max_payload: Some(max_payload),
@@ -434,16 +452,28 @@ impl Connection {
         }
     }
 
-    /// Subscriptions allowed per connection: the server's and the account's limits, 0 for
-    /// none.
-    fn max_subscriptions(&self) -> usize {
+    /// Subscriptions allowed per connection: the lowest of the server's (where 0 is no
+    /// limit), the account's and the user's; `None` for no limit.
+    fn max_subscriptions(&self) -> Option<usize> {
         let server = self.server.opts().max_subscriptions;
-        match (server, self.account.limits.max_subscriptions) {
-            (0, None) => 0,
-            (0, Some(account)) => account,
-            (server, None) => server,
-            (server, Some(account)) => server.min(account),
+        lowest(&[
+            (server > 0).then_some(server),
+            self.account.limits().max_subscriptions,
+            self.user_limits.max_subscriptions,
+        ])
+    }
+
+    /// A client already at its subscription limit when limits change (a JWT allowing none)
+    /// is told and closed, as nats-server does.
+    fn close_if_over_subscription_limit(&self) -> bool {
+        let over = self
+            .max_subscriptions()
+            .is_some_and(|max| self.shared.subs.lock().len() >= max);
+        if over {
+            self.send_err(errors::MAX_SUBSCRIPTIONS_EXCEEDED);
+            self.shared.close(CloseReason::MaxSubscriptionsExceeded);
         }
+        over
     }
 
     /// Makes this batch's inbound figures visible to monitoring.
@@ -561,6 +591,7 @@ impl Connection {
         if let Some(known) = &details.credentials {
             credentials.certificate = known.certificate.clone();
         }
+        credentials.client_ip = Some(self.peer.ip());
         (credentials, details.nonce.clone())
     }
 
@@ -595,7 +626,8 @@ impl Connection {
         if !self.bound || !Arc::ptr_eq(&account, &self.account) {
             if !account.bind_connection() {
                 self.send_err(errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED);
-                self.shared.close(CloseReason::MaxConnectionsExceeded);
+                self.shared
+                    .close(CloseReason::MaxAccountConnectionsExceeded);
                 return false;
             }
             self.unbind();
@@ -603,7 +635,14 @@ impl Connection {
             self.remove_all_subscriptions();
             self.account = account;
             self.results.clear();
-            self.apply_limits();
+        }
+        self.user_limits = UserLimits {
+            max_subscriptions: identity.max_subscriptions,
+            max_payload: identity.max_payload,
+        };
+        self.apply_limits();
+        if self.close_if_over_subscription_limit() {
+            return false;
         }
         let mut details = self.shared.stats.details.lock();
         // Left empty for the global account, which monitoring reports for empty.
@@ -715,7 +754,7 @@ impl Connection {
             nkey: fields.nkey.clone(),
             sig: fields.sig.clone(),
             jwt: fields.jwt.clone(),
-            certificate: Vec::new(),
+            ..Credentials::default()
         };
         // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so
         // a flood of logins does not hold up this worker's other connections.
@@ -849,7 +888,7 @@ impl Connection {
         let account = Arc::clone(&self.account);
         {
             let mut subs = self.shared.subs.lock();
-            if max_subs > 0 && subs.len() >= max_subs {
+            if max_subs.is_some_and(|max| subs.len() >= max) {
                 drop(subs);
                 self.server.log.error(format_args!(
                     "cid:{} - {}",

@@ -17,6 +17,7 @@ use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, Us
 
 use crate::account::{AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind};
 use crate::options::Options;
+use crate::resolver::{ResolverKind, ResolverOptions};
 use crate::tls::TlsOptions;
 
 /// A problem with one setting, where it was written.
@@ -58,6 +59,8 @@ pub struct ConfigReport {
     pub warnings: Vec<ConfigIssue>,
     /// Blocks and keys natsd parses but does not serve yet.
     pub unsupported: Vec<String>,
+    /// What the server should warn about at start (account JWTs it skipped).
+    pub notices: Vec<String>,
 }
 
 /// Capabilities that natsd does not serve yet, with the keys nats-server accepts in their
@@ -232,9 +235,11 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
         }
     }
     opts.authorization.map_certificates = opts.tls.as_ref().is_some_and(|t| t.verify_and_map);
-    if let Err(issue) = operator_mode(opts, &report.jwt) {
+    let mut notices = Vec::new();
+    if let Err(issue) = operator_mode(opts, &report.jwt, &mut notices) {
         report.errors.push(issue);
     }
+    report.notices.extend(notices);
     if let Some(entry) = map.entry("accounts") {
         for problem in check_imports(opts) {
             report.errors.push(ConfigIssue {
@@ -399,18 +404,7 @@ fn apply_entry(
             }
         }
         "resolver" | "account_resolver" | "accounts_resolver" => {
-            let kind = match &v.kind {
-                Kind::String(s) => s.clone(),
-                _ => v
-                    .as_map()?
-                    .get("type")
-                    .map(|t| t.as_str().map(str::to_owned))
-                    .transpose()?
-                    .unwrap_or_default(),
-            };
-            if !kind.eq_ignore_ascii_case("memory") && !kind.eq_ignore_ascii_case("mem") {
-                report.unsupported.push(format!("resolver {kind}"));
-            }
+            opts.resolver = resolver(v, report)?;
         }
         "resolver_preload" => {
             for entry in v.as_map()?.entries() {
@@ -458,9 +452,90 @@ fn operator_jwt(source: &str, v: &Value) -> Result<String, ConfigIssue> {
         .ok_or_else(|| issue(v, format!("no JWT in {source:?}")))
 }
 
+/// `resolver: MEMORY`, `URL(...)` (not served), or `{ type: full|cache, dir, ... }`.
+fn resolver(v: &Value, report: &mut ConfigReport) -> Result<Option<ResolverOptions>, ConfigIssue> {
+    let invalid = || {
+        issue(
+            v,
+            "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])"
+                .to_owned(),
+        )
+    };
+    let map = match &v.kind {
+        // nats-server takes any text containing "mem" for the memory resolver.
+        Kind::String(s) if s.to_ascii_lowercase().contains("mem") => {
+            return Ok(Some(ResolverOptions::default()))
+        }
+        Kind::String(s) if s.to_ascii_uppercase().starts_with("URL") => {
+            report.unsupported.push("resolver URL(...)".to_owned());
+            return Ok(None);
+        }
+        Kind::Map(map) => map,
+        _ => return Err(invalid()),
+    };
+    let mut options = ResolverOptions {
+        interval: Duration::from_secs(60),
+        timeout: Duration::from_millis(1900),
+        ..ResolverOptions::default()
+    };
+    let mut kind = None;
+    let (mut ttl_set, mut interval_set) = (false, false);
+    for entry in map.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "type" => {
+                kind = Some(match value.as_str()?.to_ascii_uppercase().as_str() {
+                    "FULL" => ResolverKind::Full,
+                    "CACHE" => ResolverKind::Cache,
+                    "MEM" | "MEMORY" => ResolverKind::Memory,
+                    _ => return Err(invalid()),
+                })
+            }
+            "dir" => options.dir = Some(PathBuf::from(value.as_str()?)),
+            "allow_delete" => options.allow_delete = value.as_bool()?,
+            "hard_delete" => options.hard_delete = value.as_bool()?,
+            "limit" => options.limit = value.as_integer::<i64>()?.try_into().unwrap_or(0),
+            "ttl" => {
+                options.ttl = duration(value, "ttl", report)?;
+                ttl_set = true;
+            }
+            "interval" => {
+                options.interval = duration(value, "interval", report)?;
+                interval_set = true;
+            }
+            "timeout" => options.timeout = duration(value, "timeout", report)?,
+            _ => return Err(unknown(entry)),
+        }
+    }
+    options.kind = kind.ok_or_else(invalid)?;
+    let problem = match options.kind {
+        ResolverKind::Memory => None,
+        _ if options.dir.is_none() => Some("dir has no value and needs to point to a directory"),
+        ResolverKind::Cache if interval_set => Some("CACHE does not accept sync"),
+        ResolverKind::Cache if options.allow_delete => Some("CACHE does not accept allow_delete"),
+        ResolverKind::Cache if options.hard_delete => Some("CACHE does not accept hard_delete"),
+        ResolverKind::Full if ttl_set => Some("FULL does not accept ttl"),
+        ResolverKind::Full if options.hard_delete && !options.allow_delete => {
+            Some("hard_delete has no effect without delete")
+        }
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        return Err(issue(v, problem.to_owned()));
+    }
+    if options.kind == ResolverKind::Cache && options.limit == 0 {
+        options.limit = 1000;
+    }
+    Ok(Some(options))
+}
+
 /// With operators configured, users come with JWTs: the trust chain is built and every
 /// preloaded account becomes an account of the server.
-fn operator_mode(opts: &mut Options, sources: &JwtSources) -> Result<(), ConfigIssue> {
+fn operator_mode(
+    opts: &mut Options,
+    sources: &JwtSources,
+    notices: &mut Vec<String>,
+) -> Result<(), ConfigIssue> {
     let Some((_, first_pos)) = sources.operators.first() else {
         return Ok(());
     };
@@ -476,16 +551,31 @@ fn operator_mode(opts: &mut Options, sources: &JwtSources) -> Result<(), ConfigI
         .collect();
     let mut trust = Trust::from_operators(&operators, now).map_err(|e| at(first_pos, e))?;
     for (token, pos) in &sources.preload {
-        let key = trust.add_account(token, now).map_err(|e| at(pos, e))?;
-        if !opts.accounts.iter().any(|a| a.name == key) {
-            opts.accounts.push(AccountConfig {
-                name: key,
-                ..AccountConfig::default()
-            });
-        }
+        trust.add_account(token, now).map_err(|e| at(pos, e))?;
     }
     if opts.system_account.is_none() {
         opts.system_account.clone_from(&trust.system_account);
+    }
+    let Some(resolver) = &opts.resolver else {
+        return Err(ConfigIssue {
+            pos: first_pos.clone(),
+            message: "operators require an account resolver to be configured".to_owned(),
+        });
+    };
+    if let Some(dir) = &resolver.dir {
+        if opts.system_account.is_none() {
+            return Err(ConfigIssue {
+                pos: first_pos.clone(),
+                message: "using nats based account resolver - the system account needs to be specified in configuration or the operator jwt".to_owned(),
+            });
+        }
+        let preload: Vec<String> = sources.preload.iter().map(|(t, _)| t.clone()).collect();
+        let skipped =
+            crate::resolver::load_dir(dir, &preload, &mut trust, now).map_err(|e| ConfigIssue {
+                pos: first_pos.clone(),
+                message: format!("resolver dir {}: {e}", dir.display()),
+            })?;
+        notices.extend(skipped);
     }
     opts.authorization.trust = Some(trust);
     Ok(())

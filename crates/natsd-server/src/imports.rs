@@ -20,7 +20,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use rand::Rng;
 
-use crate::account::{Account, Import, ResponseType, ShareKind};
+use crate::account::{Account, AccountConfig, Import, ResponseType, ShareKind};
 use crate::server::{ServerError, ServerInner};
 use crate::subscription::InternalMsg;
 
@@ -49,24 +49,33 @@ fn guarded(forward: impl FnOnce()) {
 /// Subscribes every configured import.
 pub(crate) fn wire(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
     for config in &inner.opts().accounts {
-        let importer = inner.account(Some(&config.name));
-        for import in &config.imports {
-            let exporter = inner.account(Some(&import.account));
-            match import.kind {
-                ShareKind::Stream => stream(inner, &exporter, &importer, import)?,
-                ShareKind::Service => {
-                    let response = inner
-                        .opts()
-                        .accounts
-                        .iter()
-                        .find(|a| a.name == import.account)
-                        .and_then(|a| {
-                            a.export_for(ShareKind::Service, &import.subject, &config.name)
-                        })
-                        .map_or(ResponseType::Singleton, |export| export.response);
-                    service(inner, &exporter, &importer, import, response)?
-                }
-            }
+        wire_account(inner, config)?;
+    }
+    Ok(())
+}
+
+/// Subscribes one account's imports; those the exporter does not export are skipped.
+pub(crate) fn wire_account(
+    inner: &Arc<ServerInner>,
+    config: &AccountConfig,
+) -> Result<(), ServerError> {
+    let importer = inner.account(Some(&config.name));
+    for import in &config.imports {
+        let Some(export) = inner.account_config(&import.account).and_then(|exporter| {
+            exporter
+                .export_for(import.kind, &import.subject, &config.name)
+                .cloned()
+        }) else {
+            inner.log.warn(format_args!(
+                "Account {} import of {:?} from {}: no matching export",
+                config.name, import.subject, import.account
+            ));
+            continue;
+        };
+        let exporter = inner.account(Some(&import.account));
+        match import.kind {
+            ShareKind::Stream => stream(inner, &exporter, &importer, import)?,
+            ShareKind::Service => service(inner, &exporter, &importer, import, export.response)?,
         }
     }
     Ok(())

@@ -12,6 +12,8 @@
 //! - [`account`]: accounts own their `Sublist`; clients without an account run in the
 //!   global account `$G`. `imports`: stream and service imports between accounts.
 //! - [`tls`]: TLS settings, the rustls configuration and the handshake.
+//! - [`resolver`]: account JWTs in operator mode (memory, or a directory) and their
+//!   updates over `$SYS`.
 //! - [`config`]: settings from a config file; [`reload`]: applying new ones while running.
 //! - [`monitor`]: what `/varz`, `/connz` and friends report.
 //! - [`subscription`], [`info`], [`options`], [`log`]: the data they share.
@@ -29,6 +31,7 @@ pub mod monitor;
 pub mod options;
 pub mod outbound;
 pub mod reload;
+pub mod resolver;
 mod route;
 pub mod server;
 pub mod subscription;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use natsd_auth::Authenticator;
 
 use crate::account::AccountConfig;
+use crate::resolver::ResolverOptions;
 use crate::tls::TlsOptions;
 
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
@@ -80,6 +81,8 @@ pub struct Options {
     pub max_closed_clients: usize,
     /// Accounts beside the global one, with their exports and imports.
     pub accounts: Vec<AccountConfig>,
+    /// Where account JWTs come from in operator mode.
+    pub resolver: Option<ResolverOptions>,
     /// The system account's name; `$SYS` when not set.
     pub system_account: Option<String>,
     /// Run without a system account.
@@ -143,6 +146,7 @@ impl Default for Options {
             auth_timeout: None,
             max_closed_clients: DEFAULT_MAX_CLOSED_CLIENTS,
             accounts: Vec::new(),
+            resolver: None,
             system_account: None,
             no_system_account: false,
             tls: None,

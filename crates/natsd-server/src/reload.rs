@@ -8,9 +8,13 @@ use std::time::SystemTime;
 use natsd_proto::errors;
 use thiserror::Error;
 
+use natsd_auth::jwt::JwtError;
+use natsd_auth::AuthError;
+
+use crate::account::Account;
 use crate::options::Options;
 use crate::outbound::CloseReason;
-use crate::server::{info_for, Server};
+use crate::server::{info_for, Server, ServerInner};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ReloadError {
@@ -120,33 +124,50 @@ impl Server {
         }
         inner.log.set_levels(new.debug, new.trace, new.logtime);
         inner.set_tls(acceptor);
+        if auth_changed {
+            crate::resolver::refresh_account_limits(inner, &new);
+        }
         let new = Arc::new(new);
         inner.replace_opts(Arc::clone(&new));
         *inner.monitor.config_load_time.lock() = SystemTime::now();
         if auth_changed {
-            self.drop_unauthorized(&new);
+            recheck_clients(inner, None);
         }
         Ok(changes)
     }
+}
 
-    /// Checks every client against the new users: those no longer admitted are closed, the
-    /// others take their new permissions at once.
-    fn drop_unauthorized(&self, opts: &Options) {
-        for client in self.inner().snapshot_clients() {
-            let details = client.stats.details.lock().clone();
-            if !details.connected {
-                continue;
+/// Checks clients (all, or those of one account) against the users and account JWTs in
+/// force: those no longer admitted are closed, the others take their new permissions at
+/// once. A revoked user is told so; one whose signing key is gone is closed without a word,
+/// as nats-server does.
+pub(crate) fn recheck_clients(inner: &ServerInner, only: Option<&Arc<Account>>) {
+    let opts = inner.opts();
+    let clients = match only {
+        Some(account) => inner.clients_of(account),
+        None => inner.snapshot_clients(),
+    };
+    for client in clients {
+        let details = client.stats.details.lock().clone();
+        if !details.connected {
+            continue;
+        }
+        let credentials = details.credentials.as_deref().cloned().unwrap_or_default();
+        match opts
+            .authorization
+            .authenticate(&credentials, details.nonce.as_deref())
+        {
+            Ok(identity) => client.set_permissions(identity.permissions),
+            Err(AuthError::Jwt(JwtError::Revoked(_))) => {
+                crate::client::send_error(&client, errors::USER_AUTHENTICATION_REVOKED);
+                client.close(CloseReason::Revocation);
             }
-            let credentials = details.credentials.as_deref().cloned().unwrap_or_default();
-            match opts
-                .authorization
-                .authenticate(&credentials, details.nonce.as_deref())
-            {
-                Ok(identity) => client.set_permissions(identity.permissions),
-                Err(_) => {
-                    crate::client::send_error(&client, errors::AUTHORIZATION_VIOLATION);
-                    client.close(CloseReason::AuthenticationViolation);
-                }
+            Err(AuthError::Jwt(JwtError::UntrustedIssuer(_))) => {
+                client.close(CloseReason::AuthenticationViolation);
+            }
+            Err(_) => {
+                crate::client::send_error(&client, errors::AUTHORIZATION_VIOLATION);
+                client.close(CloseReason::AuthenticationViolation);
             }
         }
     }

@@ -15,7 +15,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
-use crate::account::{Account, GLOBAL_ACCOUNT};
+use crate::account::{Account, AccountConfig, GLOBAL_ACCOUNT};
 use crate::info::ServerInfo;
 use crate::log::Logger;
 use crate::monitor::MonitorState;
@@ -46,8 +46,9 @@ pub(crate) struct ServerInner {
     config_generation: AtomicU64,
     pub(crate) log: Arc<Logger>,
     pub(crate) global: Arc<Account>,
-    /// Configured accounts by name, the global and system ones included.
-    accounts: HashMap<String, Arc<Account>>,
+    /// Accounts by name, the global and system ones included. Accounts from JWTs join
+    /// on first use.
+    accounts: RwLock<HashMap<String, Arc<Account>>>,
     /// Where the server's own services and events live.
     system: Option<Arc<Account>>,
     info: RwLock<ServerInfo>,
@@ -161,6 +162,19 @@ impl ServerInner {
     pub(crate) fn snapshot_clients(&self) -> Vec<Arc<ClientShared>> {
         self.clients.lock().values().cloned().collect()
     }
+
+    /// The connected clients bound to `account`.
+    pub(crate) fn clients_of(&self, account: &Account) -> Vec<Arc<ClientShared>> {
+        let name = if std::ptr::eq(account, &*self.global) {
+            ""
+        } else {
+            account.name.as_str()
+        };
+        self.snapshot_clients()
+            .into_iter()
+            .filter(|client| client.stats.details.lock().account == name)
+            .collect()
+    }
 }
 
 /// A running server.
@@ -247,7 +261,7 @@ impl Server {
         });
         let inner = Arc::new(ServerInner {
             global,
-            accounts,
+            accounts: RwLock::new(accounts),
             system,
             info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
             opts: RwLock::new(Arc::new(opts)),
@@ -287,6 +301,8 @@ impl Server {
         let server = Server { inner, local_addr };
         crate::monitor::subscribe_requests(&server)?;
         crate::imports::wire(server.inner())?;
+        crate::resolver::refresh_account_limits(server.inner(), &server.inner().opts());
+        crate::resolver::subscribe(server.inner())?;
         Ok(server)
     }
 
@@ -455,9 +471,56 @@ impl Server {
 
 impl ServerInner {
     /// The account named `name`, or the global account for `None` or an unknown name.
-    pub(crate) fn account(&self, name: Option<&str>) -> Arc<Account> {
-        name.and_then(|name| self.accounts.get(name))
-            .map_or_else(|| Arc::clone(&self.global), Arc::clone)
+    pub(crate) fn account(self: &Arc<Self>, name: Option<&str>) -> Arc<Account> {
+        let Some(name) = name else {
+            return Arc::clone(&self.global);
+        };
+        if let Some(account) = self.accounts.read().get(name) {
+            return Arc::clone(account);
+        }
+        self.load_jwt_account(name)
+            .unwrap_or_else(|| Arc::clone(&self.global))
+    }
+
+    /// An account already in use, without loading it.
+    pub(crate) fn loaded_account(&self, name: &str) -> Option<Arc<Account>> {
+        self.accounts.read().get(name).cloned()
+    }
+
+    /// Registers an account its JWT describes, on first use as nats-server does, and
+    /// subscribes its imports.
+    fn load_jwt_account(self: &Arc<Self>, key: &str) -> Option<Arc<Account>> {
+        let opts = self.opts();
+        let entry = opts.authorization.trust.as_ref()?.account(key)?.clone();
+        let config = AccountConfig::from_jwt(&entry.claims);
+        let account = {
+            let mut accounts = self.accounts.write();
+            if let Some(existing) = accounts.get(key) {
+                return Some(Arc::clone(existing));
+            }
+            let account = Arc::new(Account::with_limits(
+                key,
+                !opts.disable_sublist_cache,
+                config.limits,
+            ));
+            accounts.insert(key.to_owned(), Arc::clone(&account));
+            account
+        };
+        if let Err(error) = crate::imports::wire_account(self, &config) {
+            self.log
+                .error(format_args!("Account {key} imports: {error}"));
+        }
+        Some(account)
+    }
+
+    /// An account's exports, imports and limits, from the config file or its JWT.
+    pub(crate) fn account_config(&self, name: &str) -> Option<AccountConfig> {
+        let opts = self.opts();
+        if let Some(config) = opts.accounts.iter().find(|a| a.name == name) {
+            return Some(config.clone());
+        }
+        let entry = opts.authorization.trust.as_ref()?.account(name)?;
+        Some(AccountConfig::from_jwt(&entry.claims))
     }
 
     /// The system account, or the global one when there is none.
@@ -476,6 +539,7 @@ impl ServerInner {
         let mut all = vec![Arc::clone(&self.global)];
         all.extend(
             self.accounts
+                .read()
                 .values()
                 .filter(|a| !Arc::ptr_eq(a, &self.global))
                 .cloned(),

@@ -5,6 +5,8 @@
 //! ```text
 //! === script-name
 //! config: max_payload=8          optional config-file lines, the same for both servers
+//! jwt: account A {}              operator-mode fixtures (see [`crate::jwt::Fixture`]),
+//!                                before any other line of the script
 //! A> CONNECT {}\r\n              send bytes on connection A (\r \n \t \\ \xHH escapes)
 //! A> @repeat 5000 x              send "x" 5000 times
 //! A!                             sync A: send PING, read until PONG (or EOF, or 2 s)
@@ -74,13 +76,40 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Script>> {
 
 pub fn parse(text: &str, file: &str) -> anyhow::Result<Vec<Script>> {
     let mut scripts: Vec<Script> = Vec::new();
+    // The current script's `jwt:` lines, then the fixture built from them.
+    let mut jwt_lines: Vec<String> = Vec::new();
+    let mut fixture: Option<crate::jwt::Fixture> = None;
     for (number, line) in text.lines().enumerate() {
         let at = || format!("{file}:{}", number + 1);
         let line = line.trim_end();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        if let Some(jwt) = line.strip_prefix("jwt:") {
+            jwt_lines.push(jwt.trim().to_owned());
+            continue;
+        }
+        if !jwt_lines.is_empty() {
+            let built = crate::jwt::Fixture::build(&jwt_lines)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+            if let Some(script) = scripts.last_mut() {
+                script
+                    .config
+                    .extend(built.config().lines().map(str::to_owned));
+            }
+            fixture = Some(built);
+            jwt_lines.clear();
+        }
+        let substituted;
+        let line = match &fixture {
+            Some(fixture) if line.contains("{{") => {
+                substituted = fixture.substitute(line);
+                substituted.as_str()
+            }
+            _ => line,
+        };
         if let Some(name) = line.strip_prefix("=== ") {
+            fixture = None;
             scripts.push(Script {
                 name: name.trim().to_owned(),
                 file: file.to_owned(),

@@ -9,11 +9,14 @@
 //!   the masking of server-specific INFO values.
 //! - [`http`]: a plain HTTP GET for the monitoring endpoints.
 //! - [`certs`]: a CA, server and client certificates made with rcgen for TLS tests.
+//! - [`jwt`]: an operator, accounts and users with their JWTs and `.creds`, as `nsc` makes
+//!   them.
 //! - [`wait_for`]: poll a condition until a deadline instead of sleeping.
 
 pub mod certs;
 pub mod diff;
 pub mod http;
+pub mod jwt;
 pub mod process;
 pub mod raw;
 

@@ -180,6 +180,9 @@ async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
             "natsd does not serve what {flag} configures yet; the flag is ignored"
         ));
     }
+    for notice in &loaded.notices {
+        log.warn(format_args!("{notice}"));
+    }
     for block in &loaded.unsupported {
         log.warn(format_args!(
             "natsd does not serve '{block}' from the configuration yet; it is checked and ignored"

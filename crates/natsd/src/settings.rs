@@ -16,6 +16,8 @@ pub struct Loaded {
     pub warnings: Vec<ConfigIssue>,
     /// Config blocks and keys for capabilities natsd does not serve yet.
     pub unsupported: Vec<String>,
+    /// Things the server skipped while loading (account JWTs that do not verify).
+    pub notices: Vec<String>,
 }
 
 /// Why the settings could not be loaded; each line is one problem.
@@ -32,6 +34,7 @@ pub fn load(flags: &RunFlags) -> Result<Loaded, LoadError> {
     let mut opts = Options::default();
     let mut warnings = Vec::new();
     let mut unsupported = Vec::new();
+    let mut notices = Vec::new();
     if let Some(file) = &flags.config_file {
         let path = Path::new(file);
         let map = natsd_conf::parse_file(path).map_err(|e| LoadError(vec![e.to_string()]))?;
@@ -43,6 +46,7 @@ pub fn load(flags: &RunFlags) -> Result<Loaded, LoadError> {
         }
         warnings = report.warnings;
         unsupported = report.unsupported;
+        notices = report.notices;
         opts.config_file = Some(PathBuf::from(file));
         opts.config_digest = digest(path);
     }
@@ -51,6 +55,7 @@ pub fn load(flags: &RunFlags) -> Result<Loaded, LoadError> {
         opts,
         warnings,
         unsupported,
+        notices,
     })
 }
 

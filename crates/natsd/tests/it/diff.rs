@@ -53,6 +53,9 @@ async fn compare(reference: PathBuf, script: Script, dir: PathBuf) -> Option<Str
             .collect()
     };
     let (theirs_out, ours_out) = (render(theirs_out.unwrap()), render(ours_out.unwrap()));
+    if std::env::var_os("NATSD_DIFF_SHOW").is_some() {
+        eprintln!("--- {}\n{theirs_out:?}", script.name);
+    }
     (theirs_out != ours_out).then(|| {
         format!(
             "--- {} ({})\nnats-server: {theirs_out:?}\nnatsd:       {ours_out:?}\n",

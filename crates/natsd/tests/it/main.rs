@@ -7,6 +7,7 @@ mod clients;
 mod config;
 mod cross_clients;
 mod diff;
+mod jwt;
 mod limits;
 mod monitor_diff;
 mod monitoring;

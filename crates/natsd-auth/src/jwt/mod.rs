@@ -5,11 +5,18 @@
 //! issued by a trusted operator (or one of its signing keys), a user JWT by its account (or
 //! one of the account's signing keys, naming the account in `issuer_account`).
 
+mod claims;
+mod user;
+
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
+
+pub use claims::*;
 
 use crate::permissions::{Entry, Permissions, ResponsePermission, SubjectRule};
 
@@ -31,11 +38,29 @@ pub enum JwtError {
     Revoked(String),
     #[error("unknown account {0}")]
     UnknownAccount(String),
+    #[error("account {0} has expired")]
+    AccountExpired(String),
+    #[error("account does not allow bearer tokens")]
+    BearerNotAllowed,
+    #[error("connection type {0} not allowed")]
+    ConnectionTypeNotAllowed(String),
+    #[error("client address not allowed by the user's src")]
+    SourceNotAllowed,
+    #[error("outside connect times")]
+    OutsideConnectTimes,
+    #[error("times_location {0:?} is not supported (natsd reads connect times in UTC)")]
+    UnsupportedLocation(String),
+    #[error("scoped users require no permissions or limits set")]
+    ScopedUserHasPermissions,
+    #[error("permission template: {0}")]
+    BadTemplate(String),
 }
 
 /// Claims every JWT carries.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims<T> {
+    #[serde(default)]
+    pub jti: String,
     #[serde(default)]
     pub iat: i64,
     pub iss: String,
@@ -47,76 +72,6 @@ pub struct Claims<T> {
     #[serde(default)]
     pub nbf: Option<i64>,
     pub nats: T,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OperatorNats {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub signing_keys: Vec<String>,
-    #[serde(default)]
-    pub system_account: Option<String>,
-}
-
-/// A signing key: a bare key, or a scoped one (whose template natsd does not apply yet).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SigningKey {
-    Key(String),
-    Scoped { key: String },
-}
-
-impl SigningKey {
-    fn key(&self) -> &str {
-        match self {
-            SigningKey::Key(key) | SigningKey::Scoped { key } => key,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccountNats {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub signing_keys: Vec<SigningKey>,
-    /// User key -> revoked when issued at or before this time; `*` revokes everyone.
-    #[serde(default)]
-    pub revocations: HashMap<String, i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct JwtRule {
-    #[serde(default)]
-    pub allow: Option<Vec<String>>,
-    #[serde(default)]
-    pub deny: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct JwtResponses {
-    #[serde(default)]
-    pub max: usize,
-    /// Nanoseconds.
-    #[serde(default)]
-    pub ttl: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserNats {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, rename = "pub")]
-    pub publish: JwtRule,
-    #[serde(default, rename = "sub")]
-    pub subscribe: JwtRule,
-    #[serde(default)]
-    pub resp: Option<JwtResponses>,
-    #[serde(default)]
-    pub issuer_account: Option<String>,
-    #[serde(default)]
-    pub bearer_token: bool,
 }
 
 /// The current time in Unix seconds, as JWT claims count it.
@@ -172,13 +127,20 @@ fn check_type(found: &str, wanted: &'static str) -> Result<(), JwtError> {
     Ok(())
 }
 
+/// An account JWT the server holds, with the token it came as.
+#[derive(Debug, Clone)]
+pub struct AccountEntry {
+    pub claims: Arc<Claims<AccountNats>>,
+    pub token: Arc<str>,
+}
+
 /// The trusted operators and the account JWTs the resolver holds.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
     /// Operator identity keys and their signing keys.
     operator_keys: Vec<String>,
-    /// Account public key -> its claims.
-    accounts: HashMap<String, Claims<AccountNats>>,
+    /// Account public key -> its JWT.
+    accounts: HashMap<String, AccountEntry>,
     /// The system account named by the operator.
     pub system_account: Option<String>,
 }
@@ -187,15 +149,27 @@ impl PartialEq for Trust {
     fn eq(&self, other: &Self) -> bool {
         self.operator_keys == other.operator_keys
             && self.system_account == other.system_account
-            && self
-                .accounts
-                .keys()
-                .collect::<std::collections::BTreeSet<_>>()
-                == other.accounts.keys().collect()
+            && self.accounts.len() == other.accounts.len()
+            && self.accounts.iter().all(|(key, entry)| {
+                other
+                    .accounts
+                    .get(key)
+                    .is_some_and(|o| o.token == entry.token)
+            })
     }
 }
 
 impl Eq for Trust {}
+
+/// What the connection tells about a client, for the restrictions a user JWT carries.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionFacts<'a> {
+    pub ip: Option<IpAddr>,
+    /// `STANDARD`, `WEBSOCKET`, ... as nats-io/jwt names them.
+    pub connection_type: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+}
 
 impl Trust {
     /// Trust from operator JWTs; `now` is Unix seconds.
@@ -217,45 +191,95 @@ impl Trust {
         Ok(trust)
     }
 
-    /// Adds an account JWT (from `resolver_preload`); returns the account's public key.
-    pub fn add_account(&mut self, token: &str, now: i64) -> Result<String, JwtError> {
+    /// Checks an account JWT: well formed, current, and issued by a trusted operator.
+    pub fn verify_account(&self, token: &str, now: i64) -> Result<AccountEntry, JwtError> {
         let claims: Claims<AccountNats> = decode(token)?;
         check_type(&claims.nats.kind, "account")?;
         check_times(&claims, now)?;
         if !self.operator_keys.contains(&claims.iss) {
             return Err(JwtError::UntrustedIssuer(claims.iss));
         }
-        let key = claims.sub.clone();
-        self.accounts.insert(key.clone(), claims);
+        Ok(AccountEntry {
+            claims: Arc::new(claims),
+            token: Arc::from(token.trim()),
+        })
+    }
+
+    /// Verifies and holds an account JWT; returns the account's public key.
+    pub fn add_account(&mut self, token: &str, now: i64) -> Result<String, JwtError> {
+        let entry = self.verify_account(token, now)?;
+        let key = entry.claims.sub.clone();
+        self.accounts.insert(key.clone(), entry);
         Ok(key)
     }
 
-    pub fn accounts(&self) -> impl Iterator<Item = &str> {
-        self.accounts.keys().map(String::as_str)
+    /// Holds an account JWT already verified.
+    pub fn insert_account(&mut self, entry: AccountEntry) {
+        self.accounts.insert(entry.claims.sub.clone(), entry);
     }
 
-    /// Checks a user JWT; returns the user's key, account, permissions and expiry.
-    pub fn verify_user(&self, token: &str, now: i64) -> Result<JwtUser, JwtError> {
+    pub fn remove_account(&mut self, key: &str) -> Option<AccountEntry> {
+        self.accounts.remove(key)
+    }
+
+    /// An operator's identity key or one of its signing keys.
+    pub fn is_operator_key(&self, key: &str) -> bool {
+        self.operator_keys.iter().any(|k| k == key)
+    }
+
+    pub fn account(&self, key: &str) -> Option<&AccountEntry> {
+        self.accounts.get(key)
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &AccountEntry> {
+        self.accounts.values()
+    }
+
+    /// Checks a user JWT as nats-server does at connect; returns who the user is and what
+    /// it may do. The nonce signature is the caller's to check, unless `bearer`.
+    pub fn verify_user(
+        &self,
+        token: &str,
+        facts: ConnectionFacts<'_>,
+    ) -> Result<JwtUser, JwtError> {
         let claims: Claims<UserNats> = decode(token)?;
         check_type(&claims.nats.kind, "user")?;
-        check_times(&claims, now)?;
+        check_times(&claims, facts.now)?;
         let account_key = claims
             .nats
             .issuer_account
             .clone()
             .unwrap_or_else(|| claims.iss.clone());
-        let account = self
+        let account = &self
             .accounts
             .get(&account_key)
-            .ok_or_else(|| JwtError::UnknownAccount(account_key.clone()))?;
-        let issued_by_account = claims.iss == account.sub;
-        let issued_by_signing_key = account
-            .nats
-            .signing_keys
-            .iter()
-            .any(|k| k.key() == claims.iss);
-        if !issued_by_account && !issued_by_signing_key {
-            return Err(JwtError::UntrustedIssuer(claims.iss));
+            .ok_or_else(|| JwtError::UnknownAccount(account_key.clone()))?
+            .claims;
+        let scope = if claims.iss == account.sub {
+            None
+        } else {
+            let signer = account
+                .nats
+                .signing_keys
+                .iter()
+                .find(|k| k.key() == claims.iss)
+                .ok_or_else(|| JwtError::UntrustedIssuer(claims.iss.clone()))?;
+            signer.template()
+        };
+        let limits = match scope {
+            Some(template) => user::scoped(template, &claims, account)?,
+            None => claims.nats.limits.clone(),
+        };
+        if check_times(account, facts.now).is_err() {
+            return Err(JwtError::AccountExpired(account_key));
+        }
+        if limits.bearer_token && account.nats.limits.disallow_bearer {
+            return Err(JwtError::BearerNotAllowed);
+        }
+        if !user::connection_type_allowed(&limits.allowed_connection_types, facts.connection_type) {
+            return Err(JwtError::ConnectionTypeNotAllowed(
+                facts.connection_type.to_owned(),
+            ));
         }
         let revocations = &account.nats.revocations;
         let revoked_at = revocations
@@ -265,15 +289,40 @@ impl Trust {
         if revoked_at.is_some_and(|at| claims.iat <= at) {
             return Err(JwtError::Revoked(claims.sub));
         }
+        if !user::source_allowed(&limits.src, facts.ip) {
+            return Err(JwtError::SourceNotAllowed);
+        }
+        let window = user::connect_window(&limits.times, &limits.times_location, facts.now)?;
+        let expires = [
+            claims.exp.filter(|exp| *exp > 0),
+            window.map(|left| facts.now + left),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let permissions = permissions_from(&limits.permissions).or_else(|| {
+            account
+                .nats
+                .default_permissions
+                .as_ref()
+                .and_then(permissions_from)
+        });
         Ok(JwtUser {
-            permissions: user_permissions(&claims.nats),
+            permissions,
             key: claims.sub,
             name: claims.name,
             account: account_key,
-            expires: claims.exp.filter(|exp| *exp > 0),
-            bearer: claims.nats.bearer_token,
+            expires,
+            bearer: limits.bearer_token,
+            max_subscriptions: limit(limits.subs),
+            max_payload: limit(limits.payload),
         })
     }
+}
+
+/// A JWT limit as the server counts it: `-1` is none.
+pub fn limit(value: i64) -> Option<usize> {
+    (value != NO_LIMIT).then(|| usize::try_from(value).unwrap_or(0))
 }
 
 /// A user admitted by its JWT.
@@ -283,13 +332,15 @@ pub struct JwtUser {
     pub name: String,
     pub account: String,
     pub permissions: Option<Permissions>,
-    /// Unix seconds.
+    /// Unix seconds: the JWT's expiry, or the end of its connect window if sooner.
     pub expires: Option<i64>,
     /// No nonce signature needed.
     pub bearer: bool,
+    pub max_subscriptions: Option<usize>,
+    pub max_payload: Option<usize>,
 }
 
-fn user_permissions(nats: &UserNats) -> Option<Permissions> {
+fn permissions_from(jwt: &JwtPermissions) -> Option<Permissions> {
     let rule = |rule: &JwtRule| SubjectRule {
         allow: rule
             .allow
@@ -301,9 +352,9 @@ fn user_permissions(nats: &UserNats) -> Option<Permissions> {
             .map(|list| list.iter().map(|e| Entry::parse(e)).collect()),
     };
     let permissions = Permissions {
-        publish: rule(&nats.publish),
-        subscribe: rule(&nats.subscribe),
-        allow_responses: nats.resp.as_ref().map(|resp| ResponsePermission {
+        publish: rule(&jwt.publish),
+        subscribe: rule(&jwt.subscribe),
+        allow_responses: jwt.resp.as_ref().map(|resp| ResponsePermission {
             max_msgs: resp.max,
             expires: std::time::Duration::from_nanos(resp.ttl),
         }),
@@ -331,6 +382,14 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_795_000_000;
+
+    fn at(now: i64) -> ConnectionFacts<'static> {
+        ConnectionFacts {
+            ip: "127.0.0.1".parse().ok(),
+            connection_type: "STANDARD",
+            now,
+        }
+    }
 
     struct Chain {
         trust: Trust,
@@ -397,7 +456,7 @@ mod tests {
         );
         let verified = chain
             .trust
-            .verify_user(&by_account, NOW)
+            .verify_user(&by_account, at(NOW))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(verified.account, chain.account.public_key());
         assert_eq!(verified.permissions, None);
@@ -409,14 +468,14 @@ mod tests {
         );
         let verified = chain
             .trust
-            .verify_user(&by_signer, NOW)
+            .verify_user(&by_signer, at(NOW))
             .unwrap_or_else(|e| panic!("{e}"));
         let permissions = verified.permissions.unwrap_or_default();
         assert!(permissions.can_publish(b"a.x") && !permissions.can_publish(b"c"));
         let stranger = nkeys::KeyPair::new_account();
         let forged = user_jwt(&stranger, &chain.account.public_key(), &user, json!({}));
         assert!(matches!(
-            chain.trust.verify_user(&forged, NOW),
+            chain.trust.verify_user(&forged, at(NOW)),
             Err(JwtError::UntrustedIssuer(_))
         ));
     }
@@ -432,7 +491,7 @@ mod tests {
             json!({}),
         );
         assert_eq!(
-            chain.trust.verify_user(&token, NOW),
+            chain.trust.verify_user(&token, at(NOW)),
             Err(JwtError::Revoked(user.clone()))
         );
         let fresh = make_chain(None);
@@ -443,19 +502,22 @@ mod tests {
         )
         .unwrap_or_default();
         assert_eq!(
-            fresh.trust.verify_user(&expiring, NOW).map(|u| u.expires),
+            fresh
+                .trust
+                .verify_user(&expiring, at(NOW))
+                .map(|u| u.expires),
             Ok(Some(NOW + 10))
         );
         assert_eq!(
-            fresh.trust.verify_user(&expiring, NOW + 10),
+            fresh.trust.verify_user(&expiring, at(NOW + 10)),
             Err(JwtError::Expired)
         );
         let mut parts: Vec<&str> = expiring.split('.').collect();
         let other = URL_SAFE_NO_PAD.encode(br#"{"iss":"x"}"#);
         parts[1] = &other;
-        assert!(fresh.trust.verify_user(&parts.join("."), NOW).is_err());
+        assert!(fresh.trust.verify_user(&parts.join("."), at(NOW)).is_err());
         assert_eq!(
-            fresh.trust.verify_user("not.a.jwt", NOW).err(),
+            fresh.trust.verify_user("not.a.jwt", at(NOW)).err(),
             Some(JwtError::Malformed)
         );
     }

@@ -1,0 +1,359 @@
+//! Decentralized authentication with real clients: `.creds` users, JWT expiry, and the
+//! account resolvers (memory and directory) with their `$SYS` requests.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use natsd_testkit::jwt::{creds, now_secs, Account, Operator};
+use natsd_testkit::{options_from_config, start, RawConn};
+use serde_json::{json, Value};
+
+use crate::security::{assert_refused, watching};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Connects a bearer user on a raw connection and checks it is admitted.
+async fn bearer(server: &natsd_server::Server, account: &Account) -> RawConn {
+    let user = nkeys::KeyPair::new_user();
+    let jwt = account.user_jwt(&user, &json!({"bearer_token": true}), None);
+    let (mut conn, _) = RawConn::connect(server.local_addr()).await.unwrap();
+    conn.send(format!(
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\"}}\r\nPING\r\n"
+    ))
+    .await
+    .unwrap();
+    conn.expect("PONG\r\n").await.unwrap();
+    conn
+}
+
+/// A client of the system account, for the resolver's requests.
+async fn system_client(server: &natsd_server::Server, operator: &Operator) -> async_nats::Client {
+    let user = nkeys::KeyPair::new_user();
+    async_nats::ConnectOptions::with_credentials(&operator.system.creds(&user, &json!({}), None))
+        .unwrap()
+        .connect(server.client_url())
+        .await
+        .unwrap()
+}
+
+async fn request(client: &async_nats::Client, subject: &str, body: &str) -> Value {
+    let reply = tokio::time::timeout(
+        WAIT,
+        client.request(subject.to_owned(), body.to_owned().into()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    serde_json::from_slice(&reply.payload).unwrap()
+}
+
+fn update_subject(account: &Account) -> String {
+    format!(
+        "$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE",
+        account.key.public_key()
+    )
+}
+
+fn same_key(account: &Account) -> nkeys::KeyPair {
+    nkeys::KeyPair::from_seed(&account.key.seed().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
+    let operator = Operator::new();
+    let account = operator.account("A", &json!({}));
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let creds = account.creds(&user, &json!({"pub": {"deny": ["secret"]}}), None);
+    let (options, mut errors) =
+        watching(async_nats::ConnectOptions::with_credentials(&creds).unwrap());
+    let client = options.connect(server.client_url()).await.unwrap();
+    let mut sub = client.subscribe("hello").await.unwrap();
+    client.publish("hello", "jwt".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&msg.payload[..], b"jwt");
+    client.publish("secret", "x".into()).await.unwrap();
+    let error = tokio::time::timeout(WAIT, errors.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        error.contains("Permissions Violation for Publish to \"secret\""),
+        "{error}"
+    );
+    let connz = server
+        .connz(&natsd_server::monitor::connz::ConnzOptions {
+            auth: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        connz.connections[0].authorized_user.as_deref(),
+        Some(user.public_key().as_str())
+    );
+
+    // A user of an untrusted operator's account, and an expired JWT, are refused.
+    let stranger = Operator::new().account("X", &json!({}));
+    let foreign = stranger.creds(&nkeys::KeyPair::new_user(), &json!({}), None);
+    let expired = account.creds(
+        &nkeys::KeyPair::new_user(),
+        &json!({}),
+        Some(now_secs() - 10),
+    );
+    for creds in [foreign, expired] {
+        assert_refused(
+            async_nats::ConnectOptions::with_credentials(&creds)
+                .unwrap()
+                .connect(server.client_url()),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_connected_user_is_closed_when_its_jwt_expires() {
+    let operator = Operator::new();
+    let account = operator.account("A", &json!({}));
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let jwt = account.user_jwt(&user, &json!({}), Some(now_secs() + 2));
+    let (mut conn, info) = RawConn::connect(server.local_addr()).await.unwrap();
+    let nonce = info["nonce"].as_str().unwrap().to_owned();
+    let sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(user.sign(nonce.as_bytes()).unwrap())
+    };
+    conn.send(format!(
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"
+    ))
+    .await
+    .unwrap();
+    conn.expect("PONG\r\n").await.unwrap();
+    conn.expect_close_after("-ERR 'User Authentication Expired'\r\n")
+        .await
+        .unwrap();
+    // The `.creds` of an untrusted key pair do not sign for this JWT's user.
+    let thief = creds(&jwt, &nkeys::KeyPair::new_user());
+    assert_refused(
+        async_nats::ConnectOptions::with_credentials(&thief)
+            .unwrap()
+            .connect(server.client_url()),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_memory_resolver_updates_accounts_in_use_and_skips_the_others() {
+    let operator = Operator::new();
+    let used = operator.account("USED", &json!({}));
+    let idle = operator.account("IDLE", &json!({}));
+    let server = start(options_from_config(
+        &operator.memory_config(&[&used, &idle]),
+    ))
+    .await
+    .unwrap();
+    let mut user = bearer(&server, &used).await;
+    let system = system_client(&server, &operator).await;
+
+    let tighter =
+        operator.account_with_key("USED", same_key(&used), &json!({"limits": {"subs": 1}}));
+    let reply = request(&system, &update_subject(&used), &tighter.jwt).await;
+    assert_eq!(reply["data"]["code"], 200, "{reply}");
+    assert_eq!(reply["data"]["message"], "jwt updated");
+    assert_eq!(reply["data"]["account"], used.key.public_key().as_str());
+    assert!(reply["server"]["id"].is_string(), "{reply}");
+    // The connected client has the new limit.
+    user.send("SUB a 1\r\nSUB b 2\r\nPING\r\n").await.unwrap();
+    user.expect("-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
+        .await
+        .unwrap();
+
+    let renewed = operator.account_with_key("IDLE", same_key(&idle), &json!({}));
+    let reply = request(&system, &update_subject(&idle), &renewed.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt update skipped", "{reply}");
+
+    // Wrong subject, and not a JWT at all.
+    let reply = request(&system, &update_subject(&idle), &tighter.jwt).await;
+    assert_eq!(reply["error"]["code"], 500, "{reply}");
+    assert!(reply["error"]["description"]
+        .as_str()
+        .unwrap()
+        .ends_with("subject does not match jwt content"));
+    let reply = request(&system, &update_subject(&idle), "garbage").await;
+    assert_eq!(reply["error"]["code"], 500, "{reply}");
+    assert_eq!(reply["error"]["account"], idle.key.public_key().as_str());
+    // An account JWT the operator did not sign is refused by the memory resolver.
+    let forged = Operator::new().account_with_key("USED", same_key(&used), &json!({}));
+    let reply = request(&system, &update_subject(&used), &forged.jwt).await;
+    assert!(
+        reply["error"]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("account validation failed"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn the_full_resolver_keeps_accounts_in_its_directory() {
+    let dir = std::env::temp_dir().join(format!("natsd-jwt-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let operator = Operator::new();
+    let first = operator.account("FIRST", &json!({}));
+    let config = |preload: &[&Account]| {
+        let mut text = format!(
+            "operator: {}\nresolver {{ type: full, dir: \"{}\", allow_delete: true }}\nresolver_preload {{\n  {}: {}\n",
+            operator.jwt,
+            dir.display(),
+            operator.system.key.public_key(),
+            operator.system.jwt
+        );
+        for account in preload {
+            text.push_str(&format!(
+                "  {}: {}\n",
+                account.key.public_key(),
+                account.jwt
+            ));
+        }
+        text.push_str("}\n");
+        options_from_config(&text)
+    };
+    let server = start(config(&[&first])).await.unwrap();
+    // Preloads are written to the directory.
+    let first_file = dir.join(format!("{}.jwt", first.key.public_key()));
+    assert_eq!(std::fs::read_to_string(&first_file).unwrap(), first.jwt);
+    let system = system_client(&server, &operator).await;
+
+    // A new account pushed over $SYS is stored and admits its users at once.
+    let second = operator.account("SECOND", &json!({}));
+    let reply = request(&system, "$SYS.REQ.CLAIMS.UPDATE", &second.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    let second_file = dir.join(format!("{}.jwt", second.key.public_key()));
+    assert_eq!(std::fs::read_to_string(&second_file).unwrap(), second.jwt);
+    let mut second_user = bearer(&server, &second).await;
+
+    let list = request(&system, "$SYS.REQ.CLAIMS.LIST", "").await;
+    let mut expected = vec![
+        first.key.public_key(),
+        second.key.public_key(),
+        operator.system.key.public_key(),
+    ];
+    expected.sort();
+    assert_eq!(list["data"], json!(expected), "{list}");
+    let lookup = tokio::time::timeout(
+        WAIT,
+        system.request(
+            format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", first.key.public_key()),
+            "".into(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&lookup.payload[..], first.jwt.as_bytes());
+
+    // Revoking a connected user: it is told and closed; others of the account stay.
+    let revoked_key = nkeys::KeyPair::new_user();
+    let revoked_jwt = first.user_jwt(&revoked_key, &json!({"bearer_token": true}), None);
+    let (mut revoked, _) = RawConn::connect(server.local_addr()).await.unwrap();
+    revoked
+        .send(format!(
+            "CONNECT {{\"verbose\":false,\"jwt\":\"{revoked_jwt}\"}}\r\nPING\r\n"
+        ))
+        .await
+        .unwrap();
+    revoked.expect("PONG\r\n").await.unwrap();
+    let mut bystander = bearer(&server, &first).await;
+    let revoking = operator.account_with_key(
+        "FIRST",
+        same_key(&first),
+        &json!({"revocations": {revoked_key.public_key(): now_secs() + 60}}),
+    );
+    let reply = request(&system, &update_subject(&first), &revoking.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    revoked
+        .expect_close_after("-ERR 'User Authentication Revoked'\r\n")
+        .await
+        .unwrap();
+    bystander.send("PING\r\n").await.unwrap();
+    bystander.expect("PONG\r\n").await.unwrap();
+    assert_eq!(std::fs::read_to_string(&first_file).unwrap(), revoking.jwt);
+
+    // A restarted server finds what was pushed, without preloads.
+    let restarted = start(config(&[])).await.unwrap();
+    bearer(&restarted, &second).await;
+    restarted.shutdown().await;
+
+    // Deleting an account needs the operator's signature; its clients are closed.
+    let delete = |signer: &nkeys::KeyPair| {
+        natsd_auth::jwt::encode(
+            &json!({"iss": signer.public_key(), "sub": signer.public_key(), "iat": now_secs(),
+                    "nats": {"type": "generic", "version": 2,
+                             "accounts": [second.key.public_key()]}}),
+            signer,
+        )
+        .unwrap()
+    };
+    let reply = request(
+        &system,
+        "$SYS.REQ.CLAIMS.DELETE",
+        &delete(&nkeys::KeyPair::new_operator()),
+    )
+    .await;
+    assert!(
+        reply["error"]["description"]
+            .as_str()
+            .unwrap()
+            .ends_with("not trusted"),
+        "{reply}"
+    );
+    let reply = request(&system, "$SYS.REQ.CLAIMS.DELETE", &delete(&operator.key)).await;
+    assert_eq!(reply["data"]["message"], "deleted 1 accounts", "{reply}");
+    second_user
+        .expect_close_after("-ERR 'Account Authentication Expired'\r\n")
+        .await
+        .unwrap();
+    assert!(!second_file.exists());
+    assert!(dir
+        .join(format!("{}.jwt.deleted", second.key.public_key()))
+        .exists());
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_reload_with_new_account_jwts_revokes_connected_users() {
+    let operator = Operator::new();
+    let account = operator.account("A", &json!({}));
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let jwt = account.user_jwt(&user, &json!({"bearer_token": true}), None);
+    let (mut conn, _) = RawConn::connect(server.local_addr()).await.unwrap();
+    conn.send(format!(
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\"}}\r\nPING\r\n"
+    ))
+    .await
+    .unwrap();
+    conn.expect("PONG\r\n").await.unwrap();
+    let revoking = operator.account_with_key(
+        "A",
+        same_key(&account),
+        &json!({"revocations": {user.public_key(): now_secs() + 60}}),
+    );
+    server
+        .reload(options_from_config(&operator.memory_config(&[&revoking])))
+        .unwrap();
+    conn.expect_close_after("-ERR 'User Authentication Revoked'\r\n")
+        .await
+        .unwrap();
+}
