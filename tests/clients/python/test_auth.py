@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Authentication cross-client checks with nats-py: user/password, token, NKeys and
-permission errors, each against its own server started from a config file.
+"""Authentication cross-client checks with nats-py: user/password, token, NKeys,
+`.creds` (operator JWTs), permission errors and TLS, each against its own server started
+from a config file.
 
-Needs $NATSD_BIN (the server binary), $NATSD_TEST_NKEY_SEED (a user seed) and
+Needs $NATSD_BIN (the server binary), $NATSD_TEST_NKEY_SEED (a user seed),
 $NATSD_TEST_TLS_DIR (ca.pem, server-cert.pem, server-key.pem, client-cert.pem,
-client-key.pem); the test that runs this script makes them. Prints `ok - name` / `not ok - name: reason` per check,
+client-key.pem) and $NATSD_TEST_JWT_DIR (operator.conf trusting an operator, user.creds
+of a user of one of its accounts, stranger.creds of another operator's user); the test
+that runs this script makes them. Prints `ok - name` / `not ok - name: reason` per check,
 then `N passed, M failed`, and exits non-zero if anything failed.
 Requires `pip install nats-py nkeys`.
 """
@@ -23,6 +26,7 @@ import nkeys
 BIN = os.environ["NATSD_BIN"]
 SEED = os.environ["NATSD_TEST_NKEY_SEED"]
 TLS_DIR = os.environ["NATSD_TEST_TLS_DIR"]
+JWT_DIR = os.environ["NATSD_TEST_JWT_DIR"]
 CHECK_TIMEOUT = 15.0
 START_TIMEOUT = 10.0
 
@@ -145,6 +149,20 @@ async def check_permission_errors():
         await nc.close()
 
 
+async def check_creds():
+    with open(os.path.join(JWT_DIR, "operator.conf")) as f:
+        config = f.read()
+    async with Server(config) as s:
+        nc = await nats.connect(
+            s.url,
+            user_credentials=os.path.join(JWT_DIR, "user.creds"),
+            allow_reconnect=False,
+        )
+        await round_trip(nc, "decentralized")
+        await nc.close()
+        await refused(s.url, user_credentials=os.path.join(JWT_DIR, "stranger.creds"))
+
+
 def tls_file(name):
     return os.path.join(TLS_DIR, name)
 
@@ -166,7 +184,14 @@ async def check_tls():
         await refused(f"tls://{host}", tls=bare)
 
 
-CHECKS = [check_user_password, check_token, check_nkeys, check_permission_errors, check_tls]
+CHECKS = [
+    check_user_password,
+    check_token,
+    check_nkeys,
+    check_creds,
+    check_permission_errors,
+    check_tls,
+]
 
 
 async def main():

@@ -40,8 +40,8 @@ fn python_and_javascript_clients_pass() {
     assert_eq!(text.matches("11 passed, 0 failed").count(), 2, "{text}");
 }
 
-/// `tests/clients/python/test_auth.py`: user/password, token, NKeys, permission errors and TLS
-/// through nats-py, each against a server the script starts from a config file.
+/// `tests/clients/python/test_auth.py`: user/password, token, NKeys, `.creds`, permission
+/// errors and TLS through nats-py, each against a server the script starts from a config file.
 #[test]
 fn python_client_authenticates() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -60,14 +60,31 @@ fn python_client_authenticates() {
     let seed = nkeys::KeyPair::new_user().seed().unwrap();
     let tls_dir = std::env::temp_dir().join(format!("natsd-py-tls-{}", std::process::id()));
     natsd_testkit::certs::TestCerts::generate(&tls_dir).unwrap();
+    let jwt_dir = std::env::temp_dir().join(format!("natsd-py-jwt-{}", std::process::id()));
+    std::fs::create_dir_all(&jwt_dir).unwrap();
+    let operator = natsd_testkit::jwt::Operator::new();
+    let account = operator.account("A", &serde_json::json!({}));
+    let user = nkeys::KeyPair::new_user();
+    let stranger = natsd_testkit::jwt::Operator::new().account("X", &serde_json::json!({}));
+    std::fs::write(
+        jwt_dir.join("operator.conf"),
+        operator.memory_config(&[&account]),
+    )
+    .unwrap();
+    let creds = account.creds(&user, &serde_json::json!({}), None);
+    std::fs::write(jwt_dir.join("user.creds"), creds).unwrap();
+    let foreign = stranger.creds(&user, &serde_json::json!({}), None);
+    std::fs::write(jwt_dir.join("stranger.creds"), foreign).unwrap();
     let output = Command::new("python3")
         .arg(root.join("tests/clients/python/test_auth.py"))
         .env("NATSD_BIN", env!("CARGO_BIN_EXE_natsd"))
         .env("NATSD_TEST_NKEY_SEED", seed)
         .env("NATSD_TEST_TLS_DIR", &tls_dir)
+        .env("NATSD_TEST_JWT_DIR", &jwt_dir)
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&tls_dir);
+    let _ = std::fs::remove_dir_all(&jwt_dir);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -77,5 +94,5 @@ fn python_client_authenticates() {
         output.status.success(),
         "python auth checks failed:\n{text}"
     );
-    assert!(text.contains("5 passed, 0 failed"), "{text}");
+    assert!(text.contains("6 passed, 0 failed"), "{text}");
 }
