@@ -37,6 +37,8 @@ pub struct Credentials {
     /// Names from the client's verified TLS certificate (emails, DNS names, URIs, then the
     /// subject), for `verify_and_map`.
     pub certificate: Vec<String>,
+    /// Hex SHA-256 of the client certificate's public key, for `pinned_certs`.
+    pub certificate_key: Option<String>,
     /// The client's address, for a user JWT's `src`.
     pub client_ip: Option<IpAddr>,
     pub connection_type: ConnectionType,

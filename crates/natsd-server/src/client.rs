@@ -119,7 +119,8 @@ async fn serve_tls(
                 .peer_certificates()
                 .and_then(|chain| chain.first())
                 .map(|cert| cert.as_ref().to_vec());
-            if !crate::tls::pinned(leaf.as_deref(), &tls.pinned_certs) {
+            let certificate_key = leaf.as_deref().and_then(crate::tls::public_key_digest);
+            if !crate::tls::pinned(certificate_key.as_deref(), &tls.pinned_certs) {
                 server.log.error(format_args!(
                     "{peer} - cid:{cid} - client certificate not among pinned_certs"
                 ));
@@ -132,6 +133,7 @@ async fn serve_tls(
                 nonce,
                 info: greeting,
                 certificate_names: names,
+                certificate_key,
             };
             let (reader, writer) = tokio::io::split(tls_stream);
             run(server, cid, peer, greeted, reader, writer).await;
@@ -154,6 +156,8 @@ struct Greeted {
     info: Option<Vec<u8>>,
     /// Names from the client's TLS certificate.
     certificate_names: Vec<String>,
+    /// The digest of its public key, for `pinned_certs`.
+    certificate_key: Option<String>,
 }
 
 /// Runs a greeted connection.
@@ -177,9 +181,10 @@ async fn run<R, W>(
     {
         let mut details = shared.stats.details.lock();
         details.nonce = greeted.nonce;
-        if !greeted.certificate_names.is_empty() {
+        if greeted.certificate_key.is_some() {
             details.credentials = Some(Box::new(Credentials {
                 certificate: greeted.certificate_names,
+                certificate_key: greeted.certificate_key,
                 ..Credentials::default()
             }));
         }
@@ -590,6 +595,7 @@ impl Connection {
         let details = self.shared.stats.details.lock();
         if let Some(known) = &details.credentials {
             credentials.certificate = known.certificate.clone();
+            credentials.certificate_key = known.certificate_key.clone();
         }
         credentials.client_ip = Some(self.peer.ip());
         (credentials, details.nonce.clone())
@@ -657,8 +663,10 @@ impl Connection {
             details.version = fields.version.clone().unwrap_or_default();
         }
         details.user = (!identity.user.is_empty()).then_some(identity.user);
-        let authenticated = self.server.opts().authorization.is_required();
-        details.credentials = authenticated.then(|| Box::new(credentials));
+        // Kept for reloads: to check users again, and certificates against new pins.
+        let keep =
+            self.server.opts().authorization.is_required() || credentials.certificate_key.is_some();
+        details.credentials = keep.then(|| Box::new(credentials));
         details.connected = true;
         self.connected = true;
         true

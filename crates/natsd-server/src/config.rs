@@ -774,6 +774,7 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
     let map = v.as_map()?;
     let mut tls = TlsOptions::default();
     let (mut cert, mut key) = (None, None);
+    let mut allow_insecure = false;
     for entry in map.entries() {
         let value = &entry.value;
         let name = entry.key.to_ascii_lowercase();
@@ -797,6 +798,26 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
                 }
             }
             "pinned_certs" => tls.pinned_certs = strings(value)?,
+            "cipher_suites" => {
+                tls.cipher_suites = strings(value)?;
+                for name in &tls.cipher_suites {
+                    if crate::tls::go_cipher_suite(name).is_none() {
+                        return Err(issue(value, format!("unrecognized cipher {name}")));
+                    }
+                }
+            }
+            "curve_preferences" => {
+                tls.curve_preferences = strings(value)?;
+                for name in &tls.curve_preferences {
+                    if !crate::tls::is_go_curve(name) {
+                        return Err(issue(
+                            value,
+                            format!("unrecognized curve preference {name}"),
+                        ));
+                    }
+                }
+            }
+            "allow_insecure_cipher_suites" => allow_insecure = value.as_bool()?,
             "min_version" => {
                 tls.min_version_13 = match value.as_str()? {
                     "1.3" => true,
@@ -826,6 +847,24 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
             "'verify' needs a 'ca_file' in TLS configuration".to_owned(),
         ));
     }
+    let insecure: Vec<&str> = tls
+        .cipher_suites
+        .iter()
+        .filter(|name| crate::tls::go_cipher_suite(name) == Some(true))
+        .map(String::as_str)
+        .collect();
+    if !allow_insecure && !insecure.is_empty() {
+        return Err(issue(
+            v,
+            format!(
+                "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: {}",
+                insecure.join(", ")
+            ),
+        ));
+    }
+    report
+        .unsupported
+        .extend(crate::tls::unsupported_choices(&tls));
     Ok(tls)
 }
 
@@ -1219,5 +1258,83 @@ mod tests {
         let (opts, report) = apply_text("limit = 100\nmax_payload: $limit\n");
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         assert_eq!(opts.max_payload, 100);
+    }
+
+    fn first_error(text: &str) -> String {
+        let (_, report) = apply_text(text);
+        report
+            .errors
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn resolver_settings() {
+        let (opts, report) = apply_text("resolver: MEMORY\n");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(opts.resolver.map(|r| r.kind), Some(ResolverKind::Memory));
+        let (opts, report) =
+            apply_text("resolver { type: cache, dir: \"/tmp/x\", ttl: \"1h\", limit: 10 }\n");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let resolver = opts.resolver.unwrap_or_default();
+        assert_eq!(
+            (resolver.kind, resolver.limit, resolver.ttl),
+            (ResolverKind::Cache, 10, Duration::from_secs(3600))
+        );
+        for (text, error) in [
+            ("resolver: 42\n", "1:11: error parsing account resolver"),
+            ("resolver { type: full }\n", "dir has no value"),
+            (
+                "resolver { type: cache, dir: x, allow_delete: true }\n",
+                "CACHE does not accept allow_delete",
+            ),
+            (
+                "resolver { type: full, dir: x, ttl: \"1m\" }\n",
+                "FULL does not accept ttl",
+            ),
+            (
+                "resolver { type: full, dir: x, hard_delete: true }\n",
+                "hard_delete has no effect without delete",
+            ),
+            (
+                "resolver { type: full, dir: x, colour: red }\n",
+                "unknown field",
+            ),
+        ] {
+            let found = first_error(text);
+            assert!(found.contains(error), "{text}: {found}");
+        }
+    }
+
+    #[test]
+    fn tls_cipher_suites_and_curves() {
+        let tls = |extra: &str| format!("tls {{ cert_file: c.pem, key_file: k.pem, {extra} }}\n");
+        let (opts, report) = apply_text(&tls(
+            "cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA], curve_preferences: [CurveP384, CurveP521]",
+        ));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let options = opts.tls.unwrap_or_default();
+        assert_eq!(options.cipher_suites.len(), 2);
+        // What rustls cannot negotiate is named, not silently dropped.
+        assert_eq!(
+            report.unsupported,
+            vec![
+                "tls.cipher_suites TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA".to_owned(),
+                "tls.curve_preferences CurveP521".to_owned()
+            ]
+        );
+        assert!(
+            first_error(&tls("cipher_suites: [TLS_NOPE]")).contains("unrecognized cipher TLS_NOPE")
+        );
+        assert!(first_error(&tls("curve_preferences: [P999]"))
+            .contains("unrecognized curve preference P999"));
+        assert!(first_error(&tls("cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]")).contains(
+            "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: TLS_RSA_WITH_AES_128_CBC_SHA"
+        ));
+        let (_, report) = apply_text(&tls(
+            "cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA], allow_insecure_cipher_suites: true",
+        ));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
     }
 }

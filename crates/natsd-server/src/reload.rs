@@ -107,6 +107,13 @@ impl Server {
         if old.tls != new.tls || new.tls.is_some() {
             changes.push("tls".to_owned());
         }
+        let pins = |opts: &Options| {
+            opts.tls
+                .as_ref()
+                .map(|tls| tls.pinned_certs.clone())
+                .unwrap_or_default()
+        };
+        let new_pins = (pins(&old) != pins(&new)).then(|| pins(&new));
         unchanged("AllowNonTLS", &old.allow_non_tls, &new.allow_non_tls)?;
         let auth_changed = old.authorization != new.authorization;
         if auth_changed {
@@ -133,7 +140,31 @@ impl Server {
         if auth_changed {
             recheck_clients(inner, None);
         }
+        if let Some(pins) = new_pins {
+            drop_unpinned(inner, &pins);
+        }
         Ok(changes)
+    }
+}
+
+/// After `pinned_certs` changed: clients whose certificate key is no longer listed are
+/// closed, as nats-server does.
+fn drop_unpinned(inner: &ServerInner, pins: &[String]) {
+    for client in inner.snapshot_clients() {
+        let key = client
+            .stats
+            .details
+            .lock()
+            .credentials
+            .as_ref()
+            .and_then(|c| c.certificate_key.clone());
+        if !crate::tls::pinned(key.as_deref(), pins) {
+            inner.log.debug(format_args!(
+                "cid:{} - client certificate no longer among pinned_certs",
+                client.cid
+            ));
+            client.close(CloseReason::TlsHandshakeError);
+        }
     }
 }
 

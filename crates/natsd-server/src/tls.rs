@@ -5,9 +5,12 @@
 //! is set, in which case TLS comes before the INFO). A client that sends plaintext to a
 //! server that requires TLS fails the handshake and is closed, as with nats-server.
 //!
-//! rustls does not offer everything Go's TLS does: `cipher_suites` and
-//! `curve_preferences` are accepted but rustls's own safe defaults are used, and TLS 1.0/1.1
-//! are never negotiated.
+//! rustls does not offer everything Go's TLS does. `cipher_suites` chooses among the TLS 1.2
+//! suites rustls implements (ECDHE with AES-GCM or ChaCha20-Poly1305); the CBC, RC4, 3DES
+//! and RSA-key-exchange suites Go knows are accepted in the config but never negotiated,
+//! and, as in Go, TLS 1.3 suites are not configurable. `curve_preferences` orders X25519,
+//! P-256 and P-384; P-521 and the ML-KEM hybrids are not in rustls's ring provider. TLS
+//! 1.0/1.1 are never negotiated.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +44,139 @@ pub struct TlsOptions {
     /// Hex SHA-256 digests of the client certificates' public keys (SubjectPublicKeyInfo)
     /// that may connect; empty allows any.
     pub pinned_certs: Vec<String>,
+    /// TLS 1.2 suites by Go's names, in preference order; empty keeps rustls's defaults.
+    pub cipher_suites: Vec<String>,
+    /// Key exchange groups by Go's names, in preference order; empty keeps the defaults.
+    pub curve_preferences: Vec<String>,
+}
+
+/// The TLS 1.2 cipher suites Go's crypto/tls knows, and whether it counts them insecure.
+const GO_CIPHER_SUITES: &[(&str, bool)] = &[
+    ("TLS_AES_128_GCM_SHA256", false),
+    ("TLS_AES_256_GCM_SHA384", false),
+    ("TLS_CHACHA20_POLY1305_SHA256", false),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", false),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", false),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", false),
+    ("TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", false),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", false),
+    ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", false),
+    ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", false),
+    ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", false),
+    ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", false),
+    ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", false),
+    ("TLS_RSA_WITH_RC4_128_SHA", true),
+    ("TLS_RSA_WITH_3DES_EDE_CBC_SHA", true),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA", true),
+    ("TLS_RSA_WITH_AES_256_CBC_SHA", true),
+    ("TLS_RSA_WITH_AES_128_CBC_SHA256", true),
+    ("TLS_RSA_WITH_AES_128_GCM_SHA256", true),
+    ("TLS_RSA_WITH_AES_256_GCM_SHA384", true),
+    ("TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", true),
+    ("TLS_ECDHE_RSA_WITH_RC4_128_SHA", true),
+    ("TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", true),
+    ("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", true),
+    ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", true),
+];
+
+/// The curve names Go accepts in `curve_preferences`.
+const GO_CURVES: &[&str] = &[
+    "SecP384r1MLKEM1024",
+    "SecP256r1MLKEM768",
+    "X25519MLKEM768",
+    "X25519",
+    "CurveP256",
+    "CurveP384",
+    "CurveP521",
+];
+
+/// Whether Go knows the suite: `Some(insecure)`, or `None`.
+pub fn go_cipher_suite(name: &str) -> Option<bool> {
+    GO_CIPHER_SUITES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, insecure)| *insecure)
+}
+
+pub fn is_go_curve(name: &str) -> bool {
+    GO_CURVES.contains(&name)
+}
+
+/// rustls's TLS 1.2 suite for a Go name (Go also spells ChaCha20 without `_SHA256`).
+fn rustls_suite(name: &str) -> Option<rustls::SupportedCipherSuite> {
+    let wanted = match name {
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        other => other,
+    };
+    rustls::crypto::ring::DEFAULT_CIPHER_SUITES
+        .iter()
+        .find(|suite| {
+            suite.version() == &rustls::version::TLS12 && format!("{:?}", suite.suite()) == wanted
+        })
+        .copied()
+}
+
+fn rustls_group(name: &str) -> Option<&'static dyn rustls::crypto::SupportedKxGroup> {
+    use rustls::crypto::ring::kx_group;
+    match name {
+        "X25519" => Some(kx_group::X25519),
+        "CurveP256" => Some(kx_group::SECP256R1),
+        "CurveP384" => Some(kx_group::SECP384R1),
+        _ => None,
+    }
+}
+
+/// Names of the config that rustls cannot honour, for the log.
+pub fn unsupported_choices(opts: &TlsOptions) -> Vec<String> {
+    let suites = opts
+        .cipher_suites
+        .iter()
+        .filter(|name| {
+            rustls_suite(name).is_none()
+                && !name.starts_with("TLS_AES")
+                && !name.starts_with("TLS_CHACHA")
+        })
+        .map(|name| format!("tls.cipher_suites {name}"));
+    let curves = opts
+        .curve_preferences
+        .iter()
+        .filter(|name| rustls_group(name).is_none())
+        .map(|name| format!("tls.curve_preferences {name}"));
+    suites.chain(curves).collect()
+}
+
+/// The ring provider narrowed to the configured suites and groups, in their order. TLS 1.3
+/// suites always stay, as Go does not let them be configured.
+fn provider(opts: &TlsOptions) -> Result<rustls::crypto::CryptoProvider, TlsError> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !opts.cipher_suites.is_empty() {
+        let tls13 = provider
+            .cipher_suites
+            .iter()
+            .filter(|suite| suite.version() == &rustls::version::TLS13)
+            .copied();
+        let chosen: Vec<_> = opts
+            .cipher_suites
+            .iter()
+            .filter_map(|name| rustls_suite(name))
+            .collect();
+        provider.cipher_suites = chosen.into_iter().chain(tls13).collect();
+    }
+    if !opts.curve_preferences.is_empty() {
+        let groups: Vec<_> = opts
+            .curve_preferences
+            .iter()
+            .filter_map(|name| rustls_group(name))
+            .collect();
+        if groups.is_empty() {
+            return Err(TlsError::Config(
+                "none of the curve_preferences is supported by rustls (X25519, CurveP256, CurveP384 are)".to_owned(),
+            ));
+        }
+        provider.kx_groups = groups;
+    }
+    Ok(provider)
 }
 
 impl Default for TlsOptions {
@@ -55,6 +191,8 @@ impl Default for TlsOptions {
             handshake_first: false,
             min_version_13: false,
             pinned_certs: Vec::new(),
+            cipher_suites: Vec::new(),
+            curve_preferences: Vec::new(),
         }
     }
 }
@@ -119,7 +257,7 @@ pub fn acceptor(opts: &TlsOptions) -> Result<Acceptor, TlsError> {
     let certs = certificates(&opts.cert_file)?;
     let key = PrivateKeyDer::from_pem_file(&opts.key_file)
         .map_err(|e| file_error("key", &opts.key_file, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider(opts)?);
     let versions: &[&rustls::SupportedProtocolVersion] = if opts.min_version_13 {
         &[&rustls::version::TLS13]
     } else {
@@ -212,17 +350,17 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
     names
 }
 
-/// Whether a client certificate passes `pinned_certs`: the hex SHA-256 of its
-/// SubjectPublicKeyInfo must be listed (any certificate passes when none are).
-pub fn pinned(der: Option<&[u8]>, pins: &[String]) -> bool {
+/// The hex SHA-256 of a certificate's SubjectPublicKeyInfo, as `pinned_certs` lists it.
+pub fn public_key_digest(der: &[u8]) -> Option<String> {
     use sha2::{Digest, Sha256};
-    if pins.is_empty() {
-        return true;
-    }
-    let Some(Ok((_, cert))) = der.map(x509_parser::parse_x509_certificate) else {
-        return false;
-    };
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let digest = Sha256::digest(cert.tbs_certificate.subject_pki.raw);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    pins.iter().any(|pin| pin.eq_ignore_ascii_case(&hex))
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether a client whose certificate key has `digest` passes `pinned_certs` (anyone does
+/// when none are listed; a client without a certificate does not when some are).
+pub fn pinned(digest: Option<&str>, pins: &[String]) -> bool {
+    pins.is_empty()
+        || digest.is_some_and(|digest| pins.iter().any(|pin| pin.eq_ignore_ascii_case(digest)))
 }

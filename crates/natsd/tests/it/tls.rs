@@ -172,6 +172,79 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A TLS 1.2 client offering `suites` (all of rustls's when empty) does TLS first; returns
+/// what it negotiated, or `None` when the handshake failed.
+async fn negotiate(
+    addr: std::net::SocketAddr,
+    ca: &std::path::Path,
+    suites: &[rustls::SupportedCipherSuite],
+) -> Option<(rustls::CipherSuite, rustls::NamedGroup)> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !suites.is_empty() {
+        provider.cipher_suites = suites.to_vec();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(WAIT, connector.connect(name, tcp))
+        .await
+        .unwrap()
+        .ok()?;
+    let session = tls.get_ref().1;
+    Some((
+        session.negotiated_cipher_suite()?.suite(),
+        session.negotiated_key_exchange_group()?.name(),
+    ))
+}
+
+#[tokio::test]
+async fn cipher_suites_and_curve_preferences_limit_what_is_negotiated() {
+    use rustls::crypto::ring::cipher_suite;
+    let (certs, dir) = certs("ciphers");
+    let mut opts = tls_options(&certs, false, true);
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.cipher_suites = vec!["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".to_owned()];
+        tls.curve_preferences = vec!["CurveP384".to_owned()];
+    }
+    let server = start(opts).await.unwrap();
+    assert_eq!(
+        negotiate(server.local_addr(), &certs.ca, &[]).await,
+        Some((
+            rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            rustls::NamedGroup::secp384r1
+        ))
+    );
+    // A client offering only suites the server was not given gets nowhere.
+    let others = [cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
+    assert_eq!(
+        negotiate(server.local_addr(), &certs.ca, &others).await,
+        None
+    );
+    // Without the settings, rustls's own preferences apply.
+    let server = start(tls_options(&certs, false, true)).await.unwrap();
+    let (suite, group) = negotiate(server.local_addr(), &certs.ca, &[])
+        .await
+        .unwrap();
+    assert_ne!(
+        (suite, group),
+        (
+            rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            rustls::NamedGroup::secp384r1
+        )
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// `GET path` over TLS, trusting `ca`.
 async fn https_get(addr: std::net::SocketAddr, ca: &std::path::Path, path: &str) -> String {
     use rustls::pki_types::pem::PemObject;
@@ -242,9 +315,17 @@ async fn pinned_certificates_admit_only_their_keys() {
     if let Some(tls) = opts.tls.as_mut() {
         tls.pinned_certs = vec![certs.client_pin.to_uppercase()];
     }
-    let server = start(opts).await.unwrap();
+    let server = start(opts.clone()).await.unwrap();
     let admitted = client().connect(server.client_url()).await.unwrap();
     round_trip(&admitted).await;
+    // A reload that drops the pin closes the client.
+    if let Some(tls) = opts.tls.as_mut() {
+        tls.pinned_certs = vec!["11".repeat(32)];
+    }
+    server.reload(opts).unwrap();
+    natsd_testkit::wait_for(WAIT, || server.num_clients() == 0)
+        .await
+        .unwrap();
 
     let mut opts = tls_options(&certs, true, false);
     if let Some(tls) = opts.tls.as_mut() {
