@@ -391,6 +391,8 @@ fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
     inner.replace_opts(Arc::new(opts));
     if let Some(account) = &account {
         crate::reload::recheck_clients(inner, Some(account));
+        enforce_connection_limit(inner, account);
+        schedule_expiry(inner, account);
     }
     Ok(())
 }
@@ -499,6 +501,62 @@ fn delete(inner: &Arc<ServerInner>, resolver: &ResolverOptions, body: &[u8]) -> 
             ),
         }
     }
+}
+
+/// When an update lowers `conn` below what is connected, the newest clients beyond it are
+/// told and closed; the oldest stay, as in nats-server.
+fn enforce_connection_limit(inner: &ServerInner, account: &Account) {
+    let Some(max) = account.limits().max_connections else {
+        return;
+    };
+    let mut clients = inner.clients_of(account);
+    clients.sort_by_key(|client| client.cid);
+    for client in clients.into_iter().skip(max) {
+        crate::client::send_error(
+            &client,
+            natsd_proto::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED,
+        );
+        client.close(crate::outbound::CloseReason::MaxAccountConnectionsExceeded);
+    }
+}
+
+/// Closes the account's clients when its JWT expires, unless a newer JWT has replaced it
+/// by then.
+pub(crate) fn schedule_expiry(inner: &Arc<ServerInner>, account: &Arc<Account>) {
+    let opts = inner.opts();
+    let Some(entry) = opts
+        .authorization
+        .trust
+        .as_ref()
+        .and_then(|trust| trust.account(&account.name))
+    else {
+        return;
+    };
+    let Some(exp) = entry.claims.exp.filter(|exp| *exp > 0) else {
+        return;
+    };
+    let left = u64::try_from(exp - jwt::now_unix()).unwrap_or(0);
+    let (token, weak_inner, weak_account) = (
+        Arc::clone(&entry.token),
+        Arc::downgrade(inner),
+        Arc::downgrade(account),
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(left)).await;
+        let (Some(inner), Some(account)) = (weak_inner.upgrade(), weak_account.upgrade()) else {
+            return;
+        };
+        let opts = inner.opts();
+        let current = opts
+            .authorization
+            .trust
+            .as_ref()
+            .and_then(|trust| trust.account(&account.name))
+            .map(|entry| Arc::clone(&entry.token));
+        if current.is_some_and(|current| current == token) {
+            expire_account(&inner, &account);
+        }
+    });
 }
 
 /// A deleted account admits nobody: its clients are told and closed.

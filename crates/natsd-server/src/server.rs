@@ -45,6 +45,8 @@ pub(crate) struct ServerInner {
     /// Bumped on every reload, so connections pick up new limits.
     config_generation: AtomicU64,
     pub(crate) log: Arc<Logger>,
+    /// Where the client listener is bound.
+    pub(crate) local_addr: SocketAddr,
     pub(crate) global: Arc<Account>,
     /// Accounts by name, the global and system ones included. Accounts from JWTs join
     /// on first use.
@@ -267,6 +269,7 @@ impl Server {
             opts: RwLock::new(Arc::new(opts)),
             config_generation: AtomicU64::new(0),
             log,
+            local_addr,
             monitor: MonitorState::new(),
             tls: RwLock::new(tls),
             clients: Mutex::new(HashMap::new()),
@@ -306,7 +309,8 @@ impl Server {
         Ok(server)
     }
 
-    pub(crate) fn from_inner(inner: Arc<ServerInner>, local_addr: SocketAddr) -> Server {
+    pub(crate) fn from_inner(inner: Arc<ServerInner>) -> Server {
+        let local_addr = inner.local_addr;
         Server { inner, local_addr }
     }
 
@@ -506,10 +510,12 @@ impl ServerInner {
             accounts.insert(key.to_owned(), Arc::clone(&account));
             account
         };
-        if let Err(error) = crate::imports::wire_account(self, &config) {
-            self.log
-                .error(format_args!("Account {key} imports: {error}"));
+        if let Err(error) = crate::imports::wire_account(self, &config)
+            .and_then(|()| crate::monitor::serve_account(self, Arc::clone(&account)))
+        {
+            self.log.error(format_args!("Account {key}: {error}"));
         }
+        crate::resolver::schedule_expiry(self, &account);
         Some(account)
     }
 

@@ -76,18 +76,27 @@ impl Operator {
 
     /// An account JWT for an existing key: for updates.
     pub fn account_with_key(&self, name: &str, key: KeyPair, nats: &Value) -> Account {
+        self.issue_account(name, key, nats, None)
+    }
+
+    /// An account whose JWT expires at `exp` (Unix seconds).
+    pub fn account_until(&self, name: &str, nats: &Value, exp: i64) -> Account {
+        self.issue_account(name, KeyPair::new_account(), nats, Some(exp))
+    }
+
+    fn issue_account(&self, name: &str, key: KeyPair, nats: &Value, exp: Option<i64>) -> Account {
         let defaults = json!({"type": "account", "version": 2,
             "limits": {"subs": -1, "conn": -1, "leaf": -1, "imports": -1, "exports": -1,
                        "data": -1, "payload": -1, "wildcards": true}});
-        let jwt = sign(
-            &json!({"iss": self.key.public_key(), "sub": key.public_key(), "iat": now_secs(),
-                    "jti": unique(), "name": name, "nats": merged(defaults, nats)}),
-            &self.key,
-        );
+        let mut claims = json!({"iss": self.key.public_key(), "sub": key.public_key(),
+            "iat": now_secs(), "jti": unique(), "name": name, "nats": merged(defaults, nats)});
+        if let Some(exp) = exp {
+            claims["exp"] = json!(exp);
+        }
         Account {
             name: name.to_owned(),
+            jwt: sign(&claims, &self.key),
             key,
-            jwt,
         }
     }
 

@@ -29,7 +29,7 @@ pub enum SigningKey {
     Key(String),
     Scoped {
         key: String,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "template")]
         template: Box<UserPermissionLimits>,
     },
 }
@@ -194,6 +194,22 @@ pub struct UserNats {
     pub issuer_account: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+/// A scoped key's template; unlike in a user JWT, an absent numeric limit there is no
+/// limit, as nats-io/jwt decodes it.
+fn template<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Box<UserPermissionLimits>, D::Error> {
+    let mut value = serde_json::Value::deserialize(deserializer)?;
+    if let Some(fields) = value.as_object_mut() {
+        for limit in ["subs", "data", "payload"] {
+            fields.entry(limit).or_insert(serde_json::json!(NO_LIMIT));
+        }
+    }
+    serde_json::from_value(value)
+        .map(Box::new)
+        .map_err(serde::de::Error::custom)
 }
 
 fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

@@ -327,4 +327,79 @@ mod tests {
             "STANDARD"
         ));
     }
+
+    fn claims<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Claims<T> {
+        match serde_json::from_value(value) {
+            Ok(claims) => claims,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn scoped_templates_expand_names_and_tags() {
+        let user: Claims<UserNats> = claims(serde_json::json!({
+            "iss": "AS", "sub": "UKEY", "name": "alice",
+            "nats": {"type": "user", "tags": ["team:red", "team:blue"]}}));
+        let account: Claims<AccountNats> = claims(serde_json::json!({
+            "iss": "OP", "sub": "AKEY", "name": "acme",
+            "nats": {"type": "account", "tags": ["zone:eu"]}}));
+        let template: UserPermissionLimits = match serde_json::from_value(serde_json::json!({
+            "pub": {"allow": ["{{name()}}.{{tag(team)}}", "{{ account-name() }}.{{account-tag(zone)}}",
+                              "{{tag(absent)}}.x"]},
+            "sub": {"allow": ["{{subject()}}.{{account-subject()}}"], "deny": ["{{tag(team)}}.secret"]},
+            "subs": 3}))
+        {
+            Ok(template) => template,
+            Err(error) => panic!("{error}"),
+        };
+        let limits = match scoped(&template, &user, &account) {
+            Ok(limits) => limits,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(
+            limits.permissions.publish.allow,
+            Some(vec![
+                "alice.red".to_owned(),
+                "alice.blue".to_owned(),
+                "acme.eu".to_owned()
+            ])
+        );
+        assert_eq!(
+            limits.permissions.subscribe.allow,
+            Some(vec!["UKEY.AKEY".to_owned()])
+        );
+        assert_eq!(
+            limits.permissions.subscribe.deny,
+            Some(vec!["red.secret".to_owned(), "blue.secret".to_owned()])
+        );
+        assert_eq!(limits.subs, 3);
+
+        // Deny lists may not lose an entry to a missing tag; unknown functions fail.
+        let strict: UserPermissionLimits =
+            match serde_json::from_value(serde_json::json!({"pub": {"deny": ["{{tag(absent)}}"]}}))
+            {
+                Ok(template) => template,
+                Err(error) => panic!("{error}"),
+            };
+        assert!(matches!(
+            scoped(&strict, &user, &account),
+            Err(JwtError::BadTemplate(_))
+        ));
+        let unknown: UserPermissionLimits =
+            match serde_json::from_value(serde_json::json!({"pub": {"allow": ["{{whoami()}}"]}})) {
+                Ok(template) => template,
+                Err(error) => panic!("{error}"),
+            };
+        assert!(matches!(
+            scoped(&unknown, &user, &account),
+            Err(JwtError::BadTemplate(_))
+        ));
+        // A user of a scoped key may not bring its own permissions.
+        let mut busy = user.clone();
+        busy.nats.limits.subs = 1;
+        assert_eq!(
+            scoped(&template, &busy, &account),
+            Err(JwtError::ScopedUserHasPermissions)
+        );
+    }
 }

@@ -21,7 +21,7 @@ mod time;
 pub mod varz;
 
 pub(crate) use events::client_event;
-pub(crate) use requests::{brief as server_brief, subscribe as subscribe_requests};
+pub(crate) use requests::{brief as server_brief, serve_account, subscribe as subscribe_requests};
 pub(crate) use state::MonitorState;
 pub use time::{go_duration, rfc3339, uptime};
 

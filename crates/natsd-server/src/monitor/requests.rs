@@ -127,61 +127,76 @@ struct Scope {
 pub(crate) fn subscribe(server: &Server) -> Result<(), ServerError> {
     let inner = server.inner();
     let id = server.server_id();
-    let seq = Arc::new(AtomicU64::new(0));
-    let weak = Arc::downgrade(inner);
-    let addr = server.local_addr();
-    let handler = |kind: Option<&'static str>, scope: Scope| {
-        let (weak, seq) = (Weak::clone(&weak), Arc::clone(&seq));
-        Arc::new(move |msg: InternalMsg| {
-            if let Some(inner) = weak.upgrade() {
-                let server = Server::from_inner(inner, addr);
-                let request = Request {
-                    kind: kind.unwrap_or("STATSZ"),
-                    legacy_ping: kind.is_none(),
-                    scope: &scope,
-                };
-                answer(&server, &request, &msg, &seq);
-            }
-        })
-    };
     let system = Scope {
         account: inner.system_account(),
         own_account_only: false,
     };
-    let subscribe = |subject: String, kind: Option<&'static str>, scope: &Scope| {
-        inner
-            .subscribe_in(&scope.account, &subject, None, handler(kind, scope.clone()))
-            .map(|_| ())
+    let seq = Arc::new(AtomicU64::new(0));
+    let subscribe = |subject: String, kind: Option<&'static str>| {
+        subscribe_one(inner, &seq, subject, kind, &system)
     };
-    subscribe("$SYS.REQ.SERVER.PING".to_owned(), None, &system)?;
+    subscribe("$SYS.REQ.SERVER.PING".to_owned(), None)?;
     for kind in KINDS {
-        subscribe(format!("$SYS.REQ.SERVER.PING.{kind}"), Some(kind), &system)?;
-        subscribe(format!("$SYS.REQ.SERVER.{id}.{kind}"), Some(kind), &system)?;
+        subscribe(format!("$SYS.REQ.SERVER.PING.{kind}"), Some(kind))?;
+        subscribe(format!("$SYS.REQ.SERVER.{id}.{kind}"), Some(kind))?;
     }
-    subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"), &system)?;
+    subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"))?;
     if inner.has_system_account() {
         for account in inner.all_accounts() {
-            if Arc::ptr_eq(&account, &system.account) {
-                continue;
-            }
-            let scope = Scope {
-                account,
-                own_account_only: true,
-            };
-            subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"), &scope)?;
-            subscribe(
-                "$SYS.REQ.SERVER.PING.CONNZ".to_owned(),
-                Some("CONNZ"),
-                &scope,
-            )?;
-            subscribe(
-                "$SYS.REQ.ACCOUNT.PING.CONNZ".to_owned(),
-                Some("CONNZ"),
-                &scope,
-            )?;
+            serve_account(inner, account)?;
         }
     }
     Ok(())
+}
+
+/// The services every account other than the system one gets: `$SYS.REQ.USER.INFO`, and
+/// CONNZ limited to its own connections. Accounts from JWTs get them when first used.
+pub(crate) fn serve_account(
+    inner: &Arc<ServerInner>,
+    account: Arc<Account>,
+) -> Result<(), ServerError> {
+    if !inner.has_system_account() || Arc::ptr_eq(&account, &inner.system_account()) {
+        return Ok(());
+    }
+    let scope = Scope {
+        account,
+        own_account_only: true,
+    };
+    let seq = Arc::new(AtomicU64::new(0));
+    for (subject, kind) in [
+        ("$SYS.REQ.USER.INFO", "USERINFO"),
+        ("$SYS.REQ.SERVER.PING.CONNZ", "CONNZ"),
+        ("$SYS.REQ.ACCOUNT.PING.CONNZ", "CONNZ"),
+    ] {
+        subscribe_one(inner, &seq, subject.to_owned(), Some(kind), &scope)?;
+    }
+    Ok(())
+}
+
+/// Subscribes one request subject in the scope's account. Handlers hold the server
+/// weakly, so they do not keep it alive.
+fn subscribe_one(
+    inner: &Arc<ServerInner>,
+    seq: &Arc<AtomicU64>,
+    subject: String,
+    kind: Option<&'static str>,
+    scope: &Scope,
+) -> Result<(), ServerError> {
+    let (weak, seq, handler_scope) = (Arc::downgrade(inner), Arc::clone(seq), scope.clone());
+    let handler = Arc::new(move |msg: InternalMsg| {
+        if let Some(inner) = Weak::upgrade(&weak) {
+            let server = Server::from_inner(inner);
+            let request = Request {
+                kind: kind.unwrap_or("STATSZ"),
+                legacy_ping: kind.is_none(),
+                scope: &handler_scope,
+            };
+            answer(&server, &request, &msg, &seq);
+        }
+    });
+    inner
+        .subscribe_in(&scope.account, &subject, None, handler)
+        .map(|_| ())
 }
 
 struct Request<'a> {

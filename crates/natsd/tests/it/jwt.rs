@@ -357,3 +357,61 @@ async fn a_reload_with_new_account_jwts_revokes_connected_users() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_update_lowering_conn_closes_the_newest_clients() {
+    let operator = Operator::new();
+    let account = operator.account("A", &json!({}));
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let mut oldest = bearer(&server, &account).await;
+    let mut newest = bearer(&server, &account).await;
+    let system = system_client(&server, &operator).await;
+    let one = operator.account_with_key("A", same_key(&account), &json!({"limits": {"conn": 1}}));
+    let reply = request(&system, &update_subject(&account), &one.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    newest
+        .expect_close_after("-ERR 'maximum account active connections exceeded'\r\n")
+        .await
+        .unwrap();
+    oldest.send("PING\r\n").await.unwrap();
+    oldest.expect("PONG\r\n").await.unwrap();
+}
+
+#[tokio::test]
+async fn clients_of_an_expiring_account_are_closed_when_it_expires() {
+    let operator = Operator::new();
+    let account = operator.account_until("A", &json!({}), now_secs() + 2);
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let mut client = bearer(&server, &account).await;
+    client
+        .expect_close_after("-ERR 'Account Authentication Expired'\r\n")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn accounts_from_jwts_get_the_per_account_system_services() {
+    let operator = Operator::new();
+    let account = operator.account("A", &json!({}));
+    let server = start(options_from_config(&operator.memory_config(&[&account])))
+        .await
+        .unwrap();
+    let user = nkeys::KeyPair::new_user();
+    let client =
+        async_nats::ConnectOptions::with_credentials(&account.creds(&user, &json!({}), None))
+            .unwrap()
+            .connect(server.client_url())
+            .await
+            .unwrap();
+    let info = request(&client, "$SYS.REQ.USER.INFO", "").await;
+    assert_eq!(info["data"]["user"], user.public_key().as_str(), "{info}");
+    assert_eq!(
+        info["data"]["account"],
+        account.key.public_key().as_str(),
+        "{info}"
+    );
+}
