@@ -180,35 +180,21 @@ impl AccountConfig {
             .map(|import| {
                 let local = import.local_subject.clone().filter(|s| !s.is_empty());
                 let to = import.to.clone().filter(|s| !s.is_empty());
-                match (&import.kind, local) {
-                    (ShareType::Stream, Some(local)) => Import {
-                        kind: ShareKind::Stream,
-                        account: import.account.clone(),
-                        subject: import.subject.clone(),
-                        to: Some(local),
-                        prefix: None,
-                    },
-                    (ShareType::Stream, None) => Import {
-                        kind: ShareKind::Stream,
-                        account: import.account.clone(),
-                        subject: import.subject.clone(),
-                        to: None,
-                        prefix: to,
-                    },
-                    (ShareType::Service, Some(local)) => Import {
-                        kind: ShareKind::Service,
-                        account: import.account.clone(),
-                        subject: import.subject.clone(),
-                        to: Some(local),
-                        prefix: None,
-                    },
-                    (ShareType::Service, None) => Import {
-                        kind: ShareKind::Service,
-                        account: import.account.clone(),
-                        subject: to.unwrap_or_else(|| import.subject.clone()),
-                        to: Some(import.subject.clone()),
-                        prefix: None,
-                    },
+                let remote = import.subject.clone();
+                // (subject in the exporter, local subject, prefix)
+                let (subject, local, prefix) = match (&import.kind, local) {
+                    (_, Some(local)) => (remote, Some(local), None),
+                    (ShareType::Stream, None) => (remote, None, to),
+                    (ShareType::Service, None) => {
+                        (to.unwrap_or_else(|| remote.clone()), Some(remote), None)
+                    }
+                };
+                Import {
+                    kind: share_kind(&import.kind),
+                    account: import.account.clone(),
+                    subject,
+                    to: local,
+                    prefix,
                 }
             })
             .collect();

@@ -65,6 +65,24 @@ pub async fn start_default() -> anyhow::Result<Server> {
 }
 
 /// Polls `condition` every few milliseconds until it holds or `deadline` passes.
+/// The users the server reports for its open connections (`/connz?auth=1`), oldest first.
+pub fn authorized_users(server: &Server) -> Vec<Option<String>> {
+    let options = natsd_server::monitor::connz::ConnzOptions {
+        auth: true,
+        ..Default::default()
+    };
+    server
+        .connz(&options)
+        .map(|connz| {
+            connz
+                .connections
+                .into_iter()
+                .map(|c| c.authorized_user)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub async fn wait_for(
     deadline: Duration,
     mut condition: impl FnMut() -> bool,

@@ -12,18 +12,56 @@ use crate::security::{assert_refused, watching};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Connects a bearer user on a raw connection and checks it is admitted.
-async fn bearer(server: &natsd_server::Server, account: &Account) -> RawConn {
-    let user = nkeys::KeyPair::new_user();
-    let jwt = account.user_jwt(&user, &json!({"bearer_token": true}), None);
-    let (mut conn, _) = RawConn::connect(server.local_addr()).await.unwrap();
+/// A server trusting `operator`, with the memory resolver holding `accounts`.
+async fn serve(operator: &Operator, accounts: &[&Account]) -> natsd_server::Server {
+    start(options_from_config(&operator.memory_config(accounts)))
+        .await
+        .unwrap()
+}
+
+/// Connects with a user JWT on a raw connection (with `sig`, the nonce signature, when
+/// given) and checks it is admitted.
+async fn connect_raw(
+    server: &natsd_server::Server,
+    jwt: &str,
+    user: Option<&nkeys::KeyPair>,
+) -> RawConn {
+    let (mut conn, info) = RawConn::connect(server.local_addr()).await.unwrap();
+    let sig = user.map_or_else(String::new, |user| {
+        use base64::Engine;
+        let nonce = info["nonce"].as_str().unwrap_or_default();
+        let signature = user.sign(nonce.as_bytes()).unwrap();
+        format!(
+            ",\"sig\":\"{}\"",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+        )
+    });
     conn.send(format!(
-        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\"}}\r\nPING\r\n"
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\"{sig}}}\r\nPING\r\n"
     ))
     .await
     .unwrap();
     conn.expect("PONG\r\n").await.unwrap();
     conn
+}
+
+/// Connects a new bearer user of `account` on a raw connection.
+async fn bearer(server: &natsd_server::Server, account: &Account) -> RawConn {
+    let user = nkeys::KeyPair::new_user();
+    let jwt = account.user_jwt(&user, &json!({"bearer_token": true}), None);
+    connect_raw(server, &jwt, None).await
+}
+
+/// Checks each `.creds` text is refused.
+async fn all_refused(server: &natsd_server::Server, all: &[String]) {
+    for creds in all {
+        assert_refused(
+            async_nats::ConnectOptions::with_credentials(creds)
+                .unwrap()
+                .connect(server.client_url()),
+        )
+        .await;
+    }
 }
 
 /// A client of the system account, for the resolver's requests.
@@ -62,9 +100,7 @@ fn same_key(account: &Account) -> nkeys::KeyPair {
 async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
     let operator = Operator::new();
     let account = operator.account("A", &json!({}));
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let user = nkeys::KeyPair::new_user();
     let creds = account.creds(&user, &json!({"pub": {"deny": ["secret"]}}), None);
     let (options, mut errors) =
@@ -86,15 +122,9 @@ async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
         error.contains("Permissions Violation for Publish to \"secret\""),
         "{error}"
     );
-    let connz = server
-        .connz(&natsd_server::monitor::connz::ConnzOptions {
-            auth: true,
-            ..Default::default()
-        })
-        .unwrap();
     assert_eq!(
-        connz.connections[0].authorized_user.as_deref(),
-        Some(user.public_key().as_str())
+        natsd_testkit::authorized_users(&server),
+        vec![Some(user.public_key())]
     );
 
     // A user of an untrusted operator's account, and an expired JWT, are refused.
@@ -105,49 +135,22 @@ async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
         &json!({}),
         Some(now_secs() - 10),
     );
-    for creds in [foreign, expired] {
-        assert_refused(
-            async_nats::ConnectOptions::with_credentials(&creds)
-                .unwrap()
-                .connect(server.client_url()),
-        )
-        .await;
-    }
+    all_refused(&server, &[foreign, expired]).await;
 }
 
 #[tokio::test]
 async fn a_connected_user_is_closed_when_its_jwt_expires() {
     let operator = Operator::new();
     let account = operator.account("A", &json!({}));
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let user = nkeys::KeyPair::new_user();
     let jwt = account.user_jwt(&user, &json!({}), Some(now_secs() + 2));
-    let (mut conn, info) = RawConn::connect(server.local_addr()).await.unwrap();
-    let nonce = info["nonce"].as_str().unwrap().to_owned();
-    let sig = {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(user.sign(nonce.as_bytes()).unwrap())
-    };
-    conn.send(format!(
-        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"
-    ))
-    .await
-    .unwrap();
-    conn.expect("PONG\r\n").await.unwrap();
+    let mut conn = connect_raw(&server, &jwt, Some(&user)).await;
     conn.expect_close_after("-ERR 'User Authentication Expired'\r\n")
         .await
         .unwrap();
     // The `.creds` of an untrusted key pair do not sign for this JWT's user.
-    let thief = creds(&jwt, &nkeys::KeyPair::new_user());
-    assert_refused(
-        async_nats::ConnectOptions::with_credentials(&thief)
-            .unwrap()
-            .connect(server.client_url()),
-    )
-    .await;
+    all_refused(&server, &[creds(&jwt, &nkeys::KeyPair::new_user())]).await;
 }
 
 #[tokio::test]
@@ -155,11 +158,7 @@ async fn the_memory_resolver_updates_accounts_in_use_and_skips_the_others() {
     let operator = Operator::new();
     let used = operator.account("USED", &json!({}));
     let idle = operator.account("IDLE", &json!({}));
-    let server = start(options_from_config(
-        &operator.memory_config(&[&used, &idle]),
-    ))
-    .await
-    .unwrap();
+    let server = serve(&operator, &[&used, &idle]).await;
     let mut user = bearer(&server, &used).await;
     let system = system_client(&server, &operator).await;
 
@@ -263,14 +262,7 @@ async fn the_full_resolver_keeps_accounts_in_its_directory() {
     // Revoking a connected user: it is told and closed; others of the account stay.
     let revoked_key = nkeys::KeyPair::new_user();
     let revoked_jwt = first.user_jwt(&revoked_key, &json!({"bearer_token": true}), None);
-    let (mut revoked, _) = RawConn::connect(server.local_addr()).await.unwrap();
-    revoked
-        .send(format!(
-            "CONNECT {{\"verbose\":false,\"jwt\":\"{revoked_jwt}\"}}\r\nPING\r\n"
-        ))
-        .await
-        .unwrap();
-    revoked.expect("PONG\r\n").await.unwrap();
+    let mut revoked = connect_raw(&server, &revoked_jwt, None).await;
     let mut bystander = bearer(&server, &first).await;
     let revoking = operator.account_with_key(
         "FIRST",
@@ -333,18 +325,10 @@ async fn the_full_resolver_keeps_accounts_in_its_directory() {
 async fn a_reload_with_new_account_jwts_revokes_connected_users() {
     let operator = Operator::new();
     let account = operator.account("A", &json!({}));
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let user = nkeys::KeyPair::new_user();
     let jwt = account.user_jwt(&user, &json!({"bearer_token": true}), None);
-    let (mut conn, _) = RawConn::connect(server.local_addr()).await.unwrap();
-    conn.send(format!(
-        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\"}}\r\nPING\r\n"
-    ))
-    .await
-    .unwrap();
-    conn.expect("PONG\r\n").await.unwrap();
+    let mut conn = connect_raw(&server, &jwt, None).await;
     let revoking = operator.account_with_key(
         "A",
         same_key(&account),
@@ -362,9 +346,7 @@ async fn a_reload_with_new_account_jwts_revokes_connected_users() {
 async fn an_update_lowering_conn_closes_the_newest_clients() {
     let operator = Operator::new();
     let account = operator.account("A", &json!({}));
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let mut oldest = bearer(&server, &account).await;
     let mut newest = bearer(&server, &account).await;
     let system = system_client(&server, &operator).await;
@@ -383,9 +365,7 @@ async fn an_update_lowering_conn_closes_the_newest_clients() {
 async fn clients_of_an_expiring_account_are_closed_when_it_expires() {
     let operator = Operator::new();
     let account = operator.account_until("A", &json!({}), now_secs() + 2);
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let mut client = bearer(&server, &account).await;
     client
         .expect_close_after("-ERR 'Account Authentication Expired'\r\n")
@@ -397,9 +377,7 @@ async fn clients_of_an_expiring_account_are_closed_when_it_expires() {
 async fn accounts_from_jwts_get_the_per_account_system_services() {
     let operator = Operator::new();
     let account = operator.account("A", &json!({}));
-    let server = start(options_from_config(&operator.memory_config(&[&account])))
-        .await
-        .unwrap();
+    let server = serve(&operator, &[&account]).await;
     let user = nkeys::KeyPair::new_user();
     let client =
         async_nats::ConnectOptions::with_credentials(&account.creds(&user, &json!({}), None))
@@ -413,5 +391,67 @@ async fn accounts_from_jwts_get_the_per_account_system_services() {
         info["data"]["account"],
         account.key.public_key().as_str(),
         "{info}"
+    );
+}
+
+#[tokio::test]
+async fn service_imports_from_account_jwts_answer_requests() {
+    let operator = Operator::new();
+    let exporter = operator.account(
+        "A",
+        &json!({"exports": [{"subject": "help", "type": "service"},
+                            {"subject": "private", "type": "service", "token_req": true}]}),
+    );
+    let importer = operator.account(
+        "B",
+        &json!({"imports": [
+            // With local_subject, `subject` is the exporter's side.
+            {"subject": "help", "account": exporter.key.public_key(), "type": "service",
+             "local_subject": "ask"},
+            // With the older `to`, `subject` is the local side and `to` the exporter's.
+            {"subject": "ask.legacy", "account": exporter.key.public_key(), "type": "service",
+             "to": "help"},
+            // A private export needs an activation token natsd does not issue.
+            {"subject": "private", "account": exporter.key.public_key(), "type": "service"}]}),
+    );
+    let server = serve(&operator, &[&exporter, &importer]).await;
+    let url = server.client_url();
+    let connect = |account: &Account| {
+        let creds = account.creds(&nkeys::KeyPair::new_user(), &json!({}), None);
+        let url = url.clone();
+        async move {
+            async_nats::ConnectOptions::with_credentials(&creds)
+                .unwrap()
+                .connect(url)
+                .await
+                .unwrap()
+        }
+    };
+    let responder = connect(&exporter).await;
+    let mut requests = responder.subscribe("help").await.unwrap();
+    let mut private = responder.subscribe("private").await.unwrap();
+    responder.flush().await.unwrap();
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            if let Some(reply) = request.reply {
+                let _ = responder.publish(reply, "answer".into()).await;
+            }
+        }
+    });
+    let requester = connect(&importer).await;
+    for subject in ["ask", "ask.legacy"] {
+        let reply = tokio::time::timeout(WAIT, requester.request(subject, "?".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&reply.payload[..], b"answer", "{subject}");
+    }
+    requester.publish("private", "x".into()).await.unwrap();
+    requester.flush().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), private.next())
+            .await
+            .is_err(),
+        "a private export must not be reachable without an activation"
     );
 }

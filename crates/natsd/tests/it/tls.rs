@@ -159,17 +159,30 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
         .await
         .unwrap();
     round_trip(&client).await;
-    let connz = server
-        .connz(&natsd_server::monitor::connz::ConnzOptions {
-            auth: true,
-            ..Default::default()
-        })
-        .unwrap();
     assert_eq!(
-        connz.connections[0].authorized_user.as_deref(),
-        Some(format!("CN={}", certs.client_name).as_str())
+        natsd_testkit::authorized_users(&server),
+        vec![Some(format!("CN={}", certs.client_name))]
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A TLS client connector trusting `ca`.
+fn connector(
+    ca: &std::path::Path,
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
 
 /// A TLS 1.2 client offering `suites` (all of rustls's when empty) does TLS first; returns
@@ -179,21 +192,11 @@ async fn negotiate(
     ca: &std::path::Path,
     suites: &[rustls::SupportedCipherSuite],
 ) -> Option<(rustls::CipherSuite, rustls::NamedGroup)> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
     let mut provider = rustls::crypto::ring::default_provider();
     if !suites.is_empty() {
         provider.cipher_suites = suites.to_vec();
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector = connector(ca, provider, &[&rustls::version::TLS12]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio::time::timeout(WAIT, connector.connect(name, tcp))
@@ -247,19 +250,12 @@ async fn cipher_suites_and_curve_preferences_limit_what_is_negotiated() {
 
 /// `GET path` over TLS, trusting `ca`.
 async fn https_get(addr: std::net::SocketAddr, ca: &std::path::Path, path: &str) -> String {
-    use rustls::pki_types::pem::PemObject;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let connector = connector(
+        ca,
+        rustls::crypto::ring::default_provider(),
+        rustls::DEFAULT_VERSIONS,
+    );
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
