@@ -103,6 +103,11 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(token.as_bytes())
 }
 
+/// Whether a new account (`path` not there yet) would go beyond `limit` accounts.
+fn is_full(dir: &Path, path: &Path, limit: usize) -> bool {
+    limit > 0 && !path.exists() && read_dir(dir).is_ok_and(|held| held.len() >= limit)
+}
+
 fn invalid_key(key: &str) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
@@ -267,7 +272,11 @@ fn answer(inner: &Arc<ServerInner>, request: Request, msg: &InternalMsg, seq: &A
     let brief = server_brief(inner, seq);
     let body = match outcome {
         Outcome::Ok { account, message } => {
-            json!({"server": brief, "data": {"account": account, "code": 200, "message": message}})
+            let mut data = json!({"code": 200, "message": message});
+            if !account.is_empty() {
+                data["account"] = json!(account);
+            }
+            json!({"server": brief, "data": data})
         }
         Outcome::Failed {
             account,
@@ -336,8 +345,7 @@ fn update(
     };
     let key = claims.sub.clone();
     if let Some(named) = named.filter(|named| *named != key) {
-        let account = if memory { named } else { &key };
-        return failed(account, "subject does not match jwt content".to_owned());
+        return failed(named, "subject does not match jwt content".to_owned());
     }
     let loaded = inner.loaded_account(&key).is_some();
     match resolver.kind {
@@ -351,6 +359,11 @@ fn update(
     }
     if let Some(dir) = &resolver.dir {
         let stored = match jwt_path(dir, &key) {
+            Some(path)
+                if resolver.kind == ResolverKind::Full && is_full(dir, &path, resolver.limit) =>
+            {
+                Err(std::io::Error::other("jwt store is full"))
+            }
             Some(path) => write_private(&path, &token),
             None => Err(invalid_key(&key)),
         };

@@ -12,5 +12,6 @@ mod limits;
 mod monitor_diff;
 mod monitoring;
 mod raw;
+mod resolver_diff;
 mod security;
 mod tls;
