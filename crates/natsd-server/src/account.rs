@@ -8,6 +8,7 @@
 //! back to the requester. Both are built from internal subscriptions (see `imports`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use natsd_auth::jwt::{self, AccountNats, Claims, ShareType};
 use natsd_subject::Sublist;
@@ -25,6 +26,9 @@ pub struct Account {
     limits: RwLock<AccountLimits>,
     /// Client connections bound to the account now.
     connections: AtomicUsize,
+    /// The internal subscriptions serving this account's imports, with the account each
+    /// lives in, so that an updated account JWT can replace them.
+    import_subscriptions: parking_lot::Mutex<Vec<(Weak<Account>, SubRef)>>,
 }
 
 /// `limits {}` of an account; `None` is no limit beyond the server's.
@@ -47,6 +51,7 @@ impl Account {
             sublist: Sublist::new(sublist_cache),
             limits: RwLock::new(limits),
             connections: AtomicUsize::new(0),
+            import_subscriptions: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -72,6 +77,23 @@ impl Account {
         let _ = self
             .connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Notes a subscription made in `home` for one of this account's imports.
+    pub(crate) fn add_import_subscription(&self, home: &Arc<Account>, sub: SubRef) {
+        self.import_subscriptions
+            .lock()
+            .push((Arc::downgrade(home), sub));
+    }
+
+    /// Removes every subscription serving this account's imports.
+    pub(crate) fn remove_import_subscriptions(&self) {
+        let subscriptions = std::mem::take(&mut *self.import_subscriptions.lock());
+        for (home, sub) in subscriptions {
+            if let Some(home) = home.upgrade() {
+                home.remove_subscription(&sub);
+            }
+        }
     }
 
     /// Removes a subscription from the index and marks it closed.

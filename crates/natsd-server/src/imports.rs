@@ -54,6 +54,25 @@ pub(crate) fn wire(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// Replaces the import subscriptions of `name` (an account in use) and of the accounts in
+/// use that import from it, after its JWT changed its imports or exports.
+pub(crate) fn rewire(inner: &Arc<ServerInner>, name: &str) {
+    for account in inner.all_accounts() {
+        let Some(config) = inner.account_config(&account.name) else {
+            continue;
+        };
+        if account.name != name && !config.imports.iter().any(|i| i.account == name) {
+            continue;
+        }
+        account.remove_import_subscriptions();
+        if let Err(error) = wire_account(inner, &config) {
+            inner
+                .log
+                .error(format_args!("Account {} imports: {error}", account.name));
+        }
+    }
+}
+
 /// Subscribes one account's imports; those the exporter does not export are skipped.
 pub(crate) fn wire_account(
     inner: &Arc<ServerInner>,
@@ -116,7 +135,8 @@ fn stream(
             server.publish_in(&into, &subject, reply, &msg.headers, &msg.body);
         });
     });
-    inner.subscribe_in(exporter, &import.subject, None, handler)?;
+    let sub = inner.subscribe_in(exporter, &import.subject, None, handler)?;
+    importer.add_import_subscription(exporter, sub);
     Ok(())
 }
 
@@ -163,7 +183,8 @@ fn service(
             });
         })
     };
-    inner.subscribe_in(importer, &local, None, requests)?;
+    let sub = inner.subscribe_in(importer, &local, None, requests)?;
+    importer.add_import_subscription(importer, sub);
 
     let responses = {
         let (server, back) = (Arc::downgrade(inner), Arc::downgrade(importer));
@@ -194,7 +215,8 @@ fn service(
             });
         })
     };
-    inner.subscribe_in(exporter, &format!("{reply_prefix}.>"), None, responses)?;
+    let sub = inner.subscribe_in(exporter, &format!("{reply_prefix}.>"), None, responses)?;
+    importer.add_import_subscription(exporter, sub);
     Ok(())
 }
 

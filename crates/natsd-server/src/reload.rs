@@ -131,11 +131,17 @@ impl Server {
         }
         inner.log.set_levels(new.debug, new.trace, new.logtime);
         inner.set_tls(acceptor);
+        let changed_accounts = crate::resolver::changed_accounts(&old, &new);
         if auth_changed {
             crate::resolver::refresh_account_limits(inner, &new);
         }
         let new = Arc::new(new);
         inner.replace_opts(Arc::clone(&new));
+        for account in &changed_accounts {
+            if inner.loaded_account(account).is_some() {
+                crate::imports::rewire(inner, account);
+            }
+        }
         *inner.monitor.config_load_time.lock() = SystemTime::now();
         if auth_changed {
             recheck_clients(inner, None);

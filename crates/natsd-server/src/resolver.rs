@@ -403,6 +403,7 @@ fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
     }
     inner.replace_opts(Arc::new(opts));
     if let Some(account) = &account {
+        crate::imports::rewire(inner, &key);
         crate::reload::recheck_clients(inner, Some(account));
         enforce_connection_limit(inner, account);
         schedule_expiry(inner, account);
@@ -422,6 +423,20 @@ pub(crate) fn refresh_account_limits(inner: &ServerInner, opts: &crate::Options)
             account.set_limits(AccountConfig::from_jwt(&entry.claims).limits);
         }
     }
+}
+
+/// The accounts whose JWT differs between two settings, for a reload.
+pub(crate) fn changed_accounts(old: &crate::Options, new: &crate::Options) -> Vec<String> {
+    let (Some(old), Some(new)) = (&old.authorization.trust, &new.authorization.trust) else {
+        return Vec::new();
+    };
+    new.accounts()
+        .filter(|entry| {
+            old.account(&entry.claims.sub)
+                .is_none_or(|before| before.token != entry.token)
+        })
+        .map(|entry| entry.claims.sub.clone())
+        .collect()
 }
 
 /// The body of a delete request: a JWT the operator signed for itself.

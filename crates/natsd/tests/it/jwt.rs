@@ -455,3 +455,51 @@ async fn service_imports_from_account_jwts_answer_requests() {
         "a private export must not be reachable without an activation"
     );
 }
+
+#[tokio::test]
+async fn updated_account_jwts_change_imports_and_exports_at_once() {
+    let operator = Operator::new();
+    let exporter = operator.account(
+        "A",
+        &json!({"exports": [{"subject": "news.>", "type": "stream"}]}),
+    );
+    let importer = operator.account("B", &json!({}));
+    let server = serve(&operator, &[&exporter, &importer]).await;
+    let system = system_client(&server, &operator).await;
+    let mut reader = bearer(&server, &importer).await;
+    let mut writer = bearer(&server, &exporter).await;
+    reader.send("SUB from_a.> 1\r\nPING\r\n").await.unwrap();
+    reader.expect("PONG\r\n").await.unwrap();
+    // Each check publishes, then syncs the reader: what reached it comes before its PONG.
+    let publish_and_read = |n: u32| format!("PUB news.{n} 1\r\n{n}\r\nPING\r\n");
+
+    writer.send(publish_and_read(1)).await.unwrap();
+    writer.expect("PONG\r\n").await.unwrap();
+    reader.send("PING\r\n").await.unwrap();
+    reader.expect("PONG\r\n").await.unwrap();
+
+    let importing = operator.account_with_key(
+        "B",
+        same_key(&importer),
+        &json!({"imports": [{"subject": "news.>", "account": exporter.key.public_key(),
+                             "type": "stream", "to": "from_a"}]}),
+    );
+    let reply = request(&system, &update_subject(&importer), &importing.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    writer.send(publish_and_read(2)).await.unwrap();
+    writer.expect("PONG\r\n").await.unwrap();
+    reader.send("PING\r\n").await.unwrap();
+    reader
+        .expect("MSG from_a.news.2 1 1\r\n2\r\nPONG\r\n")
+        .await
+        .unwrap();
+
+    // The exporter withdraws the export: the import stops.
+    let closed = operator.account_with_key("A", same_key(&exporter), &json!({}));
+    let reply = request(&system, &update_subject(&exporter), &closed.jwt).await;
+    assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    writer.send(publish_and_read(3)).await.unwrap();
+    writer.expect("PONG\r\n").await.unwrap();
+    reader.send("PING\r\n").await.unwrap();
+    reader.expect("PONG\r\n").await.unwrap();
+}
