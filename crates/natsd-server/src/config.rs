@@ -818,6 +818,15 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
                 }
             }
             "allow_insecure_cipher_suites" => allow_insecure = value.as_bool()?,
+            // Known URLs exist for routes and gateways only, not for clients.
+            "verify_cert_and_check_known_urls" => {
+                if value.as_bool()? {
+                    return Err(issue(
+                        value,
+                        "verify_cert_and_check_known_urls not supported in this context".to_owned(),
+                    ));
+                }
+            }
             "min_version" => {
                 tls.min_version_13 = match value.as_str()? {
                     "1.3" => true,
@@ -1329,6 +1338,8 @@ mod tests {
         );
         assert!(first_error(&tls("curve_preferences: [P999]"))
             .contains("unrecognized curve preference P999"));
+        assert!(first_error(&tls("verify_cert_and_check_known_urls: true"))
+            .contains("verify_cert_and_check_known_urls not supported in this context"));
         assert!(first_error(&tls("cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]")).contains(
             "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: TLS_RSA_WITH_AES_128_CBC_SHA"
         ));

@@ -131,16 +131,23 @@ impl Server {
         }
         inner.log.set_levels(new.debug, new.trace, new.logtime);
         inner.set_tls(acceptor);
-        let changed_accounts = crate::resolver::changed_accounts(&old, &new);
-        if auth_changed {
-            crate::resolver::refresh_account_limits(inner, &new);
-        }
+        // Accounts in use whose exports or imports the new settings change.
+        let rewired: Vec<String> = inner
+            .all_accounts()
+            .into_iter()
+            .map(|account| account.name.clone())
+            .filter(|name| {
+                let imports_and_exports = |opts: &Options| {
+                    crate::server::account_config(opts, name).map(|c| (c.imports, c.exports))
+                };
+                imports_and_exports(&old) != imports_and_exports(&new)
+            })
+            .collect();
+        inner.apply_account_limits(&new);
         let new = Arc::new(new);
         inner.replace_opts(Arc::clone(&new));
-        for account in &changed_accounts {
-            if inner.loaded_account(account).is_some() {
-                crate::imports::rewire(inner, account);
-            }
+        for account in &rewired {
+            crate::imports::rewire(inner, account);
         }
         *inner.monitor.config_load_time.lock() = SystemTime::now();
         if auth_changed {

@@ -411,34 +411,6 @@ fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
     Ok(())
 }
 
-/// Gives every account in use that has a JWT the limits its JWT sets in `opts` (at start,
-/// and before a reload that read the directory again is put in force, so that clients
-/// find the new limits when they see the new settings).
-pub(crate) fn refresh_account_limits(inner: &ServerInner, opts: &crate::Options) {
-    let Some(trust) = opts.authorization.trust.as_ref() else {
-        return;
-    };
-    for account in inner.all_accounts() {
-        if let Some(entry) = trust.account(&account.name) {
-            account.set_limits(AccountConfig::from_jwt(&entry.claims).limits);
-        }
-    }
-}
-
-/// The accounts whose JWT differs between two settings, for a reload.
-pub(crate) fn changed_accounts(old: &crate::Options, new: &crate::Options) -> Vec<String> {
-    let (Some(old), Some(new)) = (&old.authorization.trust, &new.authorization.trust) else {
-        return Vec::new();
-    };
-    new.accounts()
-        .filter(|entry| {
-            old.account(&entry.claims.sub)
-                .is_none_or(|before| before.token != entry.token)
-        })
-        .map(|entry| entry.claims.sub.clone())
-        .collect()
-}
-
 /// The body of a delete request: a JWT the operator signed for itself.
 #[derive(Deserialize)]
 struct DeleteRequest {

@@ -304,7 +304,7 @@ impl Server {
         let server = Server { inner, local_addr };
         crate::monitor::subscribe_requests(&server)?;
         crate::imports::wire(server.inner())?;
-        crate::resolver::refresh_account_limits(server.inner(), &server.inner().opts());
+        server.inner().apply_account_limits(&server.inner().opts());
         crate::resolver::subscribe(server.inner())?;
         Ok(server)
     }
@@ -482,7 +482,7 @@ impl ServerInner {
         if let Some(account) = self.accounts.read().get(name) {
             return Arc::clone(account);
         }
-        self.load_jwt_account(name)
+        self.load_account(name)
             .unwrap_or_else(|| Arc::clone(&self.global))
     }
 
@@ -491,29 +491,28 @@ impl ServerInner {
         self.accounts.read().get(name).cloned()
     }
 
-    /// Registers an account its JWT describes, on first use as nats-server does, and
-    /// subscribes its imports.
-    fn load_jwt_account(self: &Arc<Self>, key: &str) -> Option<Arc<Account>> {
+    /// Registers an account on first use, as nats-server does with JWT accounts (and with
+    /// accounts a reload added to the config file), and subscribes its imports.
+    fn load_account(self: &Arc<Self>, name: &str) -> Option<Arc<Account>> {
         let opts = self.opts();
-        let entry = opts.authorization.trust.as_ref()?.account(key)?.clone();
-        let config = AccountConfig::from_jwt(&entry.claims);
+        let config = account_config(&opts, name)?;
         let account = {
             let mut accounts = self.accounts.write();
-            if let Some(existing) = accounts.get(key) {
+            if let Some(existing) = accounts.get(name) {
                 return Some(Arc::clone(existing));
             }
             let account = Arc::new(Account::with_limits(
-                key,
+                name,
                 !opts.disable_sublist_cache,
                 config.limits,
             ));
-            accounts.insert(key.to_owned(), Arc::clone(&account));
+            accounts.insert(name.to_owned(), Arc::clone(&account));
             account
         };
         if let Err(error) = crate::imports::wire_account(self, &config)
             .and_then(|()| crate::monitor::serve_account(self, Arc::clone(&account)))
         {
-            self.log.error(format_args!("Account {key}: {error}"));
+            self.log.error(format_args!("Account {name}: {error}"));
         }
         crate::resolver::schedule_expiry(self, &account);
         Some(account)
@@ -521,12 +520,18 @@ impl ServerInner {
 
     /// An account's exports, imports and limits, from the config file or its JWT.
     pub(crate) fn account_config(&self, name: &str) -> Option<AccountConfig> {
-        let opts = self.opts();
-        if let Some(config) = opts.accounts.iter().find(|a| a.name == name) {
-            return Some(config.clone());
+        account_config(&self.opts(), name)
+    }
+
+    /// Gives every account in use the limits `opts` sets for it (at start, and before a
+    /// reload is put in force, so that clients find the new limits when they see the new
+    /// settings).
+    pub(crate) fn apply_account_limits(&self, opts: &Options) {
+        for account in self.all_accounts() {
+            if let Some(config) = account_config(opts, &account.name) {
+                account.set_limits(config.limits);
+            }
         }
-        let entry = opts.authorization.trust.as_ref()?.account(name)?;
-        Some(AccountConfig::from_jwt(&entry.claims))
     }
 
     /// The system account, or the global one when there is none.
@@ -650,6 +655,16 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// An account's exports, imports and limits in `opts`: from the config file, or from its
+/// JWT in operator mode.
+pub(crate) fn account_config(opts: &Options, name: &str) -> Option<AccountConfig> {
+    if let Some(config) = opts.accounts.iter().find(|a| a.name == name) {
+        return Some(config.clone());
+    }
+    let entry = opts.authorization.trust.as_ref()?.account(name)?;
+    Some(AccountConfig::from_jwt(&entry.claims))
 }
 
 /// The INFO every client is greeted with, before the per-client fields.

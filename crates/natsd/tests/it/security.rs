@@ -366,3 +366,48 @@ async fn streamed_service_responses_all_reach_the_requester() {
     assert_eq!(parts, ["one", "two", "three"]);
     responder.abort();
 }
+
+#[tokio::test]
+async fn a_reload_adds_accounts_and_changes_their_limits() {
+    let before = "accounts { A { users: [ {user: a, password: p} ] } }\n";
+    let after =
+        "accounts { A { users: [ {user: a, password: p} ], limits: { max_subscriptions: 2 } }, \
+                 B { users: [ {user: b, password: p} ] } }\n";
+    let server = start(natsd_testkit::options_from_config(before))
+        .await
+        .unwrap();
+    let (mut a, _) = natsd_testkit::RawConn::connect(server.local_addr())
+        .await
+        .unwrap();
+    a.send("CONNECT {\"verbose\":false,\"user\":\"a\",\"pass\":\"p\"}\r\nSUB x 1\r\nPING\r\n")
+        .await
+        .unwrap();
+    a.expect("PONG\r\n").await.unwrap();
+    server
+        .reload(natsd_testkit::options_from_config(after))
+        .unwrap();
+    // The new limit holds for the connected client of A.
+    a.send("SUB y 2\r\nSUB z 3\r\nPING\r\n").await.unwrap();
+    a.expect("-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
+        .await
+        .unwrap();
+    // The new user lands in its new account, apart from A.
+    let (mut b, _) = natsd_testkit::RawConn::connect(server.local_addr())
+        .await
+        .unwrap();
+    b.send("CONNECT {\"verbose\":false,\"user\":\"b\",\"pass\":\"p\"}\r\nPUB x 1\r\n1\r\nPING\r\n")
+        .await
+        .unwrap();
+    b.expect("PONG\r\n").await.unwrap();
+    a.send("PING\r\n").await.unwrap();
+    a.expect("PONG\r\n").await.unwrap();
+    for account in ["A", "B"] {
+        let connz = server
+            .connz(&natsd_server::monitor::connz::ConnzOptions {
+                account: Some(account.to_owned()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(connz.connections.len(), 1, "{account}");
+    }
+}

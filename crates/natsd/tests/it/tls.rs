@@ -76,6 +76,17 @@ async fn client_certificates_are_verified() {
     assert_eq!(info["tls_verify"], true);
 
     crate::security::assert_refused(tls_client(&certs).connect(server.client_url())).await;
+    // A certificate from another CA is refused too.
+    let strangers_dir =
+        std::env::temp_dir().join(format!("natsd-tls-{}-verify-other-ca", std::process::id()));
+    let strangers = TestCerts::generate(&strangers_dir).unwrap();
+    crate::security::assert_refused(
+        tls_client(&certs)
+            .add_client_certificate(strangers.client_cert.clone(), strangers.client_key.clone())
+            .connect(server.client_url()),
+    )
+    .await;
+    assert_eq!(server.num_clients(), 0);
 
     let client = tls_client(&certs)
         .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
@@ -84,6 +95,7 @@ async fn client_certificates_are_verified() {
         .unwrap();
     round_trip(&client).await;
     std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(strangers_dir).unwrap();
 }
 
 #[tokio::test]
