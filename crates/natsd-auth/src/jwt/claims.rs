@@ -23,15 +23,35 @@ pub struct OperatorNats {
 
 /// An account signing key: a bare key, or a scoped one whose template replaces the
 /// permissions and limits of every user it signs.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SigningKey {
     Key(String),
     Scoped {
         key: String,
-        #[serde(default, deserialize_with = "template")]
         template: Box<UserPermissionLimits>,
     },
+}
+
+/// A scoped key as JSON: `{"kind": "user_scope", "key": ..., "template": {...}}`.
+#[derive(Deserialize)]
+struct ScopedKey {
+    key: String,
+    #[serde(default)]
+    template: serde_json::Value,
+}
+
+impl<'de> Deserialize<'de> for SigningKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if let serde_json::Value::String(key) = value {
+            return Ok(SigningKey::Key(key));
+        }
+        let scoped = ScopedKey::deserialize(&value).map_err(serde::de::Error::custom)?;
+        Ok(SigningKey::Scoped {
+            key: scoped.key,
+            template: Box::new(template(scoped.template).map_err(serde::de::Error::custom)?),
+        })
+    }
 }
 
 impl SigningKey {
@@ -161,10 +181,15 @@ pub struct TimeRange {
 }
 
 /// What a user JWT, or a scoped signing key's template, grants and restricts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserPermissionLimits {
-    #[serde(flatten)]
     pub permissions: JwtPermissions,
+    pub limits: UserLimits,
+}
+
+/// The part of [`UserPermissionLimits`] beside the permissions (one JSON object holds both).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct UserLimits {
     /// Client addresses allowed, as CIDR blocks; a list or one comma-separated string.
     #[serde(default, deserialize_with = "cidr_list")]
     pub src: Vec<String>,
@@ -184,48 +209,75 @@ pub struct UserPermissionLimits {
     pub allowed_connection_types: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl<'de> Deserialize<'de> for UserPermissionLimits {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        from_object(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Both halves from one JSON object (what `#[serde(flatten)]` would do, at a fraction of
+/// the code it generates).
+fn from_object(value: &serde_json::Value) -> Result<UserPermissionLimits, serde_json::Error> {
+    Ok(UserPermissionLimits {
+        permissions: JwtPermissions::deserialize(value)?,
+        limits: UserLimits::deserialize(value)?,
+    })
+}
+
+#[derive(Debug, Clone)]
 pub struct UserNats {
-    #[serde(rename = "type")]
     pub kind: String,
-    #[serde(flatten)]
     pub limits: UserPermissionLimits,
-    #[serde(default)]
     pub issuer_account: Option<String>,
-    #[serde(default)]
     pub tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct UserHead {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    issuer_account: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for UserNats {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let head = UserHead::deserialize(&value).map_err(serde::de::Error::custom)?;
+        Ok(UserNats {
+            kind: head.kind,
+            limits: from_object(&value).map_err(serde::de::Error::custom)?,
+            issuer_account: head.issuer_account,
+            tags: head.tags,
+        })
+    }
 }
 
 /// A scoped key's template; unlike in a user JWT, an absent numeric limit there is no
 /// limit, as nats-io/jwt decodes it.
-fn template<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Box<UserPermissionLimits>, D::Error> {
-    let mut value = serde_json::Value::deserialize(deserializer)?;
+fn template(mut value: serde_json::Value) -> Result<UserPermissionLimits, serde_json::Error> {
+    if value.is_null() {
+        value = serde_json::json!({});
+    }
     if let Some(fields) = value.as_object_mut() {
         for limit in ["subs", "data", "payload"] {
             fields.entry(limit).or_insert(serde_json::json!(NO_LIMIT));
         }
     }
-    serde_json::from_value(value)
-        .map(Box::new)
-        .map_err(serde::de::Error::custom)
+    from_object(&value)
 }
 
 fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Form {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match Form::deserialize(deserializer)? {
-        Form::List(list) => list,
-        Form::Text(text) => text
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(text
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
-            .collect(),
-    })
+            .collect()),
+        other => Vec::<String>::deserialize(other).map_err(serde::de::Error::custom),
+    }
 }

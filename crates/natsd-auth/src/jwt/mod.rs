@@ -266,17 +266,20 @@ impl Trust {
                 .ok_or_else(|| JwtError::UntrustedIssuer(claims.iss.clone()))?;
             signer.template()
         };
-        let limits = match scope {
+        let granted = match scope {
             Some(template) => user::scoped(template, &claims, account)?,
             None => claims.nats.limits.clone(),
         };
         if check_times(account, facts.now).is_err() {
             return Err(JwtError::AccountExpired(account_key));
         }
-        if limits.bearer_token && account.nats.limits.disallow_bearer {
+        if granted.limits.bearer_token && account.nats.limits.disallow_bearer {
             return Err(JwtError::BearerNotAllowed);
         }
-        if !user::connection_type_allowed(&limits.allowed_connection_types, facts.connection_type) {
+        if !user::connection_type_allowed(
+            &granted.limits.allowed_connection_types,
+            facts.connection_type,
+        ) {
             return Err(JwtError::ConnectionTypeNotAllowed(
                 facts.connection_type.to_owned(),
             ));
@@ -289,10 +292,14 @@ impl Trust {
         if revoked_at.is_some_and(|at| claims.iat <= at) {
             return Err(JwtError::Revoked(claims.sub));
         }
-        if !user::source_allowed(&limits.src, facts.ip) {
+        if !user::source_allowed(&granted.limits.src, facts.ip) {
             return Err(JwtError::SourceNotAllowed);
         }
-        let window = user::connect_window(&limits.times, &limits.times_location, facts.now)?;
+        let window = user::connect_window(
+            &granted.limits.times,
+            &granted.limits.times_location,
+            facts.now,
+        )?;
         let expires = [
             claims.exp.filter(|exp| *exp > 0),
             window.map(|left| facts.now + left),
@@ -300,7 +307,7 @@ impl Trust {
         .into_iter()
         .flatten()
         .min();
-        let permissions = permissions_from(&limits.permissions).or_else(|| {
+        let permissions = permissions_from(&granted.permissions).or_else(|| {
             account
                 .nats
                 .default_permissions
@@ -313,9 +320,9 @@ impl Trust {
             name: claims.name,
             account: account_key,
             expires,
-            bearer: limits.bearer_token,
-            max_subscriptions: limit(limits.subs),
-            max_payload: limit(limits.payload),
+            bearer: granted.limits.bearer_token,
+            max_subscriptions: limit(granted.limits.subs),
+            max_payload: limit(granted.limits.payload),
         })
     }
 }

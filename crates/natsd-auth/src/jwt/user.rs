@@ -372,7 +372,7 @@ mod tests {
             limits.permissions.subscribe.deny,
             Some(vec!["red.secret".to_owned(), "blue.secret".to_owned()])
         );
-        assert_eq!(limits.subs, 3);
+        assert_eq!(limits.limits.subs, 3);
 
         // Deny lists may not lose an entry to a missing tag; unknown functions fail.
         let strict: UserPermissionLimits =
@@ -396,7 +396,7 @@ mod tests {
         ));
         // A user of a scoped key may not bring its own permissions.
         let mut busy = user.clone();
-        busy.nats.limits.subs = 1;
+        busy.nats.limits.limits.subs = 1;
         assert_eq!(
             scoped(&template, &busy, &account),
             Err(JwtError::ScopedUserHasPermissions)

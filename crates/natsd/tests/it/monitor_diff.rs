@@ -30,8 +30,23 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// One value with every key of the array's objects (the first value seen for each), or
+/// the first element when they are not objects.
+fn merged(items: &[Value]) -> Value {
+    if !items.iter().all(Value::is_object) {
+        return items[0].clone();
+    }
+    let mut all = serde_json::Map::new();
+    for item in items {
+        for (key, value) in item.as_object().into_iter().flatten() {
+            all.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    Value::Object(all)
+}
+
 /// Same keys (but for the documented differences) and same types, recursively; arrays
-/// compare their first elements.
+/// compare their elements merged.
 fn same_shape(path: &str, ours: &Value, theirs: &Value, problems: &mut Vec<String>) {
     let (a, b) = (type_name(ours), type_name(theirs));
     // Go writes whole floats without a fraction; a figure such as `cpu` may be whole on one
@@ -71,10 +86,11 @@ fn same_shape(path: &str, ours: &Value, theirs: &Value, problems: &mut Vec<Strin
                 );
             }
         }
-        (Value::Array(x), Value::Array(y)) => {
-            if let (Some(first), Some(other)) = (x.first(), y.first()) {
-                same_shape(&format!("{path}[0]"), first, other, problems);
-            }
+        // Elements merged into one (every key any of them has): nats-server lists some
+        // things (a connection's subscriptions) in map order, so the first elements of the
+        // two sides need not be alike.
+        (Value::Array(x), Value::Array(y)) if !x.is_empty() && !y.is_empty() => {
+            same_shape(&format!("{path}[*]"), &merged(x), &merged(y), problems);
         }
         _ => {}
     }
