@@ -268,12 +268,13 @@ struct Connection {
     bound: bool,
     /// When the user's JWT expires.
     expires_at: Option<tokio::time::Instant>,
-    /// Limits the user's JWT sets, beside the account's and the server's.
-    user_limits: UserLimits,
+    /// Limits the user's JWT sets, beside the account's and the server's (boxed: most
+    /// connections have none, and every idle one would carry the room).
+    user_limits: Option<Box<UserLimits>>,
 }
 
 /// A user JWT's own limits; `None` is no limit.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct UserLimits {
     max_subscriptions: Option<usize>,
     max_payload: Option<usize>,
@@ -299,7 +300,7 @@ impl Connection {
             account: Arc::clone(&server.global),
             bound: false,
             expires_at: None,
-            user_limits: UserLimits::default(),
+            user_limits: None,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
             shared,
@@ -440,7 +441,7 @@ impl Connection {
         let max_payload = lowest(&[
             Some(opts.max_payload),
             self.account.limits().max_payload,
-            self.user_limits.max_payload,
+            self.user_limits.as_ref().and_then(|u| u.max_payload),
         ])
         .unwrap_or(opts.max_payload);
         self.parser.set_limits(ParserLimits {
@@ -464,7 +465,7 @@ impl Connection {
         lowest(&[
             (server > 0).then_some(server),
             self.account.limits().max_subscriptions,
-            self.user_limits.max_subscriptions,
+            self.user_limits.as_ref().and_then(|u| u.max_subscriptions),
         ])
     }
 
@@ -642,10 +643,13 @@ impl Connection {
             self.account = account;
             self.results.clear();
         }
-        self.user_limits = UserLimits {
-            max_subscriptions: identity.max_subscriptions,
-            max_payload: identity.max_payload,
-        };
+        let limited = identity.max_subscriptions.is_some() || identity.max_payload.is_some();
+        self.user_limits = limited.then(|| {
+            Box::new(UserLimits {
+                max_subscriptions: identity.max_subscriptions,
+                max_payload: identity.max_payload,
+            })
+        });
         self.apply_limits();
         if self.close_if_over_subscription_limit() {
             return false;
