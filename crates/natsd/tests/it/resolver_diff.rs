@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use natsd_testkit::jwt::{now_secs, Account, Operator};
-use natsd_testkit::process::{reference_required, reference_server, ServerProcess};
+use natsd_testkit::process::ServerProcess;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -79,9 +79,7 @@ async fn replies(url: String, creds: &str, requests: &[(String, String, Compare)
 
 #[tokio::test]
 async fn full_resolver_replies_match_the_reference() {
-    let Some(reference) = reference_server() else {
-        assert!(!reference_required(), "reference nats-server not found");
-        eprintln!("skipping: no reference nats-server");
+    let Some(reference) = natsd_testkit::process::reference_for_test() else {
         return;
     };
     let operator = Operator::new();
@@ -142,9 +140,7 @@ async fn full_resolver_replies_match_the_reference() {
 
 #[tokio::test]
 async fn memory_resolver_replies_match_the_reference() {
-    let Some(reference) = reference_server() else {
-        assert!(!reference_required(), "reference nats-server not found");
-        eprintln!("skipping: no reference nats-server");
+    let Some(reference) = natsd_testkit::process::reference_for_test() else {
         return;
     };
     let operator = Operator::new();
