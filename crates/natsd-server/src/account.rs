@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use natsd_auth::jwt::{self, AccountNats, Claims, ShareType};
+use natsd_auth::jwt::{self, AccountNats, Claims, ImportClaim, ShareType, Trust};
 use natsd_subject::Sublist;
 use parking_lot::RwLock;
 
@@ -132,6 +132,8 @@ pub struct Export {
     pub accounts: Option<Vec<String>>,
     /// For services.
     pub response: ResponseType,
+    /// A JWT export with `token_req`: only imports with a valid activation token match.
+    pub token_required: bool,
 }
 
 /// An `imports` entry.
@@ -147,6 +149,8 @@ pub struct Import {
     pub to: Option<String>,
     /// Streams: a prefix put in front of the subject.
     pub prefix: Option<String>,
+    /// A JWT import whose activation token the exporter's `token_req` export accepts.
+    pub activated: bool,
 }
 
 /// One configured account.
@@ -159,32 +163,35 @@ pub struct AccountConfig {
 }
 
 impl AccountConfig {
-    /// The export that lets `importer` take `subject` of this kind, if any.
-    pub fn export_for(&self, kind: ShareKind, subject: &str, importer: &str) -> Option<&Export> {
+    /// The export that lets `importer` take `import`, if any.
+    pub fn export_for(&self, import: &Import, importer: &str) -> Option<&Export> {
         self.exports.iter().find(|export| {
-            export.kind == kind
-                && natsd_subject::matches(export.subject.as_bytes(), subject.as_bytes())
-                && export
-                    .accounts
-                    .as_ref()
-                    .is_none_or(|names| names.iter().any(|n| n == importer))
+            export.kind == import.kind
+                && natsd_subject::matches(export.subject.as_bytes(), import.subject.as_bytes())
+                && if export.token_required {
+                    import.activated
+                } else {
+                    export
+                        .accounts
+                        .as_ref()
+                        .is_none_or(|names| names.iter().any(|n| n == importer))
+                }
         })
     }
 }
 
 impl AccountConfig {
-    /// An account as its JWT describes it, `key` being its public key.
+    /// An account as its JWT describes it; `trust` holds the other accounts' JWTs, which
+    /// activation tokens of its imports are checked against at `now` (Unix seconds).
     ///
     /// In a JWT a stream import's `to` is a prefix and `local_subject` the subject it lands
     /// on; a service import's `subject` is the local side when `to` is used, and the
-    /// exporter's side when `local_subject` is. Exports that need an activation token are
-    /// left out: natsd issues no activations, so nobody could import them.
-    pub fn from_jwt(claims: &Claims<AccountNats>) -> AccountConfig {
+    /// exporter's side when `local_subject` is.
+    pub fn from_jwt(claims: &Claims<AccountNats>, trust: &Trust, now: i64) -> AccountConfig {
         let nats = &claims.nats;
         let exports = nats
             .exports
             .iter()
-            .filter(|export| !export.token_req)
             .map(|export| Export {
                 kind: share_kind(&export.kind),
                 subject: export.subject.clone(),
@@ -194,6 +201,7 @@ impl AccountConfig {
                     Some("Chunked") => ResponseType::Chunked,
                     _ => ResponseType::Singleton,
                 },
+                token_required: export.token_req,
             })
             .collect();
         let imports = nats
@@ -211,12 +219,16 @@ impl AccountConfig {
                         (to.unwrap_or_else(|| remote.clone()), Some(remote), None)
                     }
                 };
+                let activated = import.token.as_deref().is_some_and(|token| {
+                    activation_accepted(trust, &claims.sub, import, token, &subject, now)
+                });
                 Import {
                     kind: share_kind(&import.kind),
                     account: import.account.clone(),
                     subject,
                     to: local,
                     prefix,
+                    activated,
                 }
             })
             .collect();
@@ -232,6 +244,35 @@ impl AccountConfig {
             },
         }
     }
+}
+
+/// Whether one of the exporter's `token_req` exports accepts the import's activation.
+fn activation_accepted(
+    trust: &Trust,
+    importer: &str,
+    import: &ImportClaim,
+    token: &str,
+    subject: &str,
+    now: i64,
+) -> bool {
+    let Some(exporter) = trust.account(&import.account) else {
+        return false;
+    };
+    exporter.claims.nats.exports.iter().any(|export| {
+        export.token_req
+            && export.kind == import.kind
+            && natsd_subject::matches(export.subject.as_bytes(), subject.as_bytes())
+            && jwt::verify_activation(
+                token,
+                &exporter.claims,
+                export,
+                importer,
+                &import.kind,
+                subject,
+                now,
+            )
+            .is_ok()
+    })
 }
 
 fn share_kind(kind: &ShareType) -> ShareKind {

@@ -698,6 +698,7 @@ fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
         subject,
         accounts,
         response,
+        token_required: false,
     })
 }
 
@@ -739,6 +740,7 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
         subject,
         to,
         prefix,
+        activated: false,
     })
 }
 
@@ -752,16 +754,11 @@ fn check_imports(opts: &Options) -> Vec<String> {
                     "account {:?} imports from unknown account {:?}",
                     account.name, import.account
                 )),
-                Some(exporter)
-                    if exporter
-                        .export_for(import.kind, &import.subject, &account.name)
-                        .is_none() =>
-                {
-                    problems.push(format!(
+                Some(exporter) if exporter.export_for(import, &account.name).is_none() => problems
+                    .push(format!(
                         "account {:?} is not authorized to import {:?} from account {:?}",
                         account.name, import.subject, import.account
-                    ))
-                }
+                    )),
                 Some(_) => {}
             }
         }

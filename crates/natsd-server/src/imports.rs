@@ -80,11 +80,10 @@ pub(crate) fn wire_account(
 ) -> Result<(), ServerError> {
     let importer = inner.account(Some(&config.name));
     for import in &config.imports {
-        let Some(export) = inner.account_config(&import.account).and_then(|exporter| {
-            exporter
-                .export_for(import.kind, &import.subject, &config.name)
-                .cloned()
-        }) else {
+        let Some(export) = inner
+            .account_config(&import.account)
+            .and_then(|exporter| exporter.export_for(import, &config.name).cloned())
+        else {
             inner.log.warn(format_args!(
                 "Account {} import of {:?} from {}: no matching export",
                 config.name, import.subject, import.account
@@ -239,6 +238,7 @@ mod tests {
             subject: subject.into(),
             to: to.map(Into::into),
             prefix: prefix.map(Into::into),
+            activated: false,
         }
     }
 

@@ -393,10 +393,12 @@ fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
     let Some(trust) = opts.authorization.trust.as_mut() else {
         return Ok(());
     };
-    let entry = trust.verify_account(token, jwt::now_unix())?;
+    let now = jwt::now_unix();
+    let entry = trust.verify_account(token, now)?;
     let key = entry.claims.sub.clone();
-    let config = AccountConfig::from_jwt(&entry.claims);
+    let claims = Arc::clone(&entry.claims);
     trust.insert_account(entry);
+    let config = AccountConfig::from_jwt(&claims, trust, now);
     let account = inner.loaded_account(&key);
     if let Some(account) = &account {
         account.set_limits(config.limits);

@@ -663,8 +663,13 @@ pub(crate) fn account_config(opts: &Options, name: &str) -> Option<AccountConfig
     if let Some(config) = opts.accounts.iter().find(|a| a.name == name) {
         return Some(config.clone());
     }
-    let entry = opts.authorization.trust.as_ref()?.account(name)?;
-    Some(AccountConfig::from_jwt(&entry.claims))
+    let trust = opts.authorization.trust.as_ref()?;
+    let entry = trust.account(name)?;
+    Some(AccountConfig::from_jwt(
+        &entry.claims,
+        trust,
+        natsd_auth::jwt::now_unix(),
+    ))
 }
 
 /// The INFO every client is greeted with, before the per-client fields.

@@ -202,6 +202,7 @@ fn unique() -> String {
 /// jwt: signer S A                           a signing key of account A
 /// jwt: scoped S A {"sub": {"allow": [...]}} a scoped signing key of A with its template
 /// jwt: user U A {"bearer_token": true}      a user issued by A (or `A/S`, by signer S)
+/// jwt: activation T A B {"subject": "x.>"}  an activation issued by A (or a signer) to B
 /// ```
 ///
 /// In the JSON and in the script's other lines, `{{N}}` is N's public key and `{{N.jwt}}`
@@ -227,7 +228,8 @@ impl Fixture {
             };
             let key = match kind {
                 "account" | "signer" | "scoped" => KeyPair::new_account(),
-                "user" => KeyPair::new_user(),
+                // An activation has no key of its own; its name only names its JWT.
+                "user" | "activation" => KeyPair::new_user(),
                 _ => return Err(format!("unknown jwt kind {kind:?}")),
             };
             keys.push((name.to_owned(), key));
@@ -246,6 +248,24 @@ impl Fixture {
             }
             serde_json::from_str(&fixture.substitute(text)).map_err(|e| format!("{text}: {e}"))
         };
+        // Activations first: account JWTs carry them in their imports.
+        for (kind, name, rest) in &parsed {
+            if kind != "activation" {
+                continue;
+            }
+            let mut words = rest.splitn(3, ' ');
+            let (Some(issuer), Some(holder)) = (words.next(), words.next()) else {
+                return Err(format!("activation {name}: issuer and holder needed"));
+            };
+            let nats = merged(
+                json!({"type": "activation", "version": 2, "kind": "stream"}),
+                &json_of(&fixture, words.next().unwrap_or_default())?,
+            );
+            let issuer = fixture.key(issuer)?;
+            let claims = json!({"iss": issuer.public_key(), "sub": fixture.key(holder)?.public_key(),
+                "iat": now_secs(), "jti": unique(), "name": name, "nats": nats});
+            fixture.jwts.push((name.clone(), sign(&claims, issuer)));
+        }
         for (kind, name, rest) in &parsed {
             if kind != "account" {
                 continue;

@@ -83,6 +83,13 @@ pub struct AccountLimits {
     #[serde(default)]
     pub data: i64,
     #[serde(default)]
+    pub imports: i64,
+    #[serde(default)]
+    pub exports: i64,
+    /// Whether exports may have wildcards (when `exports` is limited).
+    #[serde(default)]
+    pub wildcards: bool,
+    #[serde(default)]
     pub disallow_bearer: bool,
 }
 
@@ -99,12 +106,16 @@ pub struct ExportClaim {
     pub subject: String,
     #[serde(rename = "type")]
     pub kind: ShareType,
-    /// Only accounts holding an activation token may import: natsd admits none of them.
+    /// Only accounts holding an activation token (issued by the exporter) may import.
     #[serde(default)]
     pub token_req: bool,
     /// `Singleton`, `Stream` or `Chunked`.
     #[serde(default)]
     pub response_type: Option<String>,
+    /// Importing account key (or `*`) -> activations issued at or before this time are
+    /// revoked.
+    #[serde(default)]
+    pub revocations: HashMap<String, i64>,
 }
 
 /// One entry of an account JWT's `imports`.
@@ -120,6 +131,22 @@ pub struct ImportClaim {
     pub to: Option<String>,
     #[serde(default)]
     pub local_subject: Option<String>,
+    /// The activation JWT for an export that requires one.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// `nats` of an activation JWT: the exporter lets one account import `subject`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActivationNats {
+    #[serde(default)]
+    pub subject: String,
+    /// `stream` or `service`.
+    #[serde(default)]
+    pub kind: Option<ShareType>,
+    /// Set when a signing key of the exporter issued it.
+    #[serde(default)]
+    pub issuer_account: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@
 //! issued by a trusted operator (or one of its signing keys), a user JWT by its account (or
 //! one of the account's signing keys, naming the account in `issuer_account`).
 
+mod activation;
 mod claims;
 mod user;
 
@@ -16,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+pub use activation::verify_activation;
 pub use claims::*;
 
 use crate::permissions::{Entry, Permissions, ResponsePermission, SubjectRule};
@@ -54,6 +56,10 @@ pub enum JwtError {
     ScopedUserHasPermissions,
     #[error("permission template: {0}")]
     BadTemplate(String),
+    #[error("activation: {0}")]
+    BadActivation(&'static str),
+    #[error("account JWT does not validate: {0}")]
+    InvalidAccount(String),
 }
 
 /// Claims every JWT carries.
@@ -107,7 +113,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(token: &str) -> Result<Claims<T>, 
     Ok(claims)
 }
 
-fn check_times<T>(claims: &Claims<T>, now: i64) -> Result<(), JwtError> {
+pub(crate) fn check_times<T>(claims: &Claims<T>, now: i64) -> Result<(), JwtError> {
     if claims.exp.is_some_and(|exp| exp > 0 && now >= exp) {
         return Err(JwtError::Expired);
     }
@@ -132,6 +138,9 @@ fn check_type(found: &str, wanted: &'static str) -> Result<(), JwtError> {
 pub struct AccountEntry {
     pub claims: Arc<Claims<AccountNats>>,
     pub token: Arc<str>,
+    /// Why the claims do not validate, when they do not: the account is held (as
+    /// nats-server holds it) but admits no user.
+    pub problem: Option<String>,
 }
 
 /// The trusted operators and the account JWTs the resolver holds.
@@ -200,6 +209,7 @@ impl Trust {
             return Err(JwtError::UntrustedIssuer(claims.iss));
         }
         Ok(AccountEntry {
+            problem: activation::validate_account(&claims).err(),
             claims: Arc::new(claims),
             token: Arc::from(token.trim()),
         })
@@ -250,11 +260,14 @@ impl Trust {
             .issuer_account
             .clone()
             .unwrap_or_else(|| claims.iss.clone());
-        let account = &self
+        let entry = self
             .accounts
             .get(&account_key)
-            .ok_or_else(|| JwtError::UnknownAccount(account_key.clone()))?
-            .claims;
+            .ok_or_else(|| JwtError::UnknownAccount(account_key.clone()))?;
+        if let Some(problem) = &entry.problem {
+            return Err(JwtError::InvalidAccount(problem.clone()));
+        }
+        let account = &entry.claims;
         let scope = if claims.iss == account.sub {
             None
         } else {
