@@ -207,7 +207,7 @@ async fn run<R, W>(
         server.unregister(&shared);
         connection.unbind();
         if shared.stats.details.lock().connected {
-            crate::monitor::client_event(&server, &shared, true);
+            crate::monitor::client_event(&server, &shared, crate::monitor::ClientEvent::Disconnect);
         }
         connection.remove_all_subscriptions();
         match shared.close_reason() {
@@ -618,6 +618,12 @@ impl Connection {
                 ));
                 self.send_err(errors::AUTHORIZATION_VIOLATION);
                 self.shared.close(CloseReason::AuthenticationViolation);
+                let presented = credentials.nkey.as_deref().or(credentials.user.as_deref());
+                crate::monitor::client_event(
+                    &self.server,
+                    &self.shared,
+                    crate::monitor::ClientEvent::AuthenticationFailed(presented),
+                );
                 return false;
             }
         };
@@ -783,7 +789,11 @@ impl Connection {
     /// The connect advisory, once a first CONNECT is accepted.
     fn announce(&self, reconnect: bool) {
         if !reconnect && !self.shared.is_closed() {
-            crate::monitor::client_event(&self.server, &self.shared, false);
+            crate::monitor::client_event(
+                &self.server,
+                &self.shared,
+                crate::monitor::ClientEvent::Connect,
+            );
         }
     }
 

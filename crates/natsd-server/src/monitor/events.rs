@@ -1,5 +1,7 @@
-//! Client connect and disconnect advisories, published in the system account on
-//! `$SYS.ACCOUNT.<account>.CONNECT` and `.DISCONNECT` as nats-server publishes them.
+//! Client advisories, published in the system account as nats-server publishes them:
+//! connect and disconnect on `$SYS.ACCOUNT.<account>.CONNECT` and `.DISCONNECT`, and
+//! failed authentications on `$SYS.SERVER.<server id>.CLIENT.AUTH.ERR` (shaped as a
+//! disconnect, with the reason).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -15,8 +17,17 @@ use crate::server::ServerInner;
 /// Sequence numbers of the events this process published.
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// Publishes a client's connect (`closed` false) or disconnect advisory.
-pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, closed: bool) {
+/// What happened to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientEvent<'a> {
+    Connect,
+    Disconnect,
+    /// With the user name or NKey the client presented (never a password or token).
+    AuthenticationFailed(Option<&'a str>),
+}
+
+/// Publishes a client's advisory.
+pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, what: ClientEvent<'_>) {
     if !inner.has_system_account() {
         return;
     }
@@ -30,8 +41,15 @@ pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, closed: b
         "kind": "Client",
         "client_type": "nats",
     });
+    let presented = match what {
+        ClientEvent::AuthenticationFailed(user) => user.map(str::to_owned),
+        _ => None,
+    };
     for (key, value) in [
-        ("user", details.user.clone().unwrap_or_default()),
+        (
+            "user",
+            details.user.clone().or(presented).unwrap_or_default(),
+        ),
         ("name", details.name.clone()),
         ("lang", details.lang.clone()),
         ("ver", details.version.clone()),
@@ -40,10 +58,20 @@ pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, closed: b
             client_info[key] = json!(value);
         }
     }
-    let (kind, suffix) = if closed {
-        ("io.nats.server.advisory.v1.client_disconnect", "DISCONNECT")
-    } else {
-        ("io.nats.server.advisory.v1.client_connect", "CONNECT")
+    let closed = what != ClientEvent::Connect;
+    let (kind, subject) = match what {
+        ClientEvent::Connect => (
+            "io.nats.server.advisory.v1.client_connect",
+            format!("$SYS.ACCOUNT.{account}.CONNECT"),
+        ),
+        ClientEvent::Disconnect => (
+            "io.nats.server.advisory.v1.client_disconnect",
+            format!("$SYS.ACCOUNT.{account}.DISCONNECT"),
+        ),
+        ClientEvent::AuthenticationFailed(_) => (
+            "io.nats.server.advisory.v1.client_disconnect",
+            format!("$SYS.SERVER.{}.CLIENT.AUTH.ERR", inner.server_id()),
+        ),
     };
     let mut event = json!({
         "type": kind,
@@ -64,7 +92,6 @@ pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, closed: b
             .map(|r| r.to_string())
             .unwrap_or_default());
     }
-    let subject = format!("$SYS.ACCOUNT.{account}.{suffix}");
     inner.publish_in(
         &inner.system_account(),
         subject.as_bytes(),

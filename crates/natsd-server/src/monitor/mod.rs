@@ -20,7 +20,7 @@ pub mod subsz;
 mod time;
 pub mod varz;
 
-pub(crate) use events::client_event;
+pub(crate) use events::{client_event, ClientEvent};
 pub(crate) use requests::{brief as server_brief, serve_account, subscribe as subscribe_requests};
 pub(crate) use state::MonitorState;
 pub use time::{go_duration, rfc3339, uptime};

@@ -236,16 +236,40 @@ async fn monitoring_is_served_over_nats_too() {
         .await
         .unwrap();
     let mut events = system.subscribe("$SYS.ACCOUNT.*.CONNECT").await.unwrap();
-    wait_for(WAIT, || server.num_subscriptions() >= 1)
+    let mut failures = system
+        .subscribe("$SYS.SERVER.*.CLIENT.AUTH.ERR")
         .await
         .unwrap();
+    wait_for(WAIT, || server.num_subscriptions() >= 2)
+        .await
+        .unwrap();
+    // A failed login is announced with the name it presented and the reason.
+    let refused = async_nats::ConnectOptions::with_user_and_password("app".into(), "wrong".into())
+        .connect(server.client_url())
+        .await;
+    assert!(refused.is_err());
+    let failure = tokio::time::timeout(WAIT, failures.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        failure.subject.as_str(),
+        format!("$SYS.SERVER.{}.CLIENT.AUTH.ERR", server.server_id())
+    );
+    let failure: Value = serde_json::from_slice(&failure.payload).unwrap();
+    assert_eq!(
+        failure["type"],
+        "io.nats.server.advisory.v1.client_disconnect"
+    );
+    assert_eq!(failure["reason"], "Authentication Failure");
+    assert_eq!(failure["client"]["user"], "app");
     let app = async_nats::ConnectOptions::with_user_and_password("app".into(), "p".into())
         .name("app-client")
         .connect(server.client_url())
         .await
         .unwrap();
     let _sub = app.subscribe("watched").await.unwrap();
-    wait_for(WAIT, || server.num_subscriptions() >= 2)
+    wait_for(WAIT, || server.num_subscriptions() >= 3)
         .await
         .unwrap();
 
