@@ -229,19 +229,11 @@ fn answer(inner: &Arc<ServerInner>, request: Request, msg: &InternalMsg, seq: &A
     };
     let outcome = match request {
         Request::Update { account_token } => {
-            let named = account_token.and_then(|index| {
-                std::str::from_utf8(&msg.subject)
-                    .ok()
-                    .and_then(|s| s.split('.').nth(index))
-                    .map(str::to_owned)
-            });
-            update(inner, resolver, named.as_deref(), &msg.body)
+            let named = account_token.and_then(|index| subject_token(msg, index));
+            update(inner, resolver, named, &msg.body)
         }
         Request::Lookup => {
-            let key = std::str::from_utf8(&msg.subject)
-                .ok()
-                .and_then(|s| s.split('.').nth(3))
-                .unwrap_or_default();
+            let key = subject_token(msg, 3).unwrap_or_default();
             let token = opts
                 .authorization
                 .trust
@@ -301,6 +293,14 @@ fn answer(inner: &Arc<ServerInner>, request: Request, msg: &InternalMsg, seq: &A
         b"",
         body.to_string().as_bytes(),
     );
+}
+
+/// The subject's token at `index` (an account key in the request subjects).
+fn subject_token(msg: &InternalMsg, index: usize) -> Option<&str> {
+    std::str::from_utf8(&msg.subject)
+        .ok()?
+        .split('.')
+        .nth(index)
 }
 
 fn update(
