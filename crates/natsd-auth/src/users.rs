@@ -45,22 +45,17 @@ pub struct Credentials {
 }
 
 /// How a client reached the server, as user JWTs' `allowed_connection_types` name it.
+/// Only plain NATS clients exist yet; WebSocket, MQTT and leaf nodes add theirs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConnectionType {
     #[default]
     Standard,
-    Websocket,
-    Mqtt,
-    Leafnode,
 }
 
 impl ConnectionType {
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectionType::Standard => "STANDARD",
-            ConnectionType::Websocket => "WEBSOCKET",
-            ConnectionType::Mqtt => "MQTT",
-            ConnectionType::Leafnode => "LEAFNODE",
         }
     }
 }

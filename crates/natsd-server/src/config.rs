@@ -473,11 +473,7 @@ fn resolver(v: &Value, report: &mut ConfigReport) -> Result<Option<ResolverOptio
         Kind::Map(map) => map,
         _ => return Err(invalid()),
     };
-    let mut options = ResolverOptions {
-        interval: Duration::from_secs(60),
-        timeout: Duration::from_millis(1900),
-        ..ResolverOptions::default()
-    };
+    let mut options = ResolverOptions::default();
     let mut kind = None;
     let (mut ttl_set, mut interval_set) = (false, false);
     for entry in map.entries() {
@@ -499,11 +495,14 @@ fn resolver(v: &Value, report: &mut ConfigReport) -> Result<Option<ResolverOptio
                 options.ttl = duration(value, "ttl", report)?;
                 ttl_set = true;
             }
+            // Syncing and fetching between servers wait for clustering: checked, not kept.
             "interval" => {
-                options.interval = duration(value, "interval", report)?;
+                duration(value, "interval", report)?;
                 interval_set = true;
             }
-            "timeout" => options.timeout = duration(value, "timeout", report)?,
+            "timeout" => {
+                duration(value, "timeout", report)?;
+            }
             _ => return Err(unknown(entry)),
         }
     }

@@ -47,9 +47,8 @@ pub struct ResolverOptions {
     pub hard_delete: bool,
     /// Accounts the directory may hold; 0 is no limit.
     pub limit: usize,
+    /// Read for the cache resolver, not enforced yet.
     pub ttl: Duration,
-    pub interval: Duration,
-    pub timeout: Duration,
 }
 
 /// `<dir>/<key>.jwt`, for a valid account key only (it becomes a file name).

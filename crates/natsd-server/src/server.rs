@@ -167,14 +167,12 @@ impl ServerInner {
 
     /// The connected clients bound to `account`.
     pub(crate) fn clients_of(&self, account: &Account) -> Vec<Arc<ClientShared>> {
-        let name = if std::ptr::eq(account, &*self.global) {
-            ""
-        } else {
-            account.name.as_str()
-        };
         self.snapshot_clients()
             .into_iter()
-            .filter(|client| client.stats.details.lock().account == name)
+            .filter(|client| {
+                crate::monitor::connz::account_of_details(&client.stats.details.lock())
+                    == account.name
+            })
             .collect()
     }
 }

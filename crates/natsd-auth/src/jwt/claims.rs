@@ -77,11 +77,7 @@ pub struct AccountLimits {
     #[serde(default)]
     pub conn: i64,
     #[serde(default)]
-    pub leaf: i64,
-    #[serde(default)]
     pub payload: i64,
-    #[serde(default)]
-    pub data: i64,
     #[serde(default)]
     pub imports: i64,
     #[serde(default)]

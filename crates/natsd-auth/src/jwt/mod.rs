@@ -330,7 +330,6 @@ impl Trust {
         Ok(JwtUser {
             permissions,
             key: claims.sub,
-            name: claims.name,
             account: account_key,
             expires,
             bearer: granted.limits.bearer_token,
@@ -349,7 +348,6 @@ pub fn limit(value: i64) -> Option<usize> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtUser {
     pub key: String,
-    pub name: String,
     pub account: String,
     pub permissions: Option<Permissions>,
     /// Unix seconds: the JWT's expiry, or the end of its connect window if sooner.
