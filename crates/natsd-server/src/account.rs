@@ -1,43 +1,62 @@
-//! Accounts: each owns its subscription index. Every connection and internal client belongs
-//! to one; users without an account, and all clients when no accounts are configured,
-//! belong to the global account `$G`.
+//! Accounts: each owns its subscription index, and is the only way in or out of it.
+//! Every connection and internal client belongs to one; users without an account, and all
+//! clients when no accounts are configured, belong to the global account `$G`.
 //!
-//! Accounts share subjects only through exports and imports: a stream import copies
-//! messages published in the exporting account into the importing one (under a prefix or
-//! another subject); a service import forwards requests the other way and routes each reply
-//! back to the requester. Both are built from internal subscriptions (see `imports`).
+//! Adding or removing a subscription goes through [`Account::subscribe`] and
+//! [`Account::unsubscribe`], which keep count of interest by subject and queue and tell the
+//! account's [`InterestObserver`]s when interest in one appears or goes: routes and leaf
+//! nodes propagate it from there.
+//!
+//! Accounts share subjects only through exports and imports (see `imports`), built from
+//! internal subscriptions; what an account is configured with is in `account_config`.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use natsd_auth::jwt::{self, AccountNats, Claims, ImportClaim, ShareType, Trust};
-use natsd_subject::Sublist;
-use parking_lot::RwLock;
+use bytes::Bytes;
+use natsd_subject::{Sublist, SublistError, SublistResult, SublistStats};
+use parking_lot::{Mutex, RwLock};
 
+pub use crate::account_config::*;
 use crate::subscription::SubRef;
 
-pub const GLOBAL_ACCOUNT: &str = "$G";
+/// Told when an account's interest in a subject (or a queue group on it) appears or goes.
+/// It runs under the account's interest lock, in order: keep it quick.
+pub trait InterestObserver: Send + Sync {
+    fn interest_changed(&self, account: &Account, change: InterestChange<'_>);
+}
 
-#[derive(Debug)]
+/// One change of interest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterestChange<'a> {
+    pub subject: &'a [u8],
+    pub queue: Option<&'a [u8]>,
+    /// Whether interest appeared (the first subscription) or went (the last one left).
+    pub present: bool,
+}
+
+type InterestKey = (Bytes, Option<Bytes>);
+
 pub struct Account {
     pub name: String,
-    pub sublist: Sublist<SubRef>,
+    sublist: Sublist<SubRef>,
+    /// Subscriptions by subject and queue, to tell when interest appears or goes.
+    interest: Mutex<HashMap<InterestKey, usize>>,
+    observers: RwLock<Vec<Arc<dyn InterestObserver>>>,
     /// Replaced when an account JWT is updated.
     limits: RwLock<AccountLimits>,
     /// Client connections bound to the account now.
     connections: AtomicUsize,
     /// The internal subscriptions serving this account's imports, with the account each
     /// lives in, so that an updated account JWT can replace them.
-    import_subscriptions: parking_lot::Mutex<Vec<(Weak<Account>, SubRef)>>,
+    import_subscriptions: Mutex<Vec<(Weak<Account>, SubRef)>>,
 }
 
-/// `limits {}` of an account; `None` is no limit beyond the server's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AccountLimits {
-    pub max_connections: Option<usize>,
-    /// Per connection, as nats-server applies it.
-    pub max_subscriptions: Option<usize>,
-    pub max_payload: Option<usize>,
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account").field("name", &self.name).finish()
+    }
 }
 
 impl Account {
@@ -49,9 +68,11 @@ impl Account {
         Account {
             name: name.to_owned(),
             sublist: Sublist::new(sublist_cache),
+            interest: Mutex::new(HashMap::new()),
+            observers: RwLock::new(Vec::new()),
             limits: RwLock::new(limits),
             connections: AtomicUsize::new(0),
-            import_subscriptions: parking_lot::Mutex::new(Vec::new()),
+            import_subscriptions: Mutex::new(Vec::new()),
         }
     }
 
@@ -91,193 +112,98 @@ impl Account {
         let subscriptions = std::mem::take(&mut *self.import_subscriptions.lock());
         for (home, sub) in subscriptions {
             if let Some(home) = home.upgrade() {
-                home.remove_subscription(&sub);
+                home.unsubscribe(&sub);
             }
         }
     }
 
-    /// Removes a subscription from the index and marks it closed.
-    pub fn remove_subscription(&self, sub: &SubRef) {
-        if sub.close() {
-            self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub);
+    /// Adds a subscription to the index.
+    pub fn subscribe(&self, sub: SubRef) -> Result<(), SublistError> {
+        let (subject, queue) = (sub.subject.clone(), sub.queue.clone());
+        self.sublist.insert(&subject, queue.as_deref(), sub)?;
+        let mut interest = self.interest.lock();
+        let count = interest.entry((subject.clone(), queue.clone())).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            self.tell(&subject, queue.as_ref(), true);
+        }
+        Ok(())
+    }
+
+    /// Removes a subscription from the index and marks it closed; returns false when it
+    /// was already gone.
+    pub fn unsubscribe(&self, sub: &SubRef) -> bool {
+        if !sub.close() || !self.sublist.remove(&sub.subject, sub.queue.as_deref(), sub) {
+            return false;
+        }
+        self.forget_interest(&sub.subject, sub.queue.as_ref());
+        true
+    }
+
+    /// Removes many subscriptions (a closing connection's).
+    pub fn unsubscribe_all(&self, subs: impl IntoIterator<Item = SubRef>) {
+        for sub in subs {
+            self.unsubscribe(&sub);
         }
     }
-}
 
-/// What an export offers or an import takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShareKind {
-    Stream,
-    Service,
-}
-
-/// How many responses a service request gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResponseType {
-    /// One response ends the request.
-    #[default]
-    Singleton,
-    /// Any number of responses, until the request expires.
-    Stream,
-    /// Like a stream: one response sent in several parts.
-    Chunked,
-}
-
-/// An `exports` entry: a subject (wildcards allowed) for the listed accounts, or for all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Export {
-    pub kind: ShareKind,
-    pub subject: String,
-    /// `None` is public.
-    pub accounts: Option<Vec<String>>,
-    /// For services.
-    pub response: ResponseType,
-    /// A JWT export with `token_req`: only imports with a valid activation token match.
-    pub token_required: bool,
-}
-
-/// An `imports` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Import {
-    pub kind: ShareKind,
-    /// The exporting account.
-    pub account: String,
-    /// The subject in the exporting account.
-    pub subject: String,
-    /// Streams: where messages land in this account instead of `subject`. Services: the
-    /// subject this account's clients send requests to.
-    pub to: Option<String>,
-    /// Streams: a prefix put in front of the subject.
-    pub prefix: Option<String>,
-    /// A JWT import whose activation token the exporter's `token_req` export accepts.
-    pub activated: bool,
-}
-
-/// One configured account.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AccountConfig {
-    pub name: String,
-    pub exports: Vec<Export>,
-    pub imports: Vec<Import>,
-    pub limits: AccountLimits,
-}
-
-impl AccountConfig {
-    /// The export that lets `importer` take `import`, if any.
-    pub fn export_for(&self, import: &Import, importer: &str) -> Option<&Export> {
-        self.exports.iter().find(|export| {
-            export.kind == import.kind
-                && natsd_subject::matches(export.subject.as_bytes(), import.subject.as_bytes())
-                && if export.token_required {
-                    import.activated
-                } else {
-                    export
-                        .accounts
-                        .as_ref()
-                        .is_none_or(|names| names.iter().any(|n| n == importer))
-                }
-        })
+    fn forget_interest(&self, subject: &Bytes, queue: Option<&Bytes>) {
+        let mut interest = self.interest.lock();
+        let key = (subject.clone(), queue.cloned());
+        let Some(count) = interest.get_mut(&key) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            interest.remove(&key);
+            self.tell(subject, queue, false);
+        }
     }
-}
 
-impl AccountConfig {
-    /// An account as its JWT describes it; `trust` holds the other accounts' JWTs, which
-    /// activation tokens of its imports are checked against at `now` (Unix seconds).
-    ///
-    /// In a JWT a stream import's `to` is a prefix and `local_subject` the subject it lands
-    /// on; a service import's `subject` is the local side when `to` is used, and the
-    /// exporter's side when `local_subject` is.
-    pub fn from_jwt(claims: &Claims<AccountNats>, trust: &Trust, now: i64) -> AccountConfig {
-        let nats = &claims.nats;
-        let exports = nats
-            .exports
-            .iter()
-            .map(|export| Export {
-                kind: share_kind(&export.kind),
-                subject: export.subject.clone(),
-                accounts: None,
-                response: match export.response_type.as_deref() {
-                    Some("Stream") => ResponseType::Stream,
-                    Some("Chunked") => ResponseType::Chunked,
-                    _ => ResponseType::Singleton,
-                },
-                token_required: export.token_req,
-            })
-            .collect();
-        let imports = nats
-            .imports
-            .iter()
-            .map(|import| {
-                let local = import.local_subject.clone().filter(|s| !s.is_empty());
-                let to = import.to.clone().filter(|s| !s.is_empty());
-                let remote = import.subject.clone();
-                // (subject in the exporter, local subject, prefix)
-                let (subject, local, prefix) = match (&import.kind, local) {
-                    (_, Some(local)) => (remote, Some(local), None),
-                    (ShareType::Stream, None) => (remote, None, to),
-                    (ShareType::Service, None) => {
-                        (to.unwrap_or_else(|| remote.clone()), Some(remote), None)
-                    }
-                };
-                let activated = import.token.as_deref().is_some_and(|token| {
-                    activation_accepted(trust, &claims.sub, import, token, &subject, now)
-                });
-                Import {
-                    kind: share_kind(&import.kind),
-                    account: import.account.clone(),
+    /// Starts telling `observer` about changes of interest; it is first told of every
+    /// subject and queue with interest now.
+    pub fn observe_interest(&self, observer: Arc<dyn InterestObserver>) {
+        let interest = self.interest.lock();
+        for (subject, queue) in interest.keys() {
+            observer.interest_changed(
+                self,
+                InterestChange {
                     subject,
-                    to: local,
-                    prefix,
-                    activated,
-                }
-            })
-            .collect();
-        let limits = &nats.limits;
-        AccountConfig {
-            name: claims.sub.clone(),
-            exports,
-            imports,
-            limits: AccountLimits {
-                max_connections: jwt::limit(limits.conn),
-                max_subscriptions: jwt::limit(limits.subs),
-                max_payload: jwt::limit(limits.payload),
-            },
+                    queue: queue.as_deref(),
+                    present: true,
+                },
+            );
+        }
+        self.observers.write().push(observer);
+    }
+
+    fn tell(&self, subject: &[u8], queue: Option<&Bytes>, present: bool) {
+        let observers = self.observers.read();
+        for observer in observers.iter() {
+            observer.interest_changed(
+                self,
+                InterestChange {
+                    subject,
+                    queue: queue.map(|q| &q[..]),
+                    present,
+                },
+            );
         }
     }
-}
 
-/// Whether one of the exporter's `token_req` exports accepts the import's activation.
-fn activation_accepted(
-    trust: &Trust,
-    importer: &str,
-    import: &ImportClaim,
-    token: &str,
-    subject: &str,
-    now: i64,
-) -> bool {
-    let Some(exporter) = trust.account(&import.account) else {
-        return false;
-    };
-    exporter.claims.nats.exports.iter().any(|export| {
-        export.token_req
-            && export.kind == import.kind
-            && natsd_subject::matches(export.subject.as_bytes(), subject.as_bytes())
-            && jwt::verify_activation(
-                token,
-                &exporter.claims,
-                export,
-                importer,
-                &import.kind,
-                subject,
-                now,
-            )
-            .is_ok()
-    })
-}
+    /// Everything a message published to the literal `subject` reaches.
+    pub fn matches(&self, subject: &[u8]) -> Arc<SublistResult<SubRef>> {
+        self.sublist.matches(subject)
+    }
 
-fn share_kind(kind: &ShareType) -> ShareKind {
-    match kind {
-        ShareType::Stream => ShareKind::Stream,
-        ShareType::Service => ShareKind::Service,
+    /// Changes whenever the account's subscriptions change, for caches of matches.
+    pub fn generation(&self) -> u64 {
+        self.sublist.generation()
+    }
+
+    /// The subscription index's figures.
+    pub fn sublist_stats(&self) -> SublistStats {
+        self.sublist.stats()
     }
 }
+

@@ -8,10 +8,10 @@
 //!   account routes responses back to the requester's own reply subject: the first one
 //!   for a singleton export, every one until the request expires for stream and chunked.
 //!
-//! Forwarding happens on the publisher's task. A depth limit stops imports that would feed
-//! each other forever.
+//! Forwarding happens on the publisher's task, through internal clients, whose depth
+//! limit stops imports that would feed each other forever. Imports are an extension: they
+//! are wired when an account loads, and rewired when its JWT or the config changes them.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,37 +21,25 @@ use parking_lot::Mutex;
 use rand::Rng;
 
 use crate::account::{Account, AccountConfig, Import, ResponseType, ShareKind};
-use crate::server::{ServerError, ServerInner};
-use crate::subscription::InternalMsg;
+use crate::conn::{ConnKind, Flusher};
+use crate::internal::{InternalClient, InternalMsg};
+use crate::server::{Extension, Server, ServerError, ServerInner};
 
-/// How many imports one message may pass through.
-const MAX_FORWARD_DEPTH: usize = 8;
 /// How long a service response is awaited, nats-server's default threshold.
 const RESPONSE_WAIT: Duration = Duration::from_secs(120);
 /// Pending responses beyond which expired ones are dropped.
 const PENDING_PRUNE_AT: usize = 1024;
 
-thread_local! {
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
-}
+/// Wires each account's imports as it loads.
+pub(crate) struct Imports;
 
-/// Runs `forward` unless the message already went through too many imports.
-fn guarded(forward: impl FnOnce()) {
-    let depth = DEPTH.get();
-    if depth >= MAX_FORWARD_DEPTH {
-        return;
+impl Extension for Imports {
+    fn account_loaded(&self, server: &Server, account: &Arc<Account>) -> Result<(), ServerError> {
+        match server.inner().account_config(&account.name) {
+            Some(config) => wire_account(server.inner(), &config),
+            None => Ok(()),
+        }
     }
-    DEPTH.set(depth + 1);
-    forward();
-    DEPTH.set(depth);
-}
-
-/// Subscribes every configured import.
-pub(crate) fn wire(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
-    for config in &inner.opts().accounts {
-        wire_account(inner, config)?;
-    }
-    Ok(())
 }
 
 /// Replaces the import subscriptions of `name` (an account in use) and of the accounts in
@@ -92,8 +80,8 @@ pub(crate) fn wire_account(
         };
         let exporter = inner.account(Some(&import.account));
         match import.kind {
-            ShareKind::Stream => stream(inner, &exporter, &importer, import)?,
-            ShareKind::Service => service(inner, &exporter, &importer, import, export.response)?,
+            ShareKind::Stream => stream(&exporter, &importer, import)?,
+            ShareKind::Service => service(&exporter, &importer, import, export.response)?,
         }
     }
     Ok(())
@@ -115,27 +103,33 @@ fn stream_subject(import: &Import, subject: &[u8]) -> Vec<u8> {
     }
 }
 
-fn stream(
-    inner: &Arc<ServerInner>,
-    exporter: &Arc<Account>,
-    importer: &Arc<Account>,
-    import: &Import,
-) -> Result<(), ServerError> {
-    let server = Arc::downgrade(inner);
+/// Forwards `msg` through `client` on `subject`, headers and all.
+fn forward(client: &InternalClient, subject: &[u8], reply: &[u8], msg: InternalMsg, flusher: &mut Flusher) {
+    client.publish(subject, reply, msg.header_len, msg.payload, flusher);
+}
+
+/// An internal client of an account held weakly, while the account lives.
+fn client_of(account: &std::sync::Weak<Account>) -> Option<InternalClient> {
+    account
+        .upgrade()
+        .map(|account| InternalClient::new(account, ConnKind::Account))
+}
+
+fn stream(exporter: &Arc<Account>, importer: &Arc<Account>, import: &Import) -> Result<(), ServerError> {
     let into = Arc::downgrade(importer);
     let mapping = import.clone();
-    let handler = Arc::new(move |msg: InternalMsg| {
-        let (Some(server), Some(into)) = (server.upgrade(), into.upgrade()) else {
+    let handler = Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
+        let Some(into) = client_of(&into) else {
             return;
         };
-        guarded(|| {
-            let subject = stream_subject(&mapping, &msg.subject);
-            let reply = msg.reply.as_deref().unwrap_or_default();
-            server.publish_in(&into, &subject, reply, &msg.headers, &msg.body);
-        });
+        let subject = stream_subject(&mapping, &msg.subject);
+        let reply = msg.reply.clone().unwrap_or_default();
+        forward(&into, &subject, &reply, msg, flusher);
     });
-    let sub = inner.subscribe_in(exporter, &import.subject, None, handler)?;
-    importer.add_import_subscription(exporter, sub);
+    let sub = InternalClient::new(Arc::clone(exporter), ConnKind::Account)
+        .subscribe(&import.subject, None, handler)
+        .map_err(|_| ServerError::InvalidSubject)?;
+    importer.add_import_subscription(exporter, sub.0);
     Ok(())
 }
 
@@ -143,7 +137,6 @@ fn stream(
 type Pending = Arc<Mutex<HashMap<String, (Bytes, Instant)>>>;
 
 fn service(
-    inner: &Arc<ServerInner>,
     exporter: &Arc<Account>,
     importer: &Arc<Account>,
     import: &Import,
@@ -154,42 +147,42 @@ fn service(
     let pending: Pending = Arc::default();
 
     let requests = {
-        let (server, into) = (Arc::downgrade(inner), Arc::downgrade(exporter));
+        let into = Arc::downgrade(exporter);
         let (pending, reply_prefix) = (Arc::clone(&pending), reply_prefix.clone());
         let target = (!natsd_subject::has_wildcard(import.subject.as_bytes()))
             .then(|| import.subject.clone());
-        Arc::new(move |msg: InternalMsg| {
-            let (Some(server), Some(into)) = (server.upgrade(), into.upgrade()) else {
+        Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
+            let Some(into) = client_of(&into) else {
                 return;
             };
-            guarded(|| {
-                let subject = target
-                    .as_deref()
-                    .map_or_else(|| msg.subject.to_vec(), |t| t.as_bytes().to_vec());
-                let reply = match &msg.reply {
-                    Some(reply) => {
-                        let token = random_token(10);
-                        let mut pending = pending.lock();
-                        if pending.len() >= PENDING_PRUNE_AT {
-                            pending.retain(|_, (_, at)| at.elapsed() < RESPONSE_WAIT);
-                        }
-                        pending.insert(token.clone(), (reply.clone(), Instant::now()));
-                        format!("{reply_prefix}.{token}")
+            let subject = target
+                .as_deref()
+                .map_or_else(|| msg.subject.to_vec(), |t| t.as_bytes().to_vec());
+            let reply = match &msg.reply {
+                Some(reply) => {
+                    let token = random_token(10);
+                    let mut pending = pending.lock();
+                    if pending.len() >= PENDING_PRUNE_AT {
+                        pending.retain(|_, (_, at)| at.elapsed() < RESPONSE_WAIT);
                     }
-                    None => String::new(),
-                };
-                server.publish_in(&into, &subject, reply.as_bytes(), &msg.headers, &msg.body);
-            });
+                    pending.insert(token.clone(), (reply.clone(), Instant::now()));
+                    format!("{reply_prefix}.{token}")
+                }
+                None => String::new(),
+            };
+            forward(&into, &subject, reply.as_bytes(), msg, flusher);
         })
     };
-    let sub = inner.subscribe_in(importer, &local, None, requests)?;
-    importer.add_import_subscription(importer, sub);
+    let sub = InternalClient::new(Arc::clone(importer), ConnKind::Account)
+        .subscribe(&local, None, requests)
+        .map_err(|_| ServerError::InvalidSubject)?;
+    importer.add_import_subscription(importer, sub.0);
 
     let responses = {
-        let (server, back) = (Arc::downgrade(inner), Arc::downgrade(importer));
+        let back = Arc::downgrade(importer);
         let prefix_len = reply_prefix.len() + 1;
-        Arc::new(move |msg: InternalMsg| {
-            let (Some(server), Some(back)) = (server.upgrade(), back.upgrade()) else {
+        Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
+            let Some(back) = client_of(&back) else {
                 return;
             };
             let token = String::from_utf8_lossy(msg.subject.get(prefix_len..).unwrap_or_default())
@@ -209,13 +202,13 @@ fn service(
             if at.elapsed() > RESPONSE_WAIT {
                 return;
             }
-            guarded(|| {
-                server.publish_in(&back, &reply, b"", &msg.headers, &msg.body);
-            });
+            forward(&back, &reply, b"", msg, flusher);
         })
     };
-    let sub = inner.subscribe_in(exporter, &format!("{reply_prefix}.>"), None, responses)?;
-    importer.add_import_subscription(exporter, sub);
+    let sub = InternalClient::new(Arc::clone(exporter), ConnKind::Account)
+        .subscribe(&format!("{reply_prefix}.>"), None, responses)
+        .map_err(|_| ServerError::InvalidSubject)?;
+    importer.add_import_subscription(exporter, sub.0);
     Ok(())
 }
 
@@ -257,18 +250,5 @@ mod tests {
             b"news.x"
         );
         assert_eq!(stream_subject(&import(None, None, "a.>"), b"a.x"), b"a.x");
-    }
-
-    #[test]
-    fn forwarding_stops_at_the_depth_limit() {
-        let count = Cell::new(0);
-        fn recurse(count: &Cell<usize>) {
-            guarded(|| {
-                count.set(count.get() + 1);
-                recurse(count);
-            });
-        }
-        recurse(&count);
-        assert_eq!(count.get(), MAX_FORWARD_DEPTH);
     }
 }

@@ -1,44 +1,63 @@
-//! The natsd server: the async shell around the sans-IO protocol and subject crates.
+//! The natsd server: the async shell around the sans-IO protocol, subject and auth crates.
 //!
-//! - [`server`]: [`Server`] binds the client port, runs the accept loop, keeps the registry of
-//!   connections, and handles lame duck mode, shutdown and internal (server-side) clients.
-//! - `client`: one reader task per connection runs the parser and handles each op (CONNECT,
-//!   PUB, SUB, UNSUB, PING...), including server PINGs and stale detection.
-//! - `outbound`: each connection's outbound queue and its writer task; [`outbound::Flusher`]
-//!   wakes each touched writer once per read batch; max pending bytes and the write deadline
-//!   turn a stuck reader into a closed slow consumer.
-//! - `route`: fan-out of one message to what its subject matched, done on the publisher's
-//!   task: every plain subscription, one random member per queue group.
-//! - [`account`]: accounts own their `Sublist`; clients without an account run in the
-//!   global account `$G`. `imports`: stream and service imports between accounts.
-//! - [`tls`]: TLS settings, the rustls configuration and the handshake.
-//! - [`resolver`]: account JWTs in operator mode (memory, or a directory) and their
-//!   updates over `$SYS`.
-//! - [`config`]: settings from a config file; [`reload`]: applying new ones while running.
-//! - [`monitor`]: what `/varz`, `/connz` and friends report.
-//! - [`subscription`], [`info`], [`options`], [`log`]: the data they share.
+//! Modules in layers; each depends only on those listed before it.
 //!
-//! Data path: socket -> read buffer -> `Parser` -> `Connection::publish` -> per-connection
-//! result cache / account `Sublist` -> `route::deliver` -> subscriber queues -> writers.
+//! 1. Settings and data: [`log`], [`tls`], `timefmt` (monitoring's time formats),
+//!    `jwt_store` (the resolvers' account JWT files), `account_config` (what an account is
+//!    configured with), [`options`], [`config`] (config file to options), [`info`] (INFO
+//!    and CONNECT JSON).
+//! 2. Connections: [`conn`], the kind-neutral handle (kind, protocol, lifecycle, stats,
+//!    outbound queue, writer task, [`Flusher`], the byte-stream seam); [`subscription`],
+//!    subscriptions and the [`subscription::Deliver`] seam through which each subscriber
+//!    frames what it takes; [`account`], accounts owning their subscription index and
+//!    telling [`account::InterestObserver`]s when interest appears or goes; `delivery`,
+//!    the fan-out of one message; [`internal`], internal clients that subscribe and
+//!    publish for the server's own services; `client_conn`, a client as other tasks see
+//!    it (its `MSG`/`HMSG` framing and permissions); `stats`, what monitoring keeps.
+//! 3. The server's state: [`server`], the registry of connections, accounts and the trust
+//!    they are admitted under (one owner, one lock), lame duck and shutdown, and the
+//!    [`Extension`] hook.
+//! 4. Services plugged in as extensions: [`monitor`] (the providers behind `/varz`,
+//!    `/connz`... and their `$SYS` requests, advisories), `imports` (stream and service
+//!    imports between accounts), [`resolver`] (account JWT updates over `$SYS`); then
+//!    [`reload`], which applies new settings.
+//! 5. Sessions and listeners: `client` (greeting, TLS and the client session's reader
+//!    task), [`listener`] (one accept loop for every listener kind, and server start).
+//!
+//! One `PUB` on its way: socket -> the session's read buffer -> `Parser` ->
+//! `Session::publish` (permissions, the session's cache of matches, else
+//! [`account::Account::matches`]) -> `delivery::deliver` -> each subscription's
+//! [`subscription::Deliver`] target (`ClientConn` checks echo and permissions, then
+//! encodes `MSG`/`HMSG` into the subscriber's outbound queue and marks it in the
+//! publisher's [`Flusher`]) -> after the read batch, the flusher wakes each writer once ->
+//! the writer task's vectored write (and flush) to the subscriber's socket.
 
 pub mod account;
+mod account_config;
 mod client;
+mod client_conn;
 pub mod config;
-mod imports;
+pub mod conn;
+mod delivery;
 pub mod info;
+pub mod internal;
+mod jwt_store;
+pub mod listener;
 pub mod log;
 pub mod monitor;
 pub mod options;
-pub mod outbound;
 pub mod reload;
 pub mod resolver;
-mod route;
 pub mod server;
+mod stats;
 pub mod subscription;
+mod timefmt;
 pub mod tls;
+mod imports;
 
+pub use conn::{CloseReason, Flusher};
+pub use internal::{InternalClient, InternalHandler, InternalMsg, InternalSubscription};
+pub use jwt_store::{ResolverKind, ResolverOptions};
 pub use log::{Level, Logger};
 pub use options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
-pub use outbound::CloseReason;
-pub use server::{host_port, InternalSubscription, Server, ServerError};
-pub use subscription::{InternalHandler, InternalMsg};
+pub use server::{host_port, Extension, Server, ServerError};

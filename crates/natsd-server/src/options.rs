@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use natsd_auth::Authenticator;
 
-use crate::account::AccountConfig;
-use crate::resolver::ResolverOptions;
+use crate::account_config::AccountConfig;
+use crate::jwt_store::ResolverOptions;
 use crate::tls::TlsOptions;
 
 /// The nats-server release whose client-facing behaviour natsd implements. Clients and test
@@ -99,6 +99,11 @@ pub struct Options {
 
 impl Options {
     /// The system account's name, unless there is none.
+    /// Where a directory resolver keeps account JWTs.
+    pub fn resolver_dir(&self) -> Option<&std::path::Path> {
+        self.resolver.as_ref()?.dir.as_deref()
+    }
+
     pub fn system_account_name(&self) -> Option<&str> {
         (!self.no_system_account).then(|| {
             self.system_account

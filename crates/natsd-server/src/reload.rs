@@ -12,9 +12,9 @@ use natsd_auth::jwt::JwtError;
 use natsd_auth::AuthError;
 
 use crate::account::Account;
+use crate::conn::CloseReason;
 use crate::options::Options;
-use crate::outbound::CloseReason;
-use crate::server::{info_for, Server, ServerInner};
+use crate::server::{account_config, info_for, Server, ServerInner};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ReloadError {
@@ -137,13 +137,12 @@ impl Server {
             .into_iter()
             .map(|account| account.name.clone())
             .filter(|name| {
-                let imports_and_exports = |opts: &Options| {
-                    crate::server::account_config(opts, name).map(|c| (c.imports, c.exports))
-                };
-                imports_and_exports(&old) != imports_and_exports(&new)
+                let now = inner.account_config(name).map(|c| (c.imports, c.exports));
+                let reloaded = account_config(&new, new.authorization.trust.as_ref(), name)
+                    .map(|c| (c.imports, c.exports));
+                now != reloaded
             })
             .collect();
-        inner.apply_account_limits(&new);
         let new = Arc::new(new);
         inner.replace_opts(Arc::clone(&new));
         for account in &rewired {
@@ -164,19 +163,12 @@ impl Server {
 /// closed, as nats-server does.
 fn drop_unpinned(inner: &ServerInner, pins: &[String]) {
     for client in inner.snapshot_clients() {
-        let key = client
-            .stats
-            .details
-            .lock()
-            .credentials
-            .as_ref()
-            .and_then(|c| c.certificate_key.clone());
-        if !crate::tls::pinned(key.as_deref(), pins) {
+        if !crate::tls::pinned(client.certificate_key().as_deref(), pins) {
             inner.log.debug(format_args!(
                 "cid:{} - client certificate no longer among pinned_certs",
-                client.cid
+                client.conn.cid
             ));
-            client.close(CloseReason::TlsHandshakeError);
+            client.conn.close(CloseReason::TlsHandshakeError);
         }
     }
 }
@@ -186,32 +178,30 @@ fn drop_unpinned(inner: &ServerInner, pins: &[String]) {
 /// once. A revoked user is told so; one whose signing key is gone is closed without a word,
 /// as nats-server does.
 pub(crate) fn recheck_clients(inner: &ServerInner, only: Option<&Arc<Account>>) {
-    let opts = inner.opts();
+    let authenticator = inner.authenticator();
     let clients = match only {
         Some(account) => inner.clients_of(account),
         None => inner.snapshot_clients(),
     };
     for client in clients {
-        let details = client.stats.details.lock().clone();
-        if !details.connected {
+        if !client.conn.is_connected() {
             continue;
         }
-        let credentials = details.credentials.as_deref().cloned().unwrap_or_default();
-        match opts
-            .authorization
-            .authenticate(&credentials, details.nonce.as_deref())
-        {
+        let facts = client.auth.lock().clone();
+        let credentials = facts.credentials.as_deref().cloned().unwrap_or_default();
+        let conn = &client.conn;
+        match authenticator.authenticate(&credentials, facts.nonce.as_deref()) {
             Ok(identity) => client.set_permissions(identity.permissions),
             Err(AuthError::Jwt(JwtError::Revoked(_))) => {
-                crate::client::send_error(&client, errors::USER_AUTHENTICATION_REVOKED);
-                client.close(CloseReason::Revocation);
+                conn.send_error(errors::USER_AUTHENTICATION_REVOKED);
+                conn.close(CloseReason::Revocation);
             }
             Err(AuthError::Jwt(JwtError::UntrustedIssuer(_))) => {
-                client.close(CloseReason::AuthenticationViolation);
+                conn.close(CloseReason::AuthenticationViolation);
             }
             Err(_) => {
-                crate::client::send_error(&client, errors::AUTHORIZATION_VIOLATION);
-                client.close(CloseReason::AuthenticationViolation);
+                conn.send_error(errors::AUTHORIZATION_VIOLATION);
+                conn.close(CloseReason::AuthenticationViolation);
             }
         }
     }

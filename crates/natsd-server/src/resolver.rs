@@ -8,133 +8,61 @@
 //!   `allow_delete`) `$SYS.REQ.CLAIMS.DELETE` are served too.
 //! - `cache`: like `full`, but an update of an account not in use is skipped.
 //!
-//! The directory is read when the config is: at start and on every reload. An update
-//! verifies the JWT against the operators, puts it in the trust the authenticator uses,
+//! The directory is read when the config is: at start and on every reload (see
+//! `jwt_store`). An update verifies the JWT against the operators, puts it in the trust the
+//! authenticator uses (under the server's registry lock, so concurrent updates all land),
 //! and checks again every client of the account: revoked users get `User Authentication
-//! Revoked`, users of a removed signing key are closed, new limits and default
-//! permissions apply.
+//! Revoked`, users of a removed signing key are closed, new limits and default permissions
+//! apply.
+//!
+//! Requests are taken off the publisher's task: the handlers queue them for one resolver
+//! task, which answers them in order on a blocking thread, since they read and write files.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use natsd_auth::jwt::{self, AccountNats, Claims, Trust};
+use natsd_auth::jwt::{self, AccountNats, Claims};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
+use tokio::sync::mpsc;
 
 use crate::account::{Account, AccountConfig};
+use crate::conn::{CloseReason, Flusher};
+use crate::internal::InternalMsg;
+use crate::jwt_store::{invalid_key, is_full, jwt_path, write_private, ResolverKind, ResolverOptions};
 use crate::monitor::server_brief;
-use crate::server::{ServerError, ServerInner};
-use crate::subscription::InternalMsg;
+use crate::server::{Extension, Server, ServerError, ServerInner};
 
-/// Which resolver, from `resolver:` in the config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResolverKind {
-    #[default]
-    Memory,
-    Full,
-    Cache,
-}
+/// Requests waiting for the resolver task; beyond this many, new ones are dropped (and
+/// logged) rather than let a flood grow the queue without bound.
+const QUEUE_DEPTH: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ResolverOptions {
-    pub kind: ResolverKind,
-    /// Where `full` and `cache` keep account JWTs.
-    pub dir: Option<PathBuf>,
-    pub allow_delete: bool,
-    /// Delete files rather than renaming them `<key>.jwt.deleted`.
-    pub hard_delete: bool,
-    /// Accounts the directory may hold; 0 is no limit.
-    pub limit: usize,
-    /// Read for the cache resolver, not enforced yet.
-    pub ttl: Duration,
-}
+/// The account resolver as an extension: its `$SYS` requests once the server is up, the
+/// expiry of each account JWT as its account loads.
+#[derive(Debug, Default)]
+pub(crate) struct Resolver;
 
-/// `<dir>/<key>.jwt`, for a valid account key only (it becomes a file name).
-fn jwt_path(dir: &Path, key: &str) -> Option<PathBuf> {
-    natsd_auth::nkey::is_account_key(key).then(|| dir.join(format!("{key}.jwt")))
-}
-
-/// The account JWTs in `dir`: (file, token).
-pub(crate) fn read_dir(dir: &Path) -> std::io::Result<Vec<(PathBuf, String)>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "jwt") {
-            found.push((path.clone(), std::fs::read_to_string(&path)?));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// `(jti, iat)`: which of two JWTs of one account is newer.
-fn stamp(token: &str) -> Option<(String, i64)> {
-    jwt::decode::<Value>(token)
-        .ok()
-        .map(|claims| (claims.jti, claims.iat))
-}
-
-/// Stores `token` unless the file holds the same JWT or a newer one (preloads, as
-/// nats-server does).
-pub(crate) fn save_if_newer(dir: &Path, key: &str, token: &str) -> std::io::Result<()> {
-    let path = jwt_path(dir, key).ok_or_else(|| invalid_key(key))?;
-    if let (Ok(existing), Some(new)) = (std::fs::read_to_string(&path), stamp(token)) {
-        if let Some(old) = stamp(&existing) {
-            if (!old.0.is_empty() && old.0 == new.0) || old.1 > new.1 {
-                return Ok(());
+impl Extension for Resolver {
+    fn started(&self, server: &Server) -> Result<(), ServerError> {
+        let inner = server.inner();
+        let opts = inner.opts();
+        if let Some(dir) = opts.resolver.as_ref().and_then(|r| r.dir.as_ref()) {
+            let preload = opts.resolver.as_ref().map(|r| r.preload.as_slice()).unwrap_or_default();
+            if let Err(error) = crate::jwt_store::prepare(dir, preload) {
+                inner.log.error(format_args!(
+                    "Resolver directory {}: {error}",
+                    dir.display()
+                ));
             }
         }
+        subscribe(inner)
     }
-    write_private(&path, token)
-}
 
-fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+    fn account_loaded(&self, server: &Server, account: &Arc<Account>) -> Result<(), ServerError> {
+        schedule_expiry(server.inner(), account);
+        Ok(())
     }
-    options.open(path)?.write_all(token.as_bytes())
-}
-
-/// Whether a new account (`path` not there yet) would go beyond `limit` accounts.
-fn is_full(dir: &Path, path: &Path, limit: usize) -> bool {
-    limit > 0 && !path.exists() && read_dir(dir).is_ok_and(|held| held.len() >= limit)
-}
-
-fn invalid_key(key: &str) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        format!("invalid public key {key:?}"),
-    )
-}
-
-/// Creates the directory if needed, stores the preloads in it, and puts every account JWT
-/// it holds in `trust`. Returns what was skipped and why.
-pub(crate) fn load_dir(
-    dir: &Path,
-    preload: &[String],
-    trust: &mut Trust,
-    now: i64,
-) -> std::io::Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    for token in preload {
-        if let Ok(claims) = jwt::decode::<Value>(token) {
-            save_if_newer(dir, &claims.sub, token)?;
-        }
-    }
-    let mut skipped = Vec::new();
-    for (path, token) in read_dir(dir)? {
-        if let Err(error) = trust.add_account(&token, now) {
-            skipped.push(format!("account JWT {} skipped: {error}", path.display()));
-        }
-    }
-    Ok(skipped)
 }
 
 /// The subjects each resolver answers on, in the system account.
@@ -157,7 +85,7 @@ enum Request {
 }
 
 /// Subscribes the resolver's requests, in operator mode with a system account.
-pub(crate) fn subscribe(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
+fn subscribe(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
     let opts = inner.opts();
     let Some(resolver) = opts.resolver.clone() else {
         return Ok(());
@@ -165,8 +93,21 @@ pub(crate) fn subscribe(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
     if opts.authorization.trust.is_none() || !inner.has_system_account() {
         return Ok(());
     }
-    let system = inner.system_account();
-    let seq = Arc::new(AtomicU64::new(0));
+    let (queue, mut waiting) = mpsc::channel::<(Request, InternalMsg)>(QUEUE_DEPTH);
+    let weak: Weak<ServerInner> = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let seq = Arc::new(AtomicU64::new(0));
+        while let Some((request, msg)) = waiting.recv().await {
+            let (Some(inner), seq) = (weak.upgrade(), Arc::clone(&seq)) else {
+                return;
+            };
+            let answered =
+                tokio::task::spawn_blocking(move || answer(&inner, request, &msg, &seq)).await;
+            if answered.is_err() {
+                return;
+            }
+        }
+    });
     let mut requests = vec![
         (
             UPDATE,
@@ -195,14 +136,16 @@ pub(crate) fn subscribe(inner: &Arc<ServerInner>) -> Result<(), ServerError> {
         requests.push((LOOKUP, Request::Lookup));
     }
     for (subject, request) in requests {
-        let weak: Weak<ServerInner> = Arc::downgrade(inner);
-        let seq = Arc::clone(&seq);
-        let handler = Arc::new(move |msg: InternalMsg| {
-            if let Some(inner) = weak.upgrade() {
-                answer(&inner, request, &msg, &seq);
+        let (queue, log) = (queue.clone(), Arc::clone(&inner.log));
+        let handler = Arc::new(move |msg: InternalMsg, _: &mut Flusher| {
+            if queue.try_send((request, msg)).is_err() {
+                log.warn(format_args!("Resolver busy: request on {subject} dropped"));
             }
         });
-        inner.subscribe_in(&system, subject, None, handler)?;
+        inner
+            .system_client()
+            .subscribe(subject, None, handler)
+            .map_err(|_| ServerError::InvalidSubject)?;
     }
     Ok(())
 }
@@ -229,30 +172,27 @@ fn answer(inner: &Arc<ServerInner>, request: Request, msg: &InternalMsg, seq: &A
     let outcome = match request {
         Request::Update { account_token } => {
             let named = account_token.and_then(|index| subject_token(msg, index));
-            update(inner, resolver, named, &msg.body)
+            update(inner, resolver, named, msg.body())
         }
         Request::Lookup => {
             let key = subject_token(msg, 3).unwrap_or_default();
-            let token = opts
-                .authorization
-                .trust
-                .as_ref()
-                .and_then(|trust| trust.account(key))
+            let token = inner
+                .account_jwt(key)
                 .map(|entry| entry.token.as_bytes().to_vec());
             Outcome::Raw(token.unwrap_or_default())
         }
         Request::List => {
-            let mut keys: Vec<String> = opts
-                .authorization
+            let authenticator = inner.authenticator();
+            let mut keys: Vec<String> = authenticator
                 .trust
                 .iter()
-                .flat_map(Trust::accounts)
+                .flat_map(natsd_auth::jwt::Trust::accounts)
                 .map(|entry| entry.claims.sub.clone())
                 .collect();
             keys.sort();
             Outcome::List(keys)
         }
-        Request::Delete => delete(inner, resolver, &msg.body),
+        Request::Delete => delete(inner, resolver, msg.body()),
     };
     let Some(reply) = msg.reply.as_ref() else {
         if let Outcome::Failed { description, .. } = &outcome {
@@ -281,17 +221,11 @@ fn answer(inner: &Arc<ServerInner>, request: Request, msg: &InternalMsg, seq: &A
         }
         Outcome::List(keys) => json!({"server": brief, "data": keys}),
         Outcome::Raw(bytes) => {
-            inner.publish_in(&inner.system_account(), reply, b"", b"", &bytes);
+            inner.system_client().send(reply, b"", bytes);
             return;
         }
     };
-    inner.publish_in(
-        &inner.system_account(),
-        reply,
-        b"",
-        b"",
-        body.to_string().as_bytes(),
-    );
+    inner.system_client().send(reply, b"", body.to_string());
 }
 
 /// The subject's token at `index` (an account key in the request subjects).
@@ -388,21 +322,21 @@ fn update(
 /// Puts an account JWT in force: the trust the authenticator checks users against, the
 /// account's limits, and every client of the account checked again.
 fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
-    let mut opts = (*inner.opts()).clone();
-    let Some(trust) = opts.authorization.trust.as_mut() else {
+    let now = jwt::now_unix();
+    let applied = inner.change_trust(|trust, accounts| {
+        let entry = trust.verify_account(token, now)?;
+        let key = entry.claims.sub.clone();
+        let claims = Arc::clone(&entry.claims);
+        trust.insert_account(entry);
+        let account = accounts.get(&key).cloned();
+        if let Some(account) = &account {
+            account.set_limits(AccountConfig::from_jwt(&claims, trust, now).limits);
+        }
+        Ok::<_, jwt::JwtError>((key, account))
+    });
+    let Some((key, account)) = applied.transpose()? else {
         return Ok(());
     };
-    let now = jwt::now_unix();
-    let entry = trust.verify_account(token, now)?;
-    let key = entry.claims.sub.clone();
-    let claims = Arc::clone(&entry.claims);
-    trust.insert_account(entry);
-    let config = AccountConfig::from_jwt(&claims, trust, now);
-    let account = inner.loaded_account(&key);
-    if let Some(account) = &account {
-        account.set_limits(config.limits);
-    }
-    inner.replace_opts(Arc::new(opts));
     if let Some(account) = &account {
         crate::imports::rewire(inner, &key);
         crate::reload::recheck_clients(inner, Some(account));
@@ -439,7 +373,8 @@ fn delete(inner: &Arc<ServerInner>, resolver: &ResolverOptions, body: &[u8]) -> 
         return failed("not self signed");
     }
     let opts = inner.opts();
-    let Some(trust) = opts.authorization.trust.as_ref() else {
+    let authenticator = inner.authenticator();
+    let Some(trust) = authenticator.trust.as_ref() else {
         return failed("not trusted");
     };
     if !trust.is_operator_key(&claims.iss) {
@@ -456,7 +391,7 @@ fn delete(inner: &Arc<ServerInner>, resolver: &ResolverOptions, body: &[u8]) -> 
         return failed("not allowed to delete system account");
     }
     let mut problems = Vec::new();
-    let mut new_opts = (*opts).clone();
+    let mut removed_keys = Vec::new();
     for key in &keys {
         if let (Some(dir), Some(path)) = (
             &resolver.dir,
@@ -476,11 +411,13 @@ fn delete(inner: &Arc<ServerInner>, resolver: &ResolverOptions, body: &[u8]) -> 
                 continue;
             }
         }
-        if let Some(trust) = new_opts.authorization.trust.as_mut() {
+        removed_keys.push(key);
+    }
+    inner.change_trust(|trust, _| {
+        for key in removed_keys {
             trust.remove_account(key);
         }
-    }
-    inner.replace_opts(Arc::new(new_opts));
+    });
     for key in &keys {
         if let Some(account) = inner.loaded_account(key) {
             expire_account(inner, &account);
@@ -511,26 +448,21 @@ fn enforce_connection_limit(inner: &ServerInner, account: &Account) {
         return;
     };
     let mut clients = inner.clients_of(account);
-    clients.sort_by_key(|client| client.cid);
+    clients.sort_by_key(|client| client.conn.cid);
     for client in clients.into_iter().skip(max) {
-        crate::client::send_error(
-            &client,
-            natsd_proto::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED,
-        );
-        client.close(crate::outbound::CloseReason::MaxAccountConnectionsExceeded);
+        client
+            .conn
+            .send_error(natsd_proto::errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED);
+        client
+            .conn
+            .close(CloseReason::MaxAccountConnectionsExceeded);
     }
 }
 
 /// Closes the account's clients when its JWT expires, unless a newer JWT has replaced it
 /// by then.
-pub(crate) fn schedule_expiry(inner: &Arc<ServerInner>, account: &Arc<Account>) {
-    let opts = inner.opts();
-    let Some(entry) = opts
-        .authorization
-        .trust
-        .as_ref()
-        .and_then(|trust| trust.account(&account.name))
-    else {
+fn schedule_expiry(inner: &Arc<ServerInner>, account: &Arc<Account>) {
+    let Some(entry) = inner.account_jwt(&account.name) else {
         return;
     };
     let Some(exp) = entry.claims.exp.filter(|exp| *exp > 0) else {
@@ -547,12 +479,8 @@ pub(crate) fn schedule_expiry(inner: &Arc<ServerInner>, account: &Arc<Account>) 
         let (Some(inner), Some(account)) = (weak_inner.upgrade(), weak_account.upgrade()) else {
             return;
         };
-        let opts = inner.opts();
-        let current = opts
-            .authorization
-            .trust
-            .as_ref()
-            .and_then(|trust| trust.account(&account.name))
+        let current = inner
+            .account_jwt(&account.name)
             .map(|entry| Arc::clone(&entry.token));
         if current.is_some_and(|current| current == token) {
             expire_account(&inner, &account);
@@ -568,7 +496,9 @@ fn expire_account(inner: &ServerInner, account: &Arc<Account>) {
         max_payload: Some(0),
     });
     for client in inner.clients_of(account) {
-        crate::client::send_error(&client, natsd_proto::errors::ACCOUNT_AUTHENTICATION_EXPIRED);
-        client.close(crate::outbound::CloseReason::AuthenticationExpired);
+        client
+            .conn
+            .send_error(natsd_proto::errors::ACCOUNT_AUTHENTICATION_EXPIRED);
+        client.conn.close(CloseReason::AuthenticationExpired);
     }
 }

@@ -1,5 +1,7 @@
-//! The server: listener, accept loop, connection registry, lame duck mode, shutdown, and the
-//! internal-client API that server-side subscribers use.
+//! The server's shared state: the registry of client connections, the accounts and the
+//! trust they are admitted under (one owner, one lock), the settings in force, lame duck
+//! mode and shutdown, and the [`Extension`] hook through which services plug in at start
+//! and whenever an account loads. Listeners (see `listener`) feed it connections.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,22 +9,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use natsd_auth::jwt::{AccountEntry, Trust};
+use natsd_auth::Authenticator;
 use natsd_proto::encode;
 use parking_lot::{Mutex, RwLock};
 use rand::Rng;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::account::{Account, AccountConfig, GLOBAL_ACCOUNT};
+use crate::client_conn::ClientConn;
+use crate::conn::{CloseReason, ConnKind};
 use crate::info::ServerInfo;
+use crate::internal::InternalClient;
 use crate::log::Logger;
-use crate::monitor::MonitorState;
 use crate::options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
-use crate::outbound::{ClientShared, CloseReason, Flusher};
-use crate::route::{deliver, Message};
-use crate::subscription::{InternalHandler, SubRef, Subscription, Target};
+use crate::stats::MonitorState;
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -37,6 +40,33 @@ pub enum ServerError {
     Tls(#[from] crate::tls::TlsError),
 }
 
+/// A service that plugs into the server from outside its core (the `$SYS` services,
+/// imports, the account resolver; JetStream from its own crate). It is called once the
+/// server listens, and for every account as it loads (those present at start included),
+/// and works through internal clients.
+pub trait Extension: Send + Sync {
+    /// The server is up; subscribe what serves the whole server.
+    fn started(&self, _server: &Server) -> Result<(), ServerError> {
+        Ok(())
+    }
+
+    /// `account` joined the server (at start, or on first use for JWT accounts).
+    fn account_loaded(&self, _server: &Server, _account: &Arc<Account>) -> Result<(), ServerError> {
+        Ok(())
+    }
+}
+
+/// Accounts in use and the trust they are admitted under: JWT updates, resolver changes
+/// and reloads change them together, under the one lock, so none is lost to another.
+#[derive(Debug)]
+struct Registry {
+    /// Accounts by name, the global and system ones included. Accounts from JWTs join
+    /// on first use.
+    accounts: HashMap<String, Arc<Account>>,
+    /// The ways in: the configured ones, with the account JWTs in force in operator mode.
+    authenticator: Arc<Authenticator>,
+}
+
 /// State shared by the accept loop and every connection.
 #[derive(Debug)]
 pub(crate) struct ServerInner {
@@ -48,16 +78,16 @@ pub(crate) struct ServerInner {
     /// Where the client listener is bound.
     pub(crate) local_addr: SocketAddr,
     pub(crate) global: Arc<Account>,
-    /// Accounts by name, the global and system ones included. Accounts from JWTs join
-    /// on first use.
-    accounts: RwLock<HashMap<String, Arc<Account>>>,
+    registry: RwLock<Registry>,
     /// Where the server's own services and events live.
     system: Option<Arc<Account>>,
+    /// The server's own internal client in the system account (the global one without).
+    system_client: InternalClient,
     info: RwLock<ServerInfo>,
     pub(crate) monitor: MonitorState,
     /// The TLS acceptor for clients, rebuilt on reload.
     tls: RwLock<Option<crate::tls::Acceptor>>,
-    clients: Mutex<HashMap<u64, Arc<ClientShared>>>,
+    clients: Mutex<HashMap<u64, Arc<ClientConn>>>,
     clients_gone: Notify,
     next_cid: AtomicU64,
     lame_duck: AtomicBool,
@@ -66,6 +96,14 @@ pub(crate) struct ServerInner {
     /// Flipped to true once shutdown has finished.
     stopped: watch::Sender<bool>,
     shutting_down: AtomicBool,
+    /// Set once, before the server starts listening.
+    extensions: Vec<Arc<dyn Extension>>,
+}
+
+impl std::fmt::Debug for dyn Extension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Extension")
+    }
 }
 
 impl ServerInner {
@@ -102,10 +140,58 @@ impl ServerInner {
         self.config_generation.load(Ordering::Acquire)
     }
 
-    /// Puts reloaded settings in force; connections pick up new limits at their next read.
+    /// Puts reloaded settings in force, with the accounts' new limits and the new ways in,
+    /// at once; connections pick up new limits at their next read. Account JWTs updated
+    /// since the reload's files were read are kept when newer than the reload's.
     pub(crate) fn replace_opts(&self, opts: Arc<Options>) {
+        let mut registry = self.registry.write();
+        let mut authenticator = opts.authorization.clone();
+        if let (Some(new), Some(current)) = (
+            authenticator.trust.as_mut(),
+            registry.authenticator.trust.as_ref(),
+        ) {
+            keep_newer_accounts(new, current, opts.resolver_dir().is_some());
+        }
+        for account in registry.accounts.values() {
+            if let Some(config) = account_config(&opts, authenticator.trust.as_ref(), &account.name)
+            {
+                account.set_limits(config.limits);
+            }
+        }
+        registry.authenticator = Arc::new(authenticator);
         *self.opts.write() = opts;
         self.config_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The ways in, as they stand now.
+    pub(crate) fn authenticator(&self) -> Arc<Authenticator> {
+        Arc::clone(&self.registry.read().authenticator)
+    }
+
+    /// Changes the trust (operator mode's account JWTs) under the registry's lock, so
+    /// concurrent changes all take effect. `change` sees the trust and the accounts in use;
+    /// nothing happens without operator mode.
+    pub(crate) fn change_trust<R>(
+        &self,
+        change: impl FnOnce(&mut Trust, &HashMap<String, Arc<Account>>) -> R,
+    ) -> Option<R> {
+        let mut registry = self.registry.write();
+        let mut authenticator = (*registry.authenticator).clone();
+        let trust = authenticator.trust.as_mut()?;
+        let result = change(trust, &registry.accounts);
+        registry.authenticator = Arc::new(authenticator);
+        self.config_generation.fetch_add(1, Ordering::AcqRel);
+        Some(result)
+    }
+
+    /// The account JWT in force for `key`, in operator mode.
+    pub(crate) fn account_jwt(&self, key: &str) -> Option<AccountEntry> {
+        self.registry
+            .read()
+            .authenticator
+            .trust
+            .as_ref()
+            .and_then(|trust| trust.account(key).cloned())
     }
 
     pub(crate) fn info_mut(&self) -> parking_lot::RwLockWriteGuard<'_, ServerInfo> {
@@ -140,39 +226,40 @@ impl ServerInner {
     }
 
     /// Adds a connection unless `max_connections` is reached.
-    pub(crate) fn register(&self, client: &Arc<ClientShared>) -> bool {
+    pub(crate) fn register(&self, client: &Arc<ClientConn>) -> bool {
         let mut clients = self.clients.lock();
         if clients.len() >= self.opts().max_connections
             || self.shutting_down.load(Ordering::Acquire)
         {
             return false;
         }
-        clients.insert(client.cid, Arc::clone(client));
+        clients.insert(client.conn.cid, Arc::clone(client));
         true
     }
 
     /// Removes a closed connection, keeping what monitoring reports about it.
-    pub(crate) fn unregister(&self, client: &ClientShared) {
+    pub(crate) fn unregister(&self, client: &ClientConn) {
         self.monitor.closed(client, self.opts().max_closed_clients);
         let mut clients = self.clients.lock();
-        clients.remove(&client.cid);
+        clients.remove(&client.conn.cid);
         if clients.is_empty() {
             self.clients_gone.notify_waiters();
         }
     }
 
-    pub(crate) fn snapshot_clients(&self) -> Vec<Arc<ClientShared>> {
+    pub(crate) fn snapshot_clients(&self) -> Vec<Arc<ClientConn>> {
         self.clients.lock().values().cloned().collect()
     }
 
+    pub(crate) fn client(&self, cid: u64) -> Option<Arc<ClientConn>> {
+        self.clients.lock().get(&cid).cloned()
+    }
+
     /// The connected clients bound to `account`.
-    pub(crate) fn clients_of(&self, account: &Account) -> Vec<Arc<ClientShared>> {
+    pub(crate) fn clients_of(&self, account: &Account) -> Vec<Arc<ClientConn>> {
         self.snapshot_clients()
             .into_iter()
-            .filter(|client| {
-                crate::monitor::connz::account_of_details(&client.stats.details.lock())
-                    == account.name
-            })
+            .filter(|client| client.conn.account_name() == account.name)
             .collect()
     }
 }
@@ -184,42 +271,18 @@ pub struct Server {
     local_addr: SocketAddr,
 }
 
-/// A server-side subscription; dropping it does not unsubscribe, call
-/// [`Server::unsubscribe_internal`].
-#[derive(Debug, Clone)]
-pub struct InternalSubscription(SubRef);
-
-impl Server {
-    /// Binds the client listener, starts accepting connections and reports ready.
-    pub async fn start(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
-        let server = Server::listen(opts, log).await?;
-        server.announce_ready();
-        Ok(server)
-    }
-
-    /// Logs `Server is ready`, the line harnesses wait for; the binary calls it once its
-    /// other listeners and the ports file are in place.
-    pub fn announce_ready(&self) {
-        self.inner.log.info(format_args!("Server is ready"));
-    }
-
-    /// Binds the client listener and starts accepting connections, without reporting ready.
-    pub async fn listen(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
-        let tls = opts.tls.as_ref().map(crate::tls::acceptor).transpose()?;
-        let port = opts.port.unwrap_or(0);
-        let addr = host_port(&opts.host, port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ServerError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Listen {
-                addr: addr.clone(),
-                source,
-            })?;
+impl ServerInner {
+    /// The server's state before it accepts anything: accounts from the settings (the
+    /// global one, those configured, the system one), the INFO it greets with, and the
+    /// extensions that will plug in.
+    pub(crate) fn new(
+        opts: Options,
+        log: Arc<Logger>,
+        local_addr: SocketAddr,
+        tls: Option<crate::tls::Acceptor>,
+        stop_accepting: watch::Sender<bool>,
+        extensions: Vec<Arc<dyn Extension>>,
+    ) -> Arc<ServerInner> {
         let server_id = new_server_id();
         let server_name = opts
             .server_name
@@ -236,33 +299,40 @@ impl Server {
                 "Maximum payloads over 8.00 MB are generally discouraged and could lead to poor performance"
             ));
         }
-
-        let (stop_accepting, stop_rx) = watch::channel(false);
-        let (stopped, _) = watch::channel(false);
-        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache));
+        let cache = !opts.disable_sublist_cache;
+        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, cache));
         let mut accounts = HashMap::new();
         accounts.insert(GLOBAL_ACCOUNT.to_owned(), Arc::clone(&global));
+        let trust = opts.authorization.trust.as_ref();
         for config in &opts.accounts {
+            let limits = account_config(&opts, trust, &config.name)
+                .map(|config| config.limits)
+                .unwrap_or_default();
             accounts.insert(
                 config.name.clone(),
-                Arc::new(Account::with_limits(
-                    &config.name,
-                    !opts.disable_sublist_cache,
-                    config.limits,
-                )),
+                Arc::new(Account::with_limits(&config.name, cache, limits)),
             );
         }
         let system = opts.system_account_name().map(|name| {
             Arc::clone(
                 accounts
                     .entry(name.to_owned())
-                    .or_insert_with(|| Arc::new(Account::new(name, !opts.disable_sublist_cache))),
+                    .or_insert_with(|| Arc::new(Account::new(name, cache))),
             )
         });
-        let inner = Arc::new(ServerInner {
+        let system_client = InternalClient::new(
+            system.as_ref().map_or_else(|| Arc::clone(&global), Arc::clone),
+            ConnKind::System,
+        );
+        let (stopped, _) = watch::channel(false);
+        Arc::new(ServerInner {
             global,
-            accounts: RwLock::new(accounts),
+            registry: RwLock::new(Registry {
+                accounts,
+                authenticator: Arc::new(opts.authorization.clone()),
+            }),
             system,
+            system_client,
             info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
             opts: RwLock::new(Arc::new(opts)),
             config_generation: AtomicU64::new(0),
@@ -277,36 +347,34 @@ impl Server {
             stop_accepting,
             stopped,
             shutting_down: AtomicBool::new(false),
-        });
-        inner.log.info(format_args!(
-            "Listening for client connections on {}",
-            display_addr(&local_addr)
-        ));
-        if let Some(tls) = &inner.opts().tls {
-            if inner.opts().allow_non_tls {
-                inner
-                    .log
-                    .info(format_args!("TLS available for client connections"));
-            } else {
-                inner
-                    .log
-                    .info(format_args!("TLS required for client connections"));
-            }
-            if tls.verify || tls.verify_and_map {
-                inner
-                    .log
-                    .info(format_args!("Client certificates are verified"));
-            }
-        }
-        tokio::spawn(accept_loop(Arc::clone(&inner), listener, stop_rx));
-        let server = Server { inner, local_addr };
-        crate::monitor::subscribe_requests(&server)?;
-        crate::imports::wire(server.inner())?;
-        server.inner().apply_account_limits(&server.inner().opts());
-        crate::resolver::subscribe(server.inner())?;
-        Ok(server)
+            extensions,
+        })
     }
 
+    /// Tells every extension the server is up, then that each account present loaded.
+    pub(crate) fn start_extensions(self: &Arc<Self>) -> Result<(), ServerError> {
+        let server = Server::from_inner(Arc::clone(self));
+        for extension in &self.extensions {
+            extension.started(&server)?;
+        }
+        for account in self.all_accounts() {
+            self.account_loaded(&account);
+        }
+        Ok(())
+    }
+
+    fn account_loaded(self: &Arc<Self>, account: &Arc<Account>) {
+        let server = Server::from_inner(Arc::clone(self));
+        for extension in &self.extensions {
+            if let Err(error) = extension.account_loaded(&server, account) {
+                self.log
+                    .error(format_args!("Account {}: {error}", account.name));
+            }
+        }
+    }
+}
+
+impl Server {
     pub(crate) fn from_inner(inner: Arc<ServerInner>) -> Server {
         let local_addr = inner.local_addr;
         Server { inner, local_addr }
@@ -322,7 +390,7 @@ impl Server {
 
     /// `nats://host:port` for clients on this machine.
     pub fn client_url(&self) -> String {
-        format!("nats://{}", display_addr(&self.local_addr))
+        format!("nats://{}", self.local_addr)
     }
 
     pub fn server_id(&self) -> String {
@@ -374,7 +442,7 @@ impl Server {
         }
         let _ = self.inner.stop_accepting.send(true);
         for client in self.inner.snapshot_clients() {
-            client.close(CloseReason::ServerShutdown);
+            client.conn.close(CloseReason::ServerShutdown);
         }
         let gone = async {
             loop {
@@ -408,9 +476,10 @@ impl Server {
         ));
         let _ = self.inner.stop_accepting.send(true);
         for client in self.inner.snapshot_clients() {
-            if client.protocol.load(Ordering::Relaxed) >= 1 {
-                let client_ip = client.peer.ip().to_string();
-                client.send_now(&self.inner.info_line(client.cid, &client_ip, None, None));
+            if client.takes_async_info() {
+                let conn = &client.conn;
+                let client_ip = conn.peer.ip().to_string();
+                conn.send_now(&self.inner.info_line(conn.cid, &client_ip, None, None));
             }
         }
         tokio::time::sleep(opts.lame_duck_grace_period).await;
@@ -426,7 +495,7 @@ impl Server {
                 step * clients.len() as u32
             ));
             for client in clients {
-                client.close(CloseReason::ServerShutdown);
+                client.conn.close(CloseReason::ServerShutdown);
                 if !step.is_zero() {
                     tokio::time::sleep(step).await;
                 }
@@ -435,39 +504,10 @@ impl Server {
         self.shutdown().await;
     }
 
-    /// Subscribes a server-side handler in the global account. Messages reach it through the
-    /// same routing as client subscriptions, on the publisher's task.
-    pub fn subscribe_internal(
-        &self,
-        subject: &str,
-        queue: Option<&str>,
-        handler: InternalHandler,
-    ) -> Result<InternalSubscription, ServerError> {
-        self.inner
-            .subscribe_in(&self.inner.global, subject, queue, handler)
-            .map(InternalSubscription)
-    }
-
-    pub fn unsubscribe_internal(&self, sub: &InternalSubscription) {
-        self.inner.global.remove_subscription(&sub.0);
-    }
-
-    /// Publishes from the server itself into the global account. Returns whether anything
-    /// received the message.
-    pub fn publish_internal(
-        &self,
-        subject: &str,
-        reply: Option<&str>,
-        headers: Option<&[u8]>,
-        body: &[u8],
-    ) -> bool {
-        self.inner.publish_in(
-            &self.inner.global,
-            subject.as_bytes(),
-            reply.unwrap_or_default().as_bytes(),
-            headers.unwrap_or_default(),
-            body,
-        )
+    /// An internal client bound to `account` (the global account for `None`; an account
+    /// not yet in use is loaded), for server-side services to subscribe and publish with.
+    pub fn internal_client(&self, account: Option<&str>) -> InternalClient {
+        InternalClient::new(self.inner.account(account), ConnKind::Account)
     }
 }
 
@@ -477,7 +517,7 @@ impl ServerInner {
         let Some(name) = name else {
             return Arc::clone(&self.global);
         };
-        if let Some(account) = self.accounts.read().get(name) {
+        if let Some(account) = self.registry.read().accounts.get(name) {
             return Arc::clone(account);
         }
         self.load_account(name)
@@ -486,50 +526,35 @@ impl ServerInner {
 
     /// An account already in use, without loading it.
     pub(crate) fn loaded_account(&self, name: &str) -> Option<Arc<Account>> {
-        self.accounts.read().get(name).cloned()
+        self.registry.read().accounts.get(name).cloned()
     }
 
     /// Registers an account on first use, as nats-server does with JWT accounts (and with
-    /// accounts a reload added to the config file), and subscribes its imports.
+    /// accounts a reload added to the config file), and tells the extensions.
     fn load_account(self: &Arc<Self>, name: &str) -> Option<Arc<Account>> {
-        let opts = self.opts();
-        let config = account_config(&opts, name)?;
+        let cache = !self.opts().disable_sublist_cache;
         let account = {
-            let mut accounts = self.accounts.write();
-            if let Some(existing) = accounts.get(name) {
+            let mut registry = self.registry.write();
+            if let Some(existing) = registry.accounts.get(name) {
                 return Some(Arc::clone(existing));
             }
-            let account = Arc::new(Account::with_limits(
-                name,
-                !opts.disable_sublist_cache,
-                config.limits,
-            ));
-            accounts.insert(name.to_owned(), Arc::clone(&account));
+            let opts = self.opts();
+            let config = account_config(&opts, registry.authenticator.trust.as_ref(), name)?;
+            let account = Arc::new(Account::with_limits(name, cache, config.limits));
+            registry
+                .accounts
+                .insert(name.to_owned(), Arc::clone(&account));
             account
         };
-        if let Err(error) = crate::imports::wire_account(self, &config)
-            .and_then(|()| crate::monitor::serve_account(self, Arc::clone(&account)))
-        {
-            self.log.error(format_args!("Account {name}: {error}"));
-        }
-        crate::resolver::schedule_expiry(self, &account);
+        self.account_loaded(&account);
         Some(account)
     }
 
     /// An account's exports, imports and limits, from the config file or its JWT.
     pub(crate) fn account_config(&self, name: &str) -> Option<AccountConfig> {
-        account_config(&self.opts(), name)
-    }
-
-    /// Gives every account in use the limits `opts` sets for it (at start, and before a
-    /// reload is put in force, so that clients find the new limits when they see the new
-    /// settings).
-    pub(crate) fn apply_account_limits(&self, opts: &Options) {
-        for account in self.all_accounts() {
-            if let Some(config) = account_config(opts, &account.name) {
-                account.set_limits(config.limits);
-            }
-        }
+        let opts = self.opts();
+        let registry = self.registry.read();
+        account_config(&opts, registry.authenticator.trust.as_ref(), name)
     }
 
     /// The system account, or the global one when there is none.
@@ -537,6 +562,11 @@ impl ServerInner {
         self.system
             .as_ref()
             .map_or_else(|| Arc::clone(&self.global), Arc::clone)
+    }
+
+    /// The server's own internal client, in the system account (or the global one).
+    pub(crate) fn system_client(&self) -> &InternalClient {
+        &self.system_client
     }
 
     pub(crate) fn has_system_account(&self) -> bool {
@@ -547,8 +577,9 @@ impl ServerInner {
     pub(crate) fn all_accounts(&self) -> Vec<Arc<Account>> {
         let mut all = vec![Arc::clone(&self.global)];
         all.extend(
-            self.accounts
+            self.registry
                 .read()
+                .accounts
                 .values()
                 .filter(|a| !Arc::ptr_eq(a, &self.global))
                 .cloned(),
@@ -561,7 +592,7 @@ impl ServerInner {
         let mut total = natsd_subject::SublistStats::default();
         let mut fanout_sum = 0.0;
         for account in self.all_accounts() {
-            let stats = account.sublist.stats();
+            let stats = account.sublist_stats();
             total.subscriptions += stats.subscriptions;
             total.cached_results += stats.cached_results;
             total.inserts += stats.inserts;
@@ -579,89 +610,19 @@ impl ServerInner {
         }
         total
     }
-
-    /// Subscribes a server-side handler in `account`.
-    pub(crate) fn subscribe_in(
-        &self,
-        account: &Account,
-        subject: &str,
-        queue: Option<&str>,
-        handler: InternalHandler,
-    ) -> Result<SubRef, ServerError> {
-        let sub = SubRef(Arc::new(Subscription::new(
-            Bytes::copy_from_slice(subject.as_bytes()),
-            queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
-            Bytes::new(),
-            Target::Internal(handler),
-        )));
-        account
-            .sublist
-            .insert(subject.as_bytes(), queue.map(str::as_bytes), sub.clone())
-            .map_err(|_| ServerError::InvalidSubject)?;
-        Ok(sub)
-    }
-
-    /// Publishes from the server into `account`; returns whether anything received it.
-    pub(crate) fn publish_in(
-        &self,
-        account: &Account,
-        subject: &[u8],
-        reply: &[u8],
-        headers: &[u8],
-        body: &[u8],
-    ) -> bool {
-        let mut payload = BytesMut::with_capacity(headers.len() + body.len());
-        payload.extend_from_slice(headers);
-        payload.extend_from_slice(body);
-        let payload = payload.freeze();
-        let header_text = encode::decimal(headers.len());
-        let size_text = encode::decimal(payload.len());
-        let message = Message {
-            subject,
-            reply,
-            header_len: headers.len(),
-            header_len_text: header_text.as_bytes(),
-            size_text: size_text.as_bytes(),
-            payload: natsd_proto::SharedSlice::whole(&payload),
-        };
-        let result = account.sublist.matches(subject);
-        let mut flusher = Flusher::default();
-        deliver(account, &result, None, &message, &mut flusher)
-    }
 }
 
-async fn accept_loop(
-    inner: Arc<ServerInner>,
-    listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(5);
-                    tokio::spawn(crate::client::serve(Arc::clone(&inner), stream, peer));
-                }
-                Err(error) => {
-                    // Usually out of file descriptors: wait a little rather than spin.
-                    inner.log.error(format_args!("Temporary Client Accept Error({error}), sleeping {}ms", backoff.as_millis()));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
-    }
-}
-
-/// An account's exports, imports and limits in `opts`: from the config file, or from its
-/// JWT in operator mode.
-pub(crate) fn account_config(opts: &Options, name: &str) -> Option<AccountConfig> {
+/// An account's exports, imports and limits: from the config file, or from its JWT in
+/// `trust` in operator mode.
+pub(crate) fn account_config(
+    opts: &Options,
+    trust: Option<&Trust>,
+    name: &str,
+) -> Option<AccountConfig> {
     if let Some(config) = opts.accounts.iter().find(|a| a.name == name) {
         return Some(config.clone());
     }
-    let trust = opts.authorization.trust.as_ref()?;
+    let trust = trust?;
     let entry = trust.account(name)?;
     Some(AccountConfig::from_jwt(
         &entry.claims,
@@ -709,8 +670,20 @@ pub fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn display_addr(addr: &SocketAddr) -> String {
-    addr.to_string()
+/// Keeps in `new` (a reload's trust) the account JWTs of `current` that are newer than
+/// the reload's: updates that arrived after the reload read its files. With a directory
+/// resolver, accounts stored since are kept too (their files are the truth; a deleted
+/// account is gone from `current` already).
+fn keep_newer_accounts(new: &mut Trust, current: &Trust, directory: bool) {
+    for entry in current.accounts() {
+        let newer = match new.account(&entry.claims.sub) {
+            Some(reloaded) => entry.claims.iat > reloaded.claims.iat,
+            None => directory,
+        };
+        if newer {
+            new.insert_account(entry.clone());
+        }
+    }
 }
 
 /// A server id shaped like nats-server's: `N` and 55 base32 characters.

@@ -1,44 +1,55 @@
-//! Subscriptions and where their messages go.
+//! Subscriptions, the messages they receive, and the [`Deliver`] seam through which each
+//! kind of subscriber takes a message in its own framing (`MSG`/`HMSG` for clients, a
+//! callback for internal subscribers; `RMSG`, `LMSG` and MQTT `PUBLISH` as those arrive).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use natsd_proto::SharedSlice;
 
-use crate::client::ClientShared;
+use crate::conn::Flusher;
 
-/// A message as an internal subscriber receives it.
-#[derive(Debug, Clone)]
-pub struct InternalMsg {
-    pub subject: Bytes,
-    pub reply: Option<Bytes>,
-    /// The `NATS/1.0` header block, empty when the message has none.
-    pub headers: Bytes,
-    pub body: Bytes,
-    /// The publishing client's id, when a client published it.
+/// A message on its way to subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    /// The publishing connection's id, when a connection published it (for `echo`).
     pub publisher: Option<u64>,
+    pub subject: &'a [u8],
+    pub reply: &'a [u8],
+    /// Header block length; 0 when the message carries no headers.
+    pub header_len: usize,
+    /// Header length as the publisher wrote it (repeated verbatim in `HMSG`).
+    pub header_len_text: &'a [u8],
+    /// Total size as the publisher wrote it (repeated verbatim in `MSG`/`HMSG`).
+    pub size_text: &'a [u8],
+    /// Header block followed by the body.
+    pub payload: SharedSlice<'a>,
 }
 
-/// Callback of a server-side subscriber; it runs on the publisher's task, so it must be quick
-/// (hand work to a channel when it is not).
-pub type InternalHandler = Arc<dyn Fn(InternalMsg) + Send + Sync>;
+/// A subscriber: what owns subscriptions and takes their messages.
+pub trait Deliver: Send + Sync {
+    /// Whether a message may go to this subscriber: not its own publish when it asked for
+    /// no echo, not denied by its permissions, not closed. A subscriber that tracks the
+    /// requests it may answer notes the reply here.
+    fn accepts(&self, message: &Message<'_>) -> bool;
 
-/// Where a subscription's messages are delivered.
-pub enum Target {
-    Client(Arc<ClientShared>),
-    Internal(InternalHandler),
-}
+    /// Queues the message for `sub` in the subscriber's framing, marking what must be
+    /// woken in `flusher`.
+    fn write(&self, sub: &Subscription, message: &Message<'_>, flusher: &mut Flusher);
 
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Client(c) => write!(f, "Client({})", c.cid),
-            Target::Internal(_) => f.write_str("Internal"),
-        }
+    /// The connection id, for subscribers that are connections.
+    fn cid(&self) -> Option<u64> {
+        None
     }
+
+    /// Drops `sub` from the subscriber's own records once it reached its delivery limit.
+    fn forget(&self, _sub: &SubRef) {}
 }
 
-#[derive(Debug)]
+/// Where a subscription's messages go.
+pub type Target = Arc<dyn Deliver>;
+
 pub struct Subscription {
     pub sid: Bytes,
     pub subject: Bytes,
@@ -48,6 +59,17 @@ pub struct Subscription {
     /// Auto-unsubscribe after this many deliveries; 0 means none.
     max: AtomicU64,
     closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("sid", &self.sid)
+            .field("subject", &self.subject)
+            .field("queue", &self.queue)
+            .field("cid", &self.target.cid())
+            .finish()
+    }
 }
 
 impl Subscription {

@@ -8,10 +8,9 @@ use std::time::SystemTime;
 
 use serde_json::json;
 
-use super::connz::account_of_details;
 use super::requests::brief;
 use super::rfc3339;
-use crate::outbound::ClientShared;
+use crate::client_conn::ClientConn;
 use crate::server::ServerInner;
 
 /// Sequence numbers of the events this process published.
@@ -27,19 +26,20 @@ pub(crate) enum ClientEvent<'a> {
 }
 
 /// Publishes a client's advisory.
-pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, what: ClientEvent<'_>) {
+pub(crate) fn client_event(inner: &ServerInner, client: &ClientConn, what: ClientEvent<'_>) {
     if !inner.has_system_account() {
         return;
     }
-    let details = client.stats.details.lock().clone();
-    let account = account_of_details(&details);
+    let conn = &client.conn;
+    let details = conn.stats.details.lock().clone();
+    let account = details.account_name();
     let mut client_info = json!({
-        "start": rfc3339(client.stats.start),
-        "host": client.peer.ip().to_string(),
-        "id": client.cid,
+        "start": rfc3339(conn.stats.start),
+        "host": conn.peer.ip().to_string(),
+        "id": conn.cid,
         "acc": account,
-        "kind": "Client",
-        "client_type": "nats",
+        "kind": conn.kind.as_str(),
+        "client_type": conn.protocol.as_str(),
     });
     let presented = match what {
         ClientEvent::AuthenticationFailed(user) => user.map(str::to_owned),
@@ -81,22 +81,18 @@ pub(crate) fn client_event(inner: &ServerInner, client: &ClientShared, what: Cli
         "client": client_info,
     });
     if closed {
-        let (out_msgs, out_bytes) = client.out_counts();
+        let (out_msgs, out_bytes) = conn.out_counts();
         event["sent"] = json!({ "msgs": out_msgs, "bytes": out_bytes });
         event["received"] = json!({
-            "msgs": client.stats.in_msgs.load(Ordering::Relaxed),
-            "bytes": client.stats.in_bytes.load(Ordering::Relaxed),
+            "msgs": conn.stats.in_msgs.load(Ordering::Relaxed),
+            "bytes": conn.stats.in_bytes.load(Ordering::Relaxed),
         });
-        event["reason"] = json!(client
+        event["reason"] = json!(conn
             .close_reason()
             .map(|r| r.to_string())
             .unwrap_or_default());
     }
-    inner.publish_in(
-        &inner.system_account(),
-        subject.as_bytes(),
-        b"",
-        b"",
-        event.to_string().as_bytes(),
-    );
+    inner
+        .system_client()
+        .send(subject.as_bytes(), b"", event.to_string());
 }

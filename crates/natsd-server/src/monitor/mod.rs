@@ -2,8 +2,6 @@
 //! nats-server's JSON field names; the HTTP layer and the `$SYS.REQ.SERVER.PING.*` requests
 //! serve the same structures.
 //!
-//! - `state`: [`MonitorState`], the counters and the ring of closed connections the server
-//!   keeps for monitoring.
 //! - [`varz`], [`connz`], [`subsz`]: the main providers and their options.
 //! - [`other`]: the endpoints for capabilities natsd does not serve yet (routes, gateways,
 //!   leaf nodes, JetStream), which answer as nats-server does when they are unused, and
@@ -15,15 +13,12 @@ pub mod connz;
 mod events;
 pub mod other;
 mod requests;
-mod state;
 pub mod subsz;
-mod time;
 pub mod varz;
 
 pub(crate) use events::{client_event, ClientEvent};
-pub(crate) use requests::{brief as server_brief, serve_account, subscribe as subscribe_requests};
-pub(crate) use state::MonitorState;
-pub use time::{go_duration, rfc3339, uptime};
+pub(crate) use requests::{brief as server_brief, SystemServices};
+pub use crate::timefmt::{go_duration, rfc3339, uptime};
 
 /// Writes a float as Go's encoder does: without a fraction when it is whole (`2`, not `2.0`),
 /// so clients that tell integers from floats see the same types as from nats-server.

@@ -179,7 +179,7 @@ impl Server {
                 jetstream_enabled: false,
                 leafnode_connections: 0,
                 client_connections: inner.snapshot_clients().len(),
-                subscriptions: inner.global.sublist.count(),
+                subscriptions: inner.global.sublist_stats().subscriptions,
             });
         Accountz {
             server_id: self.server_id(),
@@ -215,7 +215,7 @@ impl Server {
                 conns,
                 leafnodes: 0,
                 total_conns: conns,
-                num_subscriptions: inner.global.sublist.count(),
+                num_subscriptions: inner.global.sublist_stats().subscriptions,
                 sent: DataStats {
                     msgs: traffic.out_msgs,
                     bytes: traffic.out_bytes,

@@ -3,7 +3,9 @@
 //! ROUTEZ, GATEWAYZ, LEAFZ, ACCOUNTZ, JSZ and HEALTHZ. The request body may carry the same
 //! options as the HTTP query; the reply is nats-server's `{"server": ..., "data": ...}`.
 //!
-//! natsd has no system account yet, so these subjects live in the global account.
+//! They live in the system account (the global one without), served by the server's
+//! internal client there; every other account gets USER.INFO and its own CONNZ as it
+//! loads. The whole is an [`Extension`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -16,9 +18,10 @@ use super::connz::{ConnState, ConnzOptions, SubsDetail};
 use super::subsz::SubszOptions;
 use super::{rfc3339, BadRequest};
 use crate::account::Account;
+use crate::conn::{ConnKind, Flusher};
+use crate::internal::{InternalClient, InternalMsg};
 use crate::options::COMPATIBLE_VERSION;
-use crate::server::{Server, ServerError, ServerInner};
-use crate::subscription::InternalMsg;
+use crate::server::{Extension, Server, ServerError, ServerInner};
 
 const KINDS: [&str; 11] = [
     "STATSZ", "IDZ", "VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "ACCOUNTZ", "JSZ",
@@ -115,20 +118,32 @@ impl RequestOptions {
 /// Where a request came from, and what it may see.
 #[derive(Debug, Clone)]
 struct Scope {
-    /// The account the request was published in; the reply goes there.
-    account: Arc<Account>,
+    /// Bound to the account the request was published in; the reply goes there.
+    client: InternalClient,
     /// Requests from outside the system account see only their own account.
     own_account_only: bool,
 }
 
-/// Subscribes the request handlers in the system account, and the few services nats-server
-/// offers every account (`$SYS.REQ.USER.INFO`, and CONNZ limited to the account) in each
-/// of them. Handlers hold the server weakly, so they do not keep it alive.
-pub(crate) fn subscribe(server: &Server) -> Result<(), ServerError> {
+/// The monitoring providers over NATS, and the per-account services, as an extension.
+pub(crate) struct SystemServices;
+
+impl Extension for SystemServices {
+    fn started(&self, server: &Server) -> Result<(), ServerError> {
+        subscribe(server)
+    }
+
+    fn account_loaded(&self, server: &Server, account: &Arc<Account>) -> Result<(), ServerError> {
+        serve_account(server.inner(), Arc::clone(account))
+    }
+}
+
+/// Subscribes the request handlers in the system account. Handlers hold the server
+/// weakly, so they do not keep it alive.
+fn subscribe(server: &Server) -> Result<(), ServerError> {
     let inner = server.inner();
     let id = server.server_id();
     let system = Scope {
-        account: inner.system_account(),
+        client: inner.system_client().clone(),
         own_account_only: false,
     };
     let seq = Arc::new(AtomicU64::new(0));
@@ -140,26 +155,17 @@ pub(crate) fn subscribe(server: &Server) -> Result<(), ServerError> {
         subscribe(format!("$SYS.REQ.SERVER.PING.{kind}"), Some(kind))?;
         subscribe(format!("$SYS.REQ.SERVER.{id}.{kind}"), Some(kind))?;
     }
-    subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"))?;
-    if inner.has_system_account() {
-        for account in inner.all_accounts() {
-            serve_account(inner, account)?;
-        }
-    }
-    Ok(())
+    subscribe("$SYS.REQ.USER.INFO".to_owned(), Some("USERINFO"))
 }
 
 /// The services every account other than the system one gets: `$SYS.REQ.USER.INFO`, and
 /// CONNZ limited to its own connections. Accounts from JWTs get them when first used.
-pub(crate) fn serve_account(
-    inner: &Arc<ServerInner>,
-    account: Arc<Account>,
-) -> Result<(), ServerError> {
+fn serve_account(inner: &Arc<ServerInner>, account: Arc<Account>) -> Result<(), ServerError> {
     if !inner.has_system_account() || Arc::ptr_eq(&account, &inner.system_account()) {
         return Ok(());
     }
     let scope = Scope {
-        account,
+        client: InternalClient::new(account, ConnKind::Account),
         own_account_only: true,
     };
     let seq = Arc::new(AtomicU64::new(0));
@@ -183,7 +189,7 @@ fn subscribe_one(
     scope: &Scope,
 ) -> Result<(), ServerError> {
     let (weak, seq, handler_scope) = (Arc::downgrade(inner), Arc::clone(seq), scope.clone());
-    let handler = Arc::new(move |msg: InternalMsg| {
+    let handler = Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
         if let Some(inner) = Weak::upgrade(&weak) {
             let server = Server::from_inner(inner);
             let request = Request {
@@ -191,12 +197,14 @@ fn subscribe_one(
                 legacy_ping: kind.is_none(),
                 scope: &handler_scope,
             };
-            answer(&server, &request, &msg, &seq);
+            answer(&server, &request, &msg, &seq, flusher);
         }
     });
-    inner
-        .subscribe_in(&scope.account, &subject, None, handler)
+    scope
+        .client
+        .subscribe(&subject, None, handler)
         .map(|_| ())
+        .map_err(|_| ServerError::InvalidSubject)
 }
 
 struct Request<'a> {
@@ -205,21 +213,27 @@ struct Request<'a> {
     scope: &'a Scope,
 }
 
-fn answer(server: &Server, request: &Request<'_>, msg: &InternalMsg, seq: &AtomicU64) {
+fn answer(
+    server: &Server,
+    request: &Request<'_>,
+    msg: &InternalMsg,
+    seq: &AtomicU64,
+    flusher: &mut Flusher,
+) {
     let Some(reply) = msg.reply.as_ref() else {
         return;
     };
     let options: Result<RequestOptions, BadRequest> =
-        if msg.body.iter().all(u8::is_ascii_whitespace) {
+        if msg.body().iter().all(u8::is_ascii_whitespace) {
             Ok(RequestOptions::default())
         } else {
-            serde_json::from_slice(&msg.body)
+            serde_json::from_slice(msg.body())
                 .map_err(|e| BadRequest(format!("Error decoding request: {e}")))
         };
     let brief = brief(server.inner(), seq);
     let data = options.and_then(|mut options| {
         if request.scope.own_account_only {
-            options.acc = Some(request.scope.account.name.clone());
+            options.acc = Some(request.scope.client.account().name.clone());
         }
         match request.kind {
             "USERINFO" => Ok(user_info(server, msg.publisher)),
@@ -233,34 +247,24 @@ fn answer(server: &Server, request: &Request<'_>, msg: &InternalMsg, seq: &Atomi
         Ok(data) => json!({ "server": brief, "data": data }),
         Err(error) => json!({ "server": brief, "error": { "code": 400, "description": error.0 } }),
     };
-    server.inner().publish_in(
-        &request.scope.account,
-        reply,
-        b"",
-        b"",
-        body.to_string().as_bytes(),
-    );
+    request
+        .scope
+        .client
+        .publish(reply, b"", 0, body.to_string().into(), flusher);
 }
 
 /// `$SYS.REQ.USER.INFO`: the requesting client's user, account and permissions.
 fn user_info(server: &Server, publisher: Option<u64>) -> Value {
-    let client = publisher.and_then(|cid| {
-        server
-            .inner()
-            .snapshot_clients()
-            .into_iter()
-            .find(|c| c.cid == cid)
-    });
-    let Some(client) = client else {
+    let Some(client) = publisher.and_then(|cid| server.inner().client(cid)) else {
         return Value::Null;
     };
-    let details = client.stats.details.lock().clone();
+    let details = client.conn.stats.details.lock().clone();
     let mut info = json!({
-        "account": super::connz::account_of_details(&details),
+        "account": details.account_name(),
         "user": details.user.unwrap_or_default(),
         "expires": 0,
     });
-    if let Some(permissions) = client.permissions() {
+    if let Some(permissions) = client.permits.get() {
         info["permissions"] = permissions_json(&permissions);
     }
     info

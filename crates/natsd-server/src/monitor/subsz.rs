@@ -5,7 +5,8 @@ use std::time::SystemTime;
 use natsd_subject::{is_valid_literal_subject, matches};
 use serde::Serialize;
 
-use super::connz::{sub_detail, SubDetail, DEFAULT_LIMIT};
+use super::connz::{SubDetail, DEFAULT_LIMIT};
+use crate::stats::sub_detail;
 use super::{rfc3339, BadRequest};
 use crate::server::Server;
 
@@ -59,14 +60,14 @@ impl Server {
         let mut listed = Vec::new();
         if opts.subs {
             for client in inner.snapshot_clients() {
-                let account = super::connz::account_of_details(&client.stats.details.lock());
+                let account = client.conn.account_name();
                 for sub in client.subs.lock().values() {
                     let reached = opts
                         .test
                         .as_ref()
                         .is_none_or(|test| matches(&sub.subject, test.as_bytes()));
                     if reached {
-                        listed.push(sub_detail(sub, client.cid, Some(&account)));
+                        listed.push(sub_detail(sub, client.conn.cid, Some(&account)));
                     }
                 }
             }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::state::Traffic;
+use crate::stats::Traffic;
 use super::{rfc3339, uptime};
 use crate::options::{COMPATIBLE_VERSION, DEFAULT_AUTH_TIMEOUT, NATSD_VERSION};
 use crate::server::Server;
@@ -127,8 +127,8 @@ impl Server {
         let inner = self.inner();
         let mut total = inner.monitor.closed_traffic();
         for client in inner.snapshot_clients() {
-            let stats = &client.stats;
-            let (out_msgs, out_bytes) = client.out_counts();
+            let stats = &client.conn.stats;
+            let (out_msgs, out_bytes) = client.conn.out_counts();
             total.in_msgs += stats.in_msgs.load(Ordering::Relaxed);
             total.in_bytes += stats.in_bytes.load(Ordering::Relaxed);
             total.out_msgs += out_msgs;

@@ -258,13 +258,16 @@ async fn thousands_of_subscriptions() {
 async fn internal_subscribers_share_the_routing_path() {
     let (server, client) = setup().await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let internal = server
-        .subscribe_internal(
+    let internal_client = server.internal_client(None);
+    let internal = internal_client
+        .subscribe(
             "$SYS.REQ.TEST.>",
             None,
-            std::sync::Arc::new(move |msg: natsd_server::InternalMsg| {
-                let _ = tx.send(msg);
-            }),
+            std::sync::Arc::new(
+                move |msg: natsd_server::InternalMsg, _: &mut natsd_server::Flusher| {
+                    let _ = tx.send(msg);
+                },
+            ),
         )
         .unwrap();
     let mut inbox = client.subscribe("reply.here").await.unwrap();
@@ -277,9 +280,10 @@ async fn internal_subscribers_share_the_routing_path() {
     let msg = timeout(WAIT, rx.recv()).await.unwrap().unwrap();
     assert_eq!(&msg.subject[..], b"$SYS.REQ.TEST.x");
     assert_eq!(msg.reply.as_deref(), Some(&b"reply.here"[..]));
-    assert_eq!(&msg.body[..], b"q");
-    assert!(server.publish_internal("reply.here", None, None, b"answer"));
+    assert_eq!(msg.body(), b"q");
+    assert_eq!(msg.publisher.is_some(), true);
+    assert!(internal_client.send(b"reply.here", b"", "answer"));
     assert_eq!(&next(&mut inbox).await.payload[..], b"answer");
-    server.unsubscribe_internal(&internal);
-    assert!(!server.publish_internal("$SYS.REQ.TEST.y", None, None, b""));
+    internal_client.unsubscribe(&internal);
+    assert!(!internal_client.send(b"$SYS.REQ.TEST.y", b"", ""));
 }

@@ -1,4 +1,8 @@
-//! Counters the server keeps for monitoring beyond what live connections hold.
+//! What the server keeps for monitoring beyond what live connections hold: traffic of
+//! closed connections, slow consumer and stale counts, the ring of closed connections
+//! (`conn_info`, the `/connz` row each is kept as), requests served per path.
+
+mod conn_info;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,8 +10,11 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
-use super::connz::{conn_info, ConnInfo, SubsDetail};
-use crate::outbound::{ClientShared, CloseReason};
+pub(crate) use conn_info::{conn_info, sub_detail};
+pub use conn_info::{ConnInfo, SubDetail, SubsDetail};
+
+use crate::client_conn::ClientConn;
+use crate::conn::CloseReason;
 
 #[derive(Debug)]
 pub(crate) struct MonitorState {
@@ -54,7 +61,7 @@ impl MonitorState {
     }
 
     /// Records a connection that is going away.
-    pub fn closed(&self, client: &ClientShared, keep: usize) {
+    pub fn closed(&self, client: &ClientConn, keep: usize) {
         let info = conn_info(client, SystemTime::now(), SubsDetail::Detail, true);
         self.closed_in_msgs
             .fetch_add(info.in_msgs, Ordering::Relaxed);
@@ -64,7 +71,7 @@ impl MonitorState {
             .fetch_add(info.out_msgs, Ordering::Relaxed);
         self.closed_out_bytes
             .fetch_add(info.out_bytes, Ordering::Relaxed);
-        match client.close_reason() {
+        match client.conn.close_reason() {
             Some(
                 CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline,
             ) => {

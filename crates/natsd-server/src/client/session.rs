@@ -1,7 +1,7 @@
-//! One client connection: its reader task runs the parser and acts on each op; its writer
-//! task (in [`crate::outbound`]) drains what is queued for it.
+//! A client session: the reader task runs the parser and acts on each op (CONNECT, PUB,
+//! SUB, UNSUB, PING...), sends server PINGs, detects stale clients, applies limits and
+//! authenticates. What it delivers goes out through each subscriber's own writer.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,16 +11,15 @@ use natsd_auth::{AuthError, Credentials, Identity};
 use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::client_conn::ClientConn;
 use crate::account::Account;
+use crate::conn::{CloseReason, Conn, Flusher};
+use crate::delivery::deliver;
 use crate::info::{ClientOptions, ConnectFields};
-pub use crate::outbound::ClientShared;
-use crate::outbound::{write_loop, CloseReason, Flusher};
-use crate::route::{deliver, Message};
 use crate::server::ServerInner;
-use crate::subscription::{SubRef, Subscription, Target};
+use crate::subscription::{Message, SubRef, Subscription, Target};
 
 /// Smallest read buffer; idle connections keep only this much.
 const READ_BUFFER_MIN: usize = 512;
@@ -41,212 +40,17 @@ const JS_ACK_PREFIX: &[u8] = b"$JS.ACK.";
 
 type MatchResult = Arc<SublistResult<SubRef>>;
 
-/// Serves one accepted connection until it closes: greets it (over TLS when configured)
-/// and runs it.
-pub(crate) async fn serve(server: Arc<ServerInner>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let cid = server.next_client_id();
-    let opts = server.opts();
-    let nonce = opts
-        .authorization
-        .needs_nonce()
-        .then(natsd_auth::nkey::new_nonce);
-    let info = server.info_line(cid, &peer.ip().to_string(), nonce.as_deref(), None);
-    let Some(acceptor) = server.tls() else {
-        let (reader, writer) = stream.into_split();
-        let greeted = Greeted {
-            nonce,
-            info: Some(info),
-            ..Greeted::default()
-        };
-        return run(server, cid, peer, greeted, reader, writer).await;
-    };
-    // Boxed, so the TLS handshake's state does not enlarge every plaintext connection's
-    // task.
-    Box::pin(serve_tls(server, acceptor, stream, peer, cid, nonce, info)).await;
-}
-
-/// Greets a client over TLS (or in plaintext under `allow_non_tls`) and runs it.
-async fn serve_tls(
-    server: Arc<ServerInner>,
-    acceptor: crate::tls::Acceptor,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    cid: u64,
-    nonce: Option<String>,
-    info: Vec<u8>,
-) {
-    let opts = server.opts();
-    let Some(tls) = opts.tls.as_ref() else {
-        return;
-    };
-    // The greeting goes out in plaintext, unless TLS comes first; then it is the first
-    // thing sent over TLS.
-    let greeting = if tls.handshake_first {
-        Some(info)
-    } else {
-        let greeted = async {
-            stream.write_all(&info).await?;
-            let mut first = [0u8; 1];
-            stream.peek(&mut first).await?;
-            Ok::<_, std::io::Error>(crate::tls::starts_handshake(first[0]))
-        };
-        match tokio::time::timeout(tls.timeout, greeted).await {
-            Ok(Ok(true)) => None,
-            Ok(Ok(false)) if opts.allow_non_tls => {
-                let (reader, writer) = stream.into_split();
-                let greeted = Greeted {
-                    nonce,
-                    ..Greeted::default()
-                };
-                return run(server, cid, peer, greeted, reader, writer).await;
-            }
-            // Plaintext to a TLS-only server: closed without a word, as Go's TLS does.
-            Ok(Ok(false)) => {
-                server.log.error(format_args!(
-                    "{peer} - cid:{cid} - TLS handshake error: first record does not look like a TLS handshake"
-                ));
-                return;
-            }
-            _ => return,
-        }
-    };
-    match tokio::time::timeout(tls.timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls_stream)) => {
-            let leaf = tls_stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|cert| cert.as_ref().to_vec());
-            let certificate_key = leaf.as_deref().and_then(crate::tls::public_key_digest);
-            if !crate::tls::pinned(certificate_key.as_deref(), &tls.pinned_certs) {
-                server.log.error(format_args!(
-                    "{peer} - cid:{cid} - client certificate not among pinned_certs"
-                ));
-                return;
-            }
-            let names = leaf
-                .map(|cert| crate::tls::certificate_names(&cert))
-                .unwrap_or_default();
-            let greeted = Greeted {
-                nonce,
-                info: greeting,
-                certificate_names: names,
-                certificate_key,
-            };
-            let (reader, writer) = tokio::io::split(tls_stream);
-            run(server, cid, peer, greeted, reader, writer).await;
-        }
-        Ok(Err(error)) => server.log.error(format_args!(
-            "{peer} - cid:{cid} - TLS handshake error: {error}"
-        )),
-        Err(_) => server
-            .log
-            .error(format_args!("{peer} - cid:{cid} - TLS handshake timeout")),
-    }
-}
-
-/// What greeting a connection left for the rest of it.
-#[derive(Default)]
-struct Greeted {
-    /// The nonce the INFO carried.
-    nonce: Option<String>,
-    /// The INFO still to send, when it has not gone out yet.
-    info: Option<Vec<u8>>,
-    /// Names from the client's TLS certificate.
-    certificate_names: Vec<String>,
-    /// The digest of its public key, for `pinned_certs`.
-    certificate_key: Option<String>,
-}
-
-/// Runs a greeted connection.
-async fn run<R, W>(
-    server: Arc<ServerInner>,
-    cid: u64,
-    peer: SocketAddr,
-    greeted: Greeted,
-    reader: R,
-    writer: W,
-) where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let opts = server.opts();
-    let shared = Arc::new(ClientShared::new(cid, peer, opts.max_pending));
-    let writer_task = tokio::spawn(write_loop(Arc::clone(&shared), writer, opts.write_deadline));
-    if let Some(info) = &greeted.info {
-        shared.send_now(info);
-    }
-    {
-        let mut details = shared.stats.details.lock();
-        details.nonce = greeted.nonce;
-        if greeted.certificate_key.is_some() {
-            details.credentials = Some(Box::new(Credentials {
-                certificate: greeted.certificate_names,
-                certificate_key: greeted.certificate_key,
-                ..Credentials::default()
-            }));
-        }
-    }
-
-    if !server.register(&shared) {
-        send_error(&shared, errors::MAX_CONNECTIONS_EXCEEDED);
-        shared.close(CloseReason::MaxConnectionsExceeded);
-        server.log.error(format_args!(
-            "{peer} - cid:{cid} - {}",
-            errors::MAX_CONNECTIONS_EXCEEDED
-        ));
-    } else {
-        server.log.debug(format_args!(
-            "{peer} - cid:{cid} - Client connection created"
-        ));
-        let mut connection = Connection::new(Arc::clone(&server), Arc::clone(&shared), peer);
-        connection.run(reader).await;
-        // Unregistered first, so the closed-connection record keeps its subscriptions.
-        server.unregister(&shared);
-        connection.unbind();
-        if shared.stats.details.lock().connected {
-            crate::monitor::client_event(&server, &shared, crate::monitor::ClientEvent::Disconnect);
-        }
-        connection.remove_all_subscriptions();
-        match shared.close_reason() {
-            Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
-                "{peer} - cid:{cid} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                opts.max_pending
-            )),
-            Some(CloseReason::SlowConsumerWriteDeadline) => server.log.info(format_args!(
-                "{peer} - cid:{cid} - Slow Consumer Detected: WriteDeadline of {:?} exceeded",
-                opts.write_deadline
-            )),
-            _ => {}
-        }
-        if let Some(reason) = shared.close_reason() {
-            server.log.debug(format_args!(
-                "{peer} - cid:{cid} - Client connection closed: {reason}"
-            ));
-        }
-    }
-    let _ = writer_task.await;
-}
-
-pub(crate) fn send_error(shared: &ClientShared, text: &str) {
-    let mut out = BytesMut::new();
-    encode::err(&mut out, text);
-    shared.send_now(&out);
-}
-
 /// What the reader task owns for its connection.
-struct Connection {
+pub(super) struct Session {
     server: Arc<ServerInner>,
-    shared: Arc<ClientShared>,
-    peer: SocketAddr,
+    client: Arc<ClientConn>,
+    /// The client's kind-neutral handle (the same as `client.conn`, at hand).
+    conn: Arc<Conn>,
     client_ip: String,
     /// Protocol tracing (`-V`), read once at connect as nats-server does.
     trace: bool,
     parser: Parser,
     options: ClientOptions,
-    connected: bool,
     first_pong_sent: bool,
     pings_out: u32,
     last_in: Instant,
@@ -285,13 +89,14 @@ fn lowest(limits: &[Option<usize>]) -> Option<usize> {
     limits.iter().flatten().copied().min()
 }
 
-impl Connection {
-    fn new(server: Arc<ServerInner>, shared: Arc<ClientShared>, peer: SocketAddr) -> Self {
+impl Session {
+    pub(super) fn new(server: Arc<ServerInner>, client: Arc<ClientConn>) -> Self {
         let limits = ParserLimits {
             max_control_line: server.opts().max_control_line,
             max_payload: Some(server.opts().max_payload),
         };
-        Connection {
+        let conn = Arc::clone(&client.conn);
+        Session {
             config_generation: server.config_generation(),
             in_msgs: 0,
             in_bytes: 0,
@@ -303,12 +108,11 @@ impl Connection {
             user_limits: None,
             trace: server.log.enabled(crate::log::Level::Trace),
             server,
-            shared,
-            peer,
-            client_ip: peer.ip().to_string(),
+            client,
+            client_ip: conn.peer.ip().to_string(),
+            conn,
             parser: Parser::new(limits),
             options: ClientOptions::default(),
-            connected: false,
             first_pong_sent: false,
             pings_out: 0,
             last_in: Instant::now(),
@@ -318,12 +122,12 @@ impl Connection {
         }
     }
 
-    async fn run<R: AsyncRead + Unpin>(&mut self, mut reader: R) {
+    pub(super) async fn run<R: AsyncRead + Unpin>(&mut self, mut reader: R) {
         let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
         let mut read_size = READ_BUFFER_MIN;
         // Before CONNECT the timer is the authentication deadline, when there is one.
         let opts = self.server.opts();
-        let mut next_ping = opts.authorization.is_required().then(|| {
+        let mut next_ping = self.server.authenticator().is_required().then(|| {
             let timeout = opts
                 .auth_timeout
                 .unwrap_or(crate::options::DEFAULT_AUTH_TIMEOUT);
@@ -349,21 +153,21 @@ impl Connection {
             };
             tokio::select! {
                 biased;
-                _ = self.shared.reader_woken() => {
-                    if self.shared.is_closed() {
+                _ = self.conn.reader_woken() => {
+                    if self.conn.is_closed() {
                         return;
                     }
                 }
                 read = reader.read_buf(&mut buf) => {
                     match read {
                         Ok(0) => {
-                            self.shared.close(CloseReason::ClientClosed);
+                            self.conn.close(CloseReason::ClientClosed);
                             return;
                         }
                         Ok(n) => {
                             self.last_in = Instant::now();
                             read_size = next_read_size(read_size, n);
-                            let connected_before = self.connected;
+                            let connected_before = self.conn.is_connected();
                             self.refresh_limits();
                             self.process(&mut buf);
                             while let Some(pending) = self.pending_connect.take() {
@@ -371,7 +175,7 @@ impl Connection {
                                 // Boxed: the check's state would otherwise sit in every
                                 // connection's task.
                                 Box::pin(self.connect_checked_apart(fields, credentials)).await;
-                                if self.shared.is_closed() {
+                                if self.conn.is_closed() {
                                     break;
                                 }
                                 self.process(&mut buf);
@@ -384,10 +188,10 @@ impl Connection {
                                 tokio::task::yield_now().await;
                             }
                             self.flusher.wait_for_stalled().await;
-                            if self.shared.is_closed() {
+                            if self.conn.is_closed() {
                                 return;
                             }
-                            if self.connected && !connected_before {
+                            if self.conn.is_connected() && !connected_before {
                                 next_ping = Some(tokio::time::Instant::now() + self.first_ping_delay());
                             }
                             if buf.is_empty() && buf.capacity() > READ_BUFFER_MAX {
@@ -395,7 +199,7 @@ impl Connection {
                             }
                         }
                         Err(_) => {
-                            self.shared.close(CloseReason::ReadError);
+                            self.conn.close(CloseReason::ReadError);
                             return;
                         }
                     }
@@ -403,20 +207,20 @@ impl Connection {
                 _ = timer => {
                     if self.expires_at.is_some_and(|at| at <= tokio::time::Instant::now()) {
                         self.send_err(errors::USER_AUTHENTICATION_EXPIRED);
-                        self.shared.close(CloseReason::AuthenticationExpired);
+                        self.conn.close(CloseReason::AuthenticationExpired);
                         return;
                     }
                     if next_ping.is_some_and(|at| at > tokio::time::Instant::now()) {
                         continue;
                     }
-                    if !self.connected {
+                    if !self.conn.is_connected() {
                         self.send_err(errors::AUTHENTICATION_TIMEOUT);
-                        self.shared.close(CloseReason::AuthenticationTimeout);
+                        self.conn.close(CloseReason::AuthenticationTimeout);
                         return;
                     }
                     next_ping = Some(tokio::time::Instant::now() + self.server.opts().ping_interval);
                     self.ping_timer_fired();
-                    if self.shared.is_closed() {
+                    if self.conn.is_closed() {
                         return;
                     }
                 }
@@ -451,7 +255,7 @@ impl Connection {
     }
 
     /// Counts the connection out of its account.
-    fn unbind(&mut self) {
+    pub(super) fn unbind(&mut self) {
         if self.bound {
             self.account.unbind_connection();
             self.bound = false;
@@ -474,21 +278,21 @@ impl Connection {
     fn close_if_over_subscription_limit(&self) -> bool {
         let over = self
             .max_subscriptions()
-            .is_some_and(|max| self.shared.subs.lock().len() >= max);
+            .is_some_and(|max| self.client.subs.lock().len() >= max);
         if over {
             self.send_err(errors::MAX_SUBSCRIPTIONS_EXCEEDED);
-            self.shared.close(CloseReason::MaxSubscriptionsExceeded);
+            self.conn.close(CloseReason::MaxSubscriptionsExceeded);
         }
         over
     }
 
     /// Makes this batch's inbound figures visible to monitoring.
     fn publish_stats(&self) {
-        let stats = &self.shared.stats;
+        let stats = &self.conn.stats;
         stats.in_msgs.store(self.in_msgs, Ordering::Relaxed);
         stats.in_bytes.store(self.in_bytes, Ordering::Relaxed);
         stats.last_activity.store(
-            crate::outbound::unix_nanos(std::time::SystemTime::now()),
+            crate::conn::unix_nanos(std::time::SystemTime::now()),
             Ordering::Relaxed,
         );
     }
@@ -516,7 +320,7 @@ impl Connection {
         }
         if self.pings_out + 1 > self.server.opts().ping_max {
             self.send_err(errors::STALE_CONNECTION);
-            self.shared.close(CloseReason::StaleConnection);
+            self.conn.close(CloseReason::StaleConnection);
             return;
         }
         self.pings_out += 1;
@@ -526,13 +330,13 @@ impl Connection {
 
     fn process(&mut self, buf: &mut BytesMut) {
         loop {
-            if !self.connected && self.parser.at_op_start() && !self.may_start_op(buf) {
+            if !self.conn.is_connected() && self.parser.at_op_start() && !self.may_start_op(buf) {
                 return;
             }
             match self.parser.next_op(buf) {
                 Ok(Some(op)) => {
                     self.handle(op);
-                    if self.shared.is_closed() || self.pending_connect.is_some() {
+                    if self.conn.is_closed() || self.pending_connect.is_some() {
                         return;
                     }
                 }
@@ -543,7 +347,7 @@ impl Connection {
                     }
                     self.server
                         .log
-                        .error(format_args!("cid:{} - {error}", self.shared.cid));
+                        .error(format_args!("cid:{} - {error}", self.conn.cid));
                     let reason = match error {
                         natsd_proto::ParseError::MaxPayload { .. } => {
                             CloseReason::MaxPayloadExceeded
@@ -554,7 +358,7 @@ impl Connection {
                         natsd_proto::ParseError::UnknownOperation => CloseReason::ParseError,
                         natsd_proto::ParseError::Violation(_) => CloseReason::ProtocolViolation,
                     };
-                    self.shared.close(reason);
+                    self.conn.close(reason);
                     return;
                 }
             }
@@ -567,14 +371,15 @@ impl Connection {
         let Some(&first) = buf.first() else {
             return true;
         };
-        if matches!(first, b'C' | b'c') || !self.server.opts().authorization.is_required() {
+        let authenticator = self.server.authenticator();
+        if matches!(first, b'C' | b'c') || !authenticator.is_required() {
             return true;
         }
-        if self.server.opts().authorization.no_auth_user.is_some() {
+        if authenticator.no_auth_user.is_some() {
             return self.authenticate(Credentials::default(), None);
         }
         self.send_err(errors::AUTHORIZATION_VIOLATION);
-        self.shared.close(CloseReason::AuthenticationViolation);
+        self.conn.close(CloseReason::AuthenticationViolation);
         false
     }
 
@@ -584,8 +389,7 @@ impl Connection {
         let (credentials, nonce) = self.with_connection_facts(credentials);
         let result = self
             .server
-            .opts()
-            .authorization
+            .authenticator()
             .authenticate(&credentials, nonce.as_deref());
         self.admit(result, credentials, fields)
     }
@@ -593,13 +397,13 @@ impl Connection {
     /// Completes credentials with what the connection itself knows (its TLS certificate),
     /// and returns them with the nonce its INFO carried.
     fn with_connection_facts(&self, mut credentials: Credentials) -> (Credentials, Option<String>) {
-        let details = self.shared.stats.details.lock();
-        if let Some(known) = &details.credentials {
+        let facts = self.client.auth.lock();
+        if let Some(known) = &facts.credentials {
             credentials.certificate = known.certificate.clone();
             credentials.certificate_key = known.certificate_key.clone();
         }
-        credentials.client_ip = Some(self.peer.ip());
-        (credentials, details.nonce.clone())
+        credentials.client_ip = Some(self.conn.peer.ip());
+        (credentials, facts.nonce.clone())
     }
 
     /// Acts on an authentication decision.
@@ -614,20 +418,20 @@ impl Connection {
             Err(error) => {
                 self.server.log.error(format_args!(
                     "{} - cid:{} - authentication error: {error}",
-                    self.peer, self.shared.cid
+                    self.conn.peer, self.conn.cid
                 ));
                 self.send_err(errors::AUTHORIZATION_VIOLATION);
-                self.shared.close(CloseReason::AuthenticationViolation);
+                self.conn.close(CloseReason::AuthenticationViolation);
                 let presented = credentials.nkey.as_deref().or(credentials.user.as_deref());
                 crate::monitor::client_event(
                     &self.server,
-                    &self.shared,
+                    &self.client,
                     crate::monitor::ClientEvent::AuthenticationFailed(presented),
                 );
                 return false;
             }
         };
-        self.shared.set_permissions(identity.permissions);
+        self.client.set_permissions(identity.permissions);
         self.expires_at = identity.expires.map(|at| {
             let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0));
             let left = at
@@ -639,8 +443,7 @@ impl Connection {
         if !self.bound || !Arc::ptr_eq(&account, &self.account) {
             if !account.bind_connection() {
                 self.send_err(errors::MAX_ACCOUNT_CONNECTIONS_EXCEEDED);
-                self.shared
-                    .close(CloseReason::MaxAccountConnectionsExceeded);
+                self.conn.close(CloseReason::MaxAccountConnectionsExceeded);
                 return false;
             }
             self.unbind();
@@ -660,7 +463,7 @@ impl Connection {
         if self.close_if_over_subscription_limit() {
             return false;
         }
-        let mut details = self.shared.stats.details.lock();
+        let mut details = self.conn.stats.details.lock();
         // Left empty for the global account, which monitoring reports for empty.
         if Arc::ptr_eq(&self.account, &self.server.global) {
             details.account.clear();
@@ -675,10 +478,10 @@ impl Connection {
         details.user = (!identity.user.is_empty()).then_some(identity.user);
         // Kept for reloads: to check users again, and certificates against new pins.
         let keep =
-            self.server.opts().authorization.is_required() || credentials.certificate_key.is_some();
-        details.credentials = keep.then(|| Box::new(credentials));
-        details.connected = true;
-        self.connected = true;
+            self.server.authenticator().is_required() || credentials.certificate_key.is_some();
+        drop(details);
+        self.client.auth.lock().credentials = keep.then(|| Box::new(credentials));
+        self.conn.set_connected();
         true
     }
 
@@ -699,17 +502,17 @@ impl Connection {
             ClientOp::Connect(json) => self.connect(&json),
             ClientOp::Info(json) => {
                 if serde_json::from_slice::<serde_json::Value>(&json).is_err() {
-                    self.shared.close(CloseReason::ProtocolViolation);
+                    self.conn.close(CloseReason::ProtocolViolation);
                 }
             }
             ClientOp::Ok => {}
             ClientOp::Err(text) => {
                 self.server.log.error(format_args!(
                     "cid:{} - Client Error {}",
-                    self.shared.cid,
+                    self.conn.cid,
                     String::from_utf8_lossy(&text)
                 ));
-                self.shared.close(CloseReason::ParseError);
+                self.conn.close(CloseReason::ParseError);
             }
         }
     }
@@ -725,20 +528,20 @@ impl Connection {
         if self.trace {
             self.trace_line("->>", String::from_utf8_lossy(line).trim_end());
         }
-        self.shared.send_now(line);
+        self.conn.send_now(line);
     }
 
     fn send_err(&self, text: &str) {
         if self.trace {
             self.trace_line("->>", &format!("-ERR '{text}'"));
         }
-        send_error(&self.shared, text);
+        self.conn.send_error(text);
     }
 
     fn log_violation(&self, what: &str) {
         self.server.log.error(format_args!(
             "{} - cid:{} - {what}",
-            self.peer, self.shared.cid
+            self.conn.peer, self.conn.cid
         ));
     }
 
@@ -746,7 +549,7 @@ impl Connection {
     fn trace_line(&self, direction: &str, what: &str) {
         self.server.log.trace(format_args!(
             "{} - cid:{} - {direction} [{what}]",
-            self.peer, self.shared.cid
+            self.conn.peer, self.conn.cid
         ));
     }
 
@@ -754,7 +557,7 @@ impl Connection {
         let fields: ConnectFields = match serde_json::from_slice(json) {
             Ok(fields) => fields,
             Err(_) => {
-                self.shared.close(CloseReason::ProtocolViolation);
+                self.conn.close(CloseReason::ProtocolViolation);
                 return;
             }
         };
@@ -762,7 +565,7 @@ impl Connection {
             || fields.new_account == Some(true)
         {
             self.send_err(errors::AUTHORIZATION_VIOLATION);
-            self.shared.close(CloseReason::AuthenticationViolation);
+            self.conn.close(CloseReason::AuthenticationViolation);
             return;
         }
         let credentials = Credentials {
@@ -776,11 +579,11 @@ impl Connection {
         };
         // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so
         // a flood of logins does not hold up this worker's other connections.
-        if self.server.opts().authorization.uses_bcrypt() {
+        if self.server.authenticator().uses_bcrypt() {
             self.pending_connect = Some(Box::new((fields, credentials)));
             return;
         }
-        let reconnect = self.connected;
+        let reconnect = self.conn.was_admitted();
         if self.authenticate(credentials, Some(&fields)) {
             self.finish_connect(fields, reconnect);
         }
@@ -788,10 +591,10 @@ impl Connection {
 
     /// The connect advisory, once a first CONNECT is accepted.
     fn announce(&self, reconnect: bool) {
-        if !reconnect && !self.shared.is_closed() {
+        if !reconnect && !self.conn.is_closed() {
             crate::monitor::client_event(
                 &self.server,
-                &self.shared,
+                &self.client,
                 crate::monitor::ClientEvent::Connect,
             );
         }
@@ -800,14 +603,14 @@ impl Connection {
     /// Runs a CONNECT whose credentials need bcrypt, off the reader's thread.
     async fn connect_checked_apart(&mut self, fields: ConnectFields, credentials: Credentials) {
         let (credentials, nonce) = self.with_connection_facts(credentials);
-        let opts = self.server.opts();
+        let authenticator = self.server.authenticator();
         let checked = credentials.clone();
         let result = tokio::task::spawn_blocking(move || {
-            opts.authorization.authenticate(&checked, nonce.as_deref())
+            authenticator.authenticate(&checked, nonce.as_deref())
         })
         .await
         .unwrap_or(Err(AuthError::NoCredentials));
-        let reconnect = self.connected;
+        let reconnect = self.conn.was_admitted();
         if self.admit(result, credentials, Some(&fields)) {
             self.finish_connect(fields, reconnect);
         }
@@ -828,19 +631,19 @@ impl Connection {
         }
         let headers = self.options.headers && !opts.no_header_support;
         self.parser.set_headers(headers);
-        self.shared.headers.store(headers, Ordering::Relaxed);
-        self.shared.echo.store(self.options.echo, Ordering::Relaxed);
+        self.client.headers.store(headers, Ordering::Relaxed);
+        self.client.echo.store(self.options.echo, Ordering::Relaxed);
         if !(0..=1).contains(&self.options.protocol) {
             self.send_err(errors::INVALID_CLIENT_PROTOCOL);
-            self.shared.close(CloseReason::BadClientProtocolVersion);
+            self.conn.close(CloseReason::BadClientProtocolVersion);
             return;
         }
-        self.shared
-            .protocol
-            .store(self.options.protocol as u8, Ordering::Relaxed);
+        self.client
+            .async_info
+            .store(self.options.protocol >= 1, Ordering::Relaxed);
         if self.options.no_responders && !headers {
             self.send_err(errors::NO_RESPONDERS_REQUIRES_HEADERS);
-            self.shared.close(CloseReason::NoRespondersRequiresHeaders);
+            self.conn.close(CloseReason::NoRespondersRequiresHeaders);
             return;
         }
         self.send_ok_if_verbose();
@@ -850,7 +653,7 @@ impl Connection {
         self.pings_out = 0;
         if let Some(sent) = self.ping_sent.take() {
             let rtt = u64::try_from(sent.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.shared.stats.rtt.store(rtt.max(1), Ordering::Relaxed);
+            self.conn.stats.rtt.store(rtt.max(1), Ordering::Relaxed);
         }
     }
 
@@ -860,22 +663,22 @@ impl Connection {
         self.send_proto(encode::PONG);
         // The first PONG after CONNECT is followed by an INFO naming the bound account, for
         // clients that take asynchronous INFO.
-        if self.connected && !self.first_pong_sent {
+        if self.conn.is_connected() && !self.first_pong_sent {
             self.first_pong_sent = true;
             if self.options.protocol >= 1 {
                 let line = self.server.info_line(
-                    self.shared.cid,
+                    self.conn.cid,
                     &self.client_ip,
                     None,
                     Some(&self.account.name),
                 );
-                self.shared.send_now(&line);
+                self.conn.send_now(&line);
             }
         }
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        if !self.shared.may_subscribe(&subject, queue.as_deref()) {
+        if !self.client.permits.may_subscribe(&subject, queue.as_deref()) {
             let (text, log) = match &queue {
                 Some(queue) => (
                     format!(
@@ -909,12 +712,12 @@ impl Connection {
         let max_subs = self.max_subscriptions();
         let account = Arc::clone(&self.account);
         {
-            let mut subs = self.shared.subs.lock();
+            let mut subs = self.client.subs.lock();
             if max_subs.is_some_and(|max| subs.len() >= max) {
                 drop(subs);
                 self.server.log.error(format_args!(
                     "cid:{} - {}",
-                    self.shared.cid,
+                    self.conn.cid,
                     errors::MAX_SUBSCRIPTIONS_EXCEEDED
                 ));
                 self.send_err(errors::MAX_SUBSCRIPTIONS_EXCEEDED);
@@ -926,12 +729,9 @@ impl Connection {
                     Bytes::copy_from_slice(&subject),
                     queue.as_deref().map(Bytes::copy_from_slice),
                     Bytes::copy_from_slice(&sid),
-                    Target::Client(Arc::clone(&self.shared)),
+                    Arc::clone(&self.client) as Target,
                 )));
-                match account
-                    .sublist
-                    .insert(&sub.subject, sub.queue.as_deref(), sub.clone())
-                {
+                match account.subscribe(sub.clone()) {
                     Ok(()) => {
                         subs.insert(sub.sid.clone(), sub);
                     }
@@ -947,13 +747,13 @@ impl Connection {
     }
 
     fn unsubscribe(&mut self, sid: Bytes, max: Option<Option<u64>>) {
-        let found = self.shared.subs.lock().get(&sid).cloned();
+        let found = self.client.subs.lock().get(&sid).cloned();
         if let Some(sub) = found {
             match max {
                 Some(Some(max)) if max > 0 && max > sub.delivered() => sub.set_max(max),
                 _ => {
-                    self.shared.subs.lock().remove(&sid);
-                    self.account.remove_subscription(&sub);
+                    self.client.subs.lock().remove(&sid);
+                    self.account.unsubscribe(&sub);
                 }
             }
         }
@@ -964,7 +764,7 @@ impl Connection {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
         let subject = publish.subject();
-        if !self.shared.may_publish(subject) {
+        if !self.client.permits.may_publish(subject) {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
             self.send_err(&text);
             self.log_violation(&format!(
@@ -997,6 +797,7 @@ impl Connection {
         let result = self.match_subject(publish.subject());
         let reply = publish.reply().unwrap_or_default();
         let message = Message {
+            publisher: Some(self.conn.cid),
             subject: publish.subject(),
             reply,
             header_len: publish.header_len.unwrap_or(0),
@@ -1008,7 +809,6 @@ impl Connection {
             && deliver(
                 &self.account,
                 &result,
-                Some(self.shared.cid),
                 &message,
                 &mut self.flusher,
             );
@@ -1020,15 +820,14 @@ impl Connection {
     /// Looks the subject up in the connection's own cache first; the cache is dropped
     /// whenever the account's subscriptions changed.
     fn match_subject(&mut self, subject: &[u8]) -> MatchResult {
-        let sublist = &self.account.sublist;
-        let generation = sublist.generation();
+        let generation = self.account.generation();
         if generation != self.results_generation {
             self.results.clear();
             self.results_generation = generation;
         } else if let Some(hit) = self.results.get(subject) {
             return Arc::clone(hit);
         }
-        let result = sublist.matches(subject);
+        let result = self.account.matches(subject);
         if self.results.len() >= RESULT_CACHE_MAX {
             self.results.clear();
         }
@@ -1040,11 +839,11 @@ impl Connection {
     /// Tells a requester that nobody is subscribed: a status-only `HMSG` with code 503 to
     /// its own subscription on the reply subject.
     fn send_no_responders(&mut self, subject: &[u8], reply: &[u8]) {
-        let result = self.account.sublist.matches(reply);
+        let result = self.account.matches(reply);
         let own = result
             .plain
             .iter()
-            .find(|sub| matches!(&sub.target, Target::Client(c) if c.cid == self.shared.cid));
+            .find(|sub| sub.target.cid() == Some(self.conn.cid));
         let Some(sub) = own else {
             return;
         };
@@ -1059,15 +858,13 @@ impl Connection {
             sizes: encode::Sizes::WithHeaders(len.as_bytes(), len.as_bytes()),
         };
         let block = Bytes::from(block);
-        self.shared.queue_message(line, SharedSlice::whole(&block));
-        self.flusher.mark(&self.shared);
+        self.conn.queue_message(line, SharedSlice::whole(&block));
+        self.flusher.mark(&self.conn);
     }
 
-    fn remove_all_subscriptions(&mut self) {
-        let subs: Vec<SubRef> = self.shared.subs.lock().drain().map(|(_, s)| s).collect();
-        for sub in subs {
-            self.account.remove_subscription(&sub);
-        }
+    pub(super) fn remove_all_subscriptions(&mut self) {
+        let subs: Vec<SubRef> = self.client.subs.lock().drain().map(|(_, s)| s).collect();
+        self.account.unsubscribe_all(subs);
     }
 }
 

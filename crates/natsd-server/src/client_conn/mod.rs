@@ -1,0 +1,126 @@
+//! A client connection as the rest of the server sees it: [`ClientConn`] holds the
+//! client's kind-neutral [`Conn`] handle, its subscriptions, what it asked for in CONNECT
+//! that delivery honours (headers, echo, asynchronous INFO), its permissions and the facts
+//! its admission rests on. It is the client's [`Deliver`] target: it frames `MSG`/`HMSG`
+//! and applies its own permissions, so delivery decisions stay with the subscriber.
+//!
+//! - `permits`: permissions as publishing and delivery consult them, with the replies a
+//!   client may send under `allow_responses`.
+
+mod permits;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use natsd_auth::{Credentials, Permissions};
+use natsd_proto::encode::{self, MsgLine, Sizes};
+use parking_lot::Mutex;
+
+use crate::conn::{Conn, Flusher};
+use crate::subscription::{Deliver, Message, SubRef, Subscription};
+
+pub(crate) use permits::Permits;
+
+/// A client connection as the rest of the server sees it.
+#[derive(Debug)]
+pub(crate) struct ClientConn {
+    pub conn: Arc<Conn>,
+    /// The client takes `HMSG` (CONNECT `headers` and server support).
+    pub(crate) headers: AtomicBool,
+    /// Deliver the client's own publishes back to it.
+    pub(crate) echo: AtomicBool,
+    /// CONNECT `protocol` 1: the client takes asynchronous INFO.
+    pub(crate) async_info: AtomicBool,
+    pub permits: Permits,
+    /// Subscriptions by sid.
+    pub subs: Mutex<HashMap<Bytes, SubRef>>,
+    /// What the client's admission rests on, to check it again when users, account JWTs or
+    /// pinned certificates change.
+    pub auth: Mutex<AuthFacts>,
+}
+
+/// The credentials a client presented (with its certificate's names and key) and the
+/// nonce its INFO carried.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthFacts {
+    /// Boxed: most connections keep none.
+    pub credentials: Option<Box<Credentials>>,
+    pub nonce: Option<String>,
+}
+
+impl ClientConn {
+    pub(crate) fn new(conn: Arc<Conn>) -> Self {
+        ClientConn {
+            conn,
+            headers: AtomicBool::new(false),
+            echo: AtomicBool::new(true),
+            async_info: AtomicBool::new(false),
+            permits: Permits::default(),
+            subs: Mutex::new(HashMap::new()),
+            auth: Mutex::new(AuthFacts::default()),
+        }
+    }
+
+    pub(crate) fn takes_async_info(&self) -> bool {
+        self.async_info.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_permissions(&self, permissions: Option<Permissions>) {
+        self.permits.set(permissions);
+    }
+
+    /// The certificate key the client presented, for `pinned_certs`.
+    pub(crate) fn certificate_key(&self) -> Option<String> {
+        self.auth
+            .lock()
+            .credentials
+            .as_ref()
+            .and_then(|c| c.certificate_key.clone())
+    }
+}
+
+impl Deliver for ClientConn {
+    fn accepts(&self, message: &Message<'_>) -> bool {
+        if message.publisher == Some(self.conn.cid) && !self.echo.load(Ordering::Relaxed) {
+            return false;
+        }
+        !self.conn.is_closed() && self.permits.accepts_delivery(message.subject, message.reply)
+    }
+
+    /// `MSG`/`HMSG`; header blocks go only to clients that asked for headers, others get
+    /// `MSG` with the body alone.
+    fn write(&self, sub: &Subscription, message: &Message<'_>, flusher: &mut Flusher) {
+        let line = |sizes| MsgLine {
+            subject: message.subject,
+            sid: &sub.sid,
+            reply: message.reply,
+            sizes,
+        };
+        if message.header_len == 0 {
+            self.conn
+                .queue_message(line(Sizes::Plain(message.size_text)), message.payload);
+        } else if self.headers.load(Ordering::Relaxed) {
+            let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
+            self.conn.queue_message(line(sizes), message.payload);
+        } else {
+            let body = message.payload.skip(message.header_len);
+            let size = encode::decimal(body.len());
+            self.conn
+                .queue_message(line(Sizes::Plain(size.as_bytes())), body);
+        }
+        flusher.mark(&self.conn);
+    }
+
+    fn cid(&self) -> Option<u64> {
+        Some(self.conn.cid)
+    }
+
+    fn forget(&self, sub: &SubRef) {
+        let mut subs = self.subs.lock();
+        if subs.get(&sub.sid).is_some_and(|s| s == sub) {
+            subs.remove(&sub.sid);
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Listeners: one accept path for every kind of listener (clients today; routes, leaf
+//! nodes, gateways, WebSocket and MQTT as they arrive), and the start of a server, which
+//! binds the client listener and plugs in the built-in extensions and the caller's.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::log::Logger;
+use crate::options::Options;
+use crate::server::{host_port, Extension, Server, ServerError, ServerInner};
+
+/// What a listener accepts; each kind has its own session behind the same accept loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Client,
+}
+
+impl ListenerKind {
+    /// nats-server's words for the kind, in log lines.
+    fn noun(self) -> &'static str {
+        match self {
+            ListenerKind::Client => "Client",
+        }
+    }
+
+    /// The session that serves one accepted connection of this kind.
+    fn serve(
+        self,
+        server: Arc<ServerInner>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        match self {
+            ListenerKind::Client => Box::pin(crate::client::serve(server, stream, peer)),
+        }
+    }
+}
+
+/// Accepts connections of `kind` until told to stop, each served on its own task.
+async fn accept_loop(
+    server: Arc<ServerInner>,
+    kind: ListenerKind,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(5);
+                    tokio::spawn(kind.serve(Arc::clone(&server), stream, peer));
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: wait a little rather than spin.
+                    server.log.error(format_args!(
+                        "Temporary {} Accept Error({error}), sleeping {}ms",
+                        kind.noun(),
+                        backoff.as_millis()
+                    ));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let failed = |source| ServerError::Listen {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let local_addr = listener.local_addr().map_err(failed)?;
+    Ok((listener, local_addr))
+}
+
+/// The services every server runs, as extensions: the `$SYS` requests, imports between
+/// accounts, and the account resolver.
+fn built_in_extensions() -> Vec<Arc<dyn Extension>> {
+    vec![
+        Arc::new(crate::monitor::SystemServices),
+        Arc::new(crate::imports::Imports),
+        Arc::new(crate::resolver::Resolver::default()),
+    ]
+}
+
+impl Server {
+    /// Binds the client listener, starts accepting connections and reports ready.
+    pub async fn start(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
+        let server = Server::listen(opts, log).await?;
+        server.announce_ready();
+        Ok(server)
+    }
+
+    /// Logs `Server is ready`, the line harnesses wait for; the binary calls it once its
+    /// other listeners and the ports file are in place.
+    pub fn announce_ready(&self) {
+        self.inner().log.info(format_args!("Server is ready"));
+    }
+
+    /// Binds the client listener and starts accepting connections, without reporting ready.
+    pub async fn listen(opts: Options, log: Arc<Logger>) -> Result<Server, ServerError> {
+        Server::listen_with(opts, log, Vec::new()).await
+    }
+
+    /// [`Server::listen`], with `extensions` plugged in after the built-in ones.
+    pub async fn listen_with(
+        opts: Options,
+        log: Arc<Logger>,
+        extensions: Vec<Arc<dyn Extension>>,
+    ) -> Result<Server, ServerError> {
+        let tls = opts.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let (listener, local_addr) = bind(&host_port(&opts.host, opts.port.unwrap_or(0))).await?;
+        let (stop_accepting, stop_rx) = watch::channel(false);
+        let mut all = built_in_extensions();
+        all.extend(extensions);
+        let inner = ServerInner::new(opts, log, local_addr, tls, stop_accepting, all);
+        inner.log.info(format_args!(
+            "Listening for client connections on {local_addr}"
+        ));
+        let opts = inner.opts();
+        if let Some(tls) = &opts.tls {
+            if opts.allow_non_tls {
+                inner
+                    .log
+                    .info(format_args!("TLS available for client connections"));
+            } else {
+                inner
+                    .log
+                    .info(format_args!("TLS required for client connections"));
+            }
+            if tls.verify || tls.verify_and_map {
+                inner
+                    .log
+                    .info(format_args!("Client certificates are verified"));
+            }
+        }
+        inner.start_extensions()?;
+        tokio::spawn(accept_loop(
+            Arc::clone(&inner),
+            ListenerKind::Client,
+            listener,
+            stop_rx,
+        ));
+        Ok(Server::from_inner(inner))
+    }
+}
