@@ -122,7 +122,9 @@ impl Account {
         let (subject, queue) = (sub.subject.clone(), sub.queue.clone());
         self.sublist.insert(&subject, queue.as_deref(), sub)?;
         let mut interest = self.interest.lock();
-        let count = interest.entry((subject.clone(), queue.clone())).or_insert(0);
+        let count = interest
+            .entry((subject.clone(), queue.clone()))
+            .or_insert(0);
         *count += 1;
         if *count == 1 {
             self.tell(&subject, queue.as_ref(), true);
@@ -206,4 +208,3 @@ impl Account {
         self.sublist.stats()
     }
 }
-

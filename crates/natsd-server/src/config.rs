@@ -15,9 +15,11 @@ use natsd_auth::jwt::Trust;
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
-use crate::account_config::{AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind};
-use crate::options::Options;
+use crate::account_config::{
+    AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind,
+};
 use crate::jwt_store::{ResolverKind, ResolverOptions};
+use crate::options::Options;
 use crate::tls::TlsOptions;
 
 /// A problem with one setting, where it was written.
@@ -569,11 +571,12 @@ fn operator_mode(
             });
         }
         let preload: Vec<String> = sources.preload.iter().map(|(t, _)| t.clone()).collect();
-        let skipped =
-            crate::jwt_store::read_into(dir, &preload, &mut trust, now).map_err(|e| ConfigIssue {
+        let skipped = crate::jwt_store::read_into(dir, &preload, &mut trust, now).map_err(|e| {
+            ConfigIssue {
                 pos: first_pos.clone(),
                 message: format!("resolver dir {}: {e}", dir.display()),
-            })?;
+            }
+        })?;
         notices.extend(skipped);
         if let Some(resolver) = opts.resolver.as_mut() {
             resolver.preload = preload;

@@ -104,7 +104,13 @@ fn stream_subject(import: &Import, subject: &[u8]) -> Vec<u8> {
 }
 
 /// Forwards `msg` through `client` on `subject`, headers and all.
-fn forward(client: &InternalClient, subject: &[u8], reply: &[u8], msg: InternalMsg, flusher: &mut Flusher) {
+fn forward(
+    client: &InternalClient,
+    subject: &[u8],
+    reply: &[u8],
+    msg: InternalMsg,
+    flusher: &mut Flusher,
+) {
     client.publish(subject, reply, msg.header_len, msg.payload, flusher);
 }
 
@@ -115,7 +121,11 @@ fn client_of(account: &std::sync::Weak<Account>) -> Option<InternalClient> {
         .map(|account| InternalClient::new(account, ConnKind::Account))
 }
 
-fn stream(exporter: &Arc<Account>, importer: &Arc<Account>, import: &Import) -> Result<(), ServerError> {
+fn stream(
+    exporter: &Arc<Account>,
+    importer: &Arc<Account>,
+    import: &Import,
+) -> Result<(), ServerError> {
     let into = Arc::downgrade(importer);
     let mapping = import.clone();
     let handler = Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {

@@ -39,6 +39,7 @@ mod client_conn;
 pub mod config;
 pub mod conn;
 mod delivery;
+mod imports;
 pub mod info;
 pub mod internal;
 mod jwt_store;
@@ -53,7 +54,6 @@ mod stats;
 pub mod subscription;
 mod timefmt;
 pub mod tls;
-mod imports;
 
 pub use conn::{CloseReason, Flusher};
 pub use internal::{InternalClient, InternalHandler, InternalMsg, InternalSubscription};

@@ -89,7 +89,7 @@ fn built_in_extensions() -> Vec<Arc<dyn Extension>> {
     vec![
         Arc::new(crate::monitor::SystemServices),
         Arc::new(crate::imports::Imports),
-        Arc::new(crate::resolver::Resolver::default()),
+        Arc::new(crate::resolver::Resolver),
     ]
 }
 

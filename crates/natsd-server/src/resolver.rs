@@ -30,7 +30,9 @@ use tokio::sync::mpsc;
 use crate::account::{Account, AccountConfig};
 use crate::conn::{CloseReason, Flusher};
 use crate::internal::InternalMsg;
-use crate::jwt_store::{invalid_key, is_full, jwt_path, write_private, ResolverKind, ResolverOptions};
+use crate::jwt_store::{
+    invalid_key, is_full, jwt_path, write_private, ResolverKind, ResolverOptions,
+};
 use crate::monitor::server_brief;
 use crate::server::{Extension, Server, ServerError, ServerInner};
 
@@ -48,7 +50,11 @@ impl Extension for Resolver {
         let inner = server.inner();
         let opts = inner.opts();
         if let Some(dir) = opts.resolver.as_ref().and_then(|r| r.dir.as_ref()) {
-            let preload = opts.resolver.as_ref().map(|r| r.preload.as_slice()).unwrap_or_default();
+            let preload = opts
+                .resolver
+                .as_ref()
+                .map(|r| r.preload.as_slice())
+                .unwrap_or_default();
             if let Err(error) = crate::jwt_store::prepare(dir, preload) {
                 inner.log.error(format_args!(
                     "Resolver directory {}: {error}",

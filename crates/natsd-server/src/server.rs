@@ -321,7 +321,9 @@ impl ServerInner {
             )
         });
         let system_client = InternalClient::new(
-            system.as_ref().map_or_else(|| Arc::clone(&global), Arc::clone),
+            system
+                .as_ref()
+                .map_or_else(|| Arc::clone(&global), Arc::clone),
             ConnKind::System,
         );
         let (stopped, _) = watch::channel(false);

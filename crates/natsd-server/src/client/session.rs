@@ -13,8 +13,8 @@ use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::client_conn::ClientConn;
 use crate::account::Account;
+use crate::client_conn::ClientConn;
 use crate::conn::{CloseReason, Conn, Flusher};
 use crate::delivery::deliver;
 use crate::info::{ClientOptions, ConnectFields};
@@ -678,7 +678,11 @@ impl Session {
     }
 
     fn subscribe(&mut self, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        if !self.client.permits.may_subscribe(&subject, queue.as_deref()) {
+        if !self
+            .client
+            .permits
+            .may_subscribe(&subject, queue.as_deref())
+        {
             let (text, log) = match &queue {
                 Some(queue) => (
                     format!(
@@ -805,13 +809,8 @@ impl Session {
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
-        let delivered = !result.is_empty()
-            && deliver(
-                &self.account,
-                &result,
-                &message,
-                &mut self.flusher,
-            );
+        let delivered =
+            !result.is_empty() && deliver(&self.account, &result, &message, &mut self.flusher);
         if !delivered && !reply.is_empty() && self.options.no_responders {
             self.send_no_responders(publish.subject(), reply);
         }

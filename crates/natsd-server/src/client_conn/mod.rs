@@ -86,7 +86,10 @@ impl Deliver for ClientConn {
         if message.publisher == Some(self.conn.cid) && !self.echo.load(Ordering::Relaxed) {
             return false;
         }
-        !self.conn.is_closed() && self.permits.accepts_delivery(message.subject, message.reply)
+        !self.conn.is_closed()
+            && self
+                .permits
+                .accepts_delivery(message.subject, message.reply)
     }
 
     /// `MSG`/`HMSG`; header blocks go only to clients that asked for headers, others get

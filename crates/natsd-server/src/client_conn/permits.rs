@@ -109,8 +109,7 @@ impl ReplyPermits {
                 .retain(|_, (at, _)| expires.is_zero() || now.duration_since(*at) <= expires);
             self.prune_at = (self.replies.len() * 2).max(PRUNE_FLOOR);
         }
-        self.replies
-            .insert(Bytes::copy_from_slice(reply), (now, 0));
+        self.replies.insert(Bytes::copy_from_slice(reply), (now, 0));
     }
 
     /// Whether a publish to `subject` answers a request received, within `allowed`; an

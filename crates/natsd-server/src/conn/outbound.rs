@@ -188,8 +188,7 @@ impl Flusher {
         if !outbound.flush_marked.swap(true, Ordering::AcqRel) {
             self.marked.push(Arc::clone(conn));
         }
-        if outbound.over_stall_threshold() && !self.stalled.iter().any(|c| Arc::ptr_eq(c, conn))
-        {
+        if outbound.over_stall_threshold() && !self.stalled.iter().any(|c| Arc::ptr_eq(c, conn)) {
             self.stalled.push(Arc::clone(conn));
         }
     }
@@ -303,4 +302,68 @@ async fn write_all<W: AsyncWrite + Unpin>(
     }
     batch.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{ClientProtocol, ConnKind};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A writer that takes every write into a buffer of its own and puts it on the wire
+    /// only when flushed, as a TLS stream does when its socket would block.
+    #[derive(Clone, Default)]
+    struct Buffering {
+        held: Arc<Mutex<Vec<u8>>>,
+        wire: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncWrite for Buffering {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.held.lock().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            let held = std::mem::take(&mut *self.held.lock());
+            self.wire.lock().extend_from_slice(&held);
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn each_batch_is_flushed_out_of_the_stream() {
+        let conn = Arc::new(Conn::new(
+            1,
+            ConnKind::Client,
+            ClientProtocol::Nats,
+            "127.0.0.1:1".parse().unwrap(),
+            1 << 20,
+        ));
+        let socket = Buffering::default();
+        let writer = tokio::spawn(write_loop(
+            Arc::clone(&conn),
+            socket.clone(),
+            Duration::from_secs(5),
+        ));
+        conn.send_now(b"PONG\r\n");
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while conn.pending_bytes() > 0 || !socket.held.lock().is_empty() {
+            assert!(tokio::time::Instant::now() < until, "the batch never left");
+            tokio::task::yield_now().await;
+        }
+        // Written and then flushed, while the connection stays open and idle.
+        assert_eq!(&socket.wire.lock()[..], b"PONG\r\n");
+        conn.close(CloseReason::ClientClosed);
+        writer.await.unwrap();
+    }
 }

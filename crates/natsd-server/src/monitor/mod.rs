@@ -16,9 +16,9 @@ mod requests;
 pub mod subsz;
 pub mod varz;
 
+pub use crate::timefmt::{go_duration, rfc3339, uptime};
 pub(crate) use events::{client_event, ClientEvent};
 pub(crate) use requests::{brief as server_brief, SystemServices};
-pub use crate::timefmt::{go_duration, rfc3339, uptime};
 
 /// Writes a float as Go's encoder does: without a fraction when it is whole (`2`, not `2.0`),
 /// so clients that tell integers from floats see the same types as from nats-server.

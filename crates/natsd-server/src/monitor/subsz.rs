@@ -6,9 +6,9 @@ use natsd_subject::{is_valid_literal_subject, matches};
 use serde::Serialize;
 
 use super::connz::{SubDetail, DEFAULT_LIMIT};
-use crate::stats::sub_detail;
 use super::{rfc3339, BadRequest};
 use crate::server::Server;
+use crate::stats::sub_detail;
 
 #[derive(Debug, Clone, Default)]
 pub struct SubszOptions {

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::stats::Traffic;
 use super::{rfc3339, uptime};
 use crate::options::{COMPATIBLE_VERSION, DEFAULT_AUTH_TIMEOUT, NATSD_VERSION};
 use crate::server::Server;
+use crate::stats::Traffic;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Varz {

@@ -232,4 +232,3 @@ pub(crate) fn sub_detail(
         cid,
     }
 }
-

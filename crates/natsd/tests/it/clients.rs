@@ -281,7 +281,7 @@ async fn internal_subscribers_share_the_routing_path() {
     assert_eq!(&msg.subject[..], b"$SYS.REQ.TEST.x");
     assert_eq!(msg.reply.as_deref(), Some(&b"reply.here"[..]));
     assert_eq!(msg.body(), b"q");
-    assert_eq!(msg.publisher.is_some(), true);
+    assert!(msg.publisher.is_some());
     assert!(internal_client.send(b"reply.here", b"", "answer"));
     assert_eq!(&next(&mut inbox).await.payload[..], b"answer");
     internal_client.unsubscribe(&internal);

@@ -13,5 +13,6 @@ mod monitor_diff;
 mod monitoring;
 mod raw;
 mod resolver_diff;
+mod seams;
 mod security;
 mod tls;

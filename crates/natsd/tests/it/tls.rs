@@ -343,3 +343,67 @@ async fn pinned_certificates_admit_only_their_keys() {
     crate::security::assert_refused(client().connect(server.client_url())).await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A TLS subscriber that stops reading while a burst larger than the socket buffers is
+/// queued for it, then reads, gets every message, although nothing is published after:
+/// the server's writer flushes what its TLS layer still holds when the socket would block.
+#[tokio::test]
+async fn a_burst_to_a_tls_subscriber_arrives_whole_after_it_stalled() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MESSAGES: usize = 8000;
+    const PAYLOAD: usize = 1024;
+    let (certs, dir) = certs("burst");
+    let server = start(tls_options(&certs, false, true)).await.unwrap();
+
+    // A raw TLS subscriber with a small receive buffer, so the server's socket blocks.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.local_addr()).await.unwrap();
+    let connector = connector(
+        &certs.ca,
+        rustls::crypto::ring::default_provider(),
+        rustls::DEFAULT_VERSIONS,
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut subscriber = connector.connect(name, tcp).await.unwrap();
+    subscriber
+        .write_all(b"CONNECT {\"verbose\":false}\r\nSUB burst 1\r\nPING\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while !received.ends_with(b"PONG\r\n") {
+        let n = tokio::time::timeout(WAIT, subscriber.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed before the PONG");
+        received.extend_from_slice(&chunk[..n]);
+    }
+
+    // The whole burst is queued while the subscriber does not read.
+    let publisher = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .tls_first()
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    let payload = bytes::Bytes::from(vec![b'x'; PAYLOAD]);
+    for _ in 0..MESSAGES {
+        publisher.publish("burst", payload.clone()).await.unwrap();
+    }
+    publisher.flush().await.unwrap();
+
+    let frame = format!("MSG burst 1 {PAYLOAD}\r\n").len() + PAYLOAD + 2;
+    let expected = MESSAGES * frame;
+    let mut got = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got < expected {
+        match tokio::time::timeout_at(deadline, subscriber.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => got += n,
+            other => panic!("{got} of {expected} bytes arrived, then {other:?}"),
+        }
+    }
+    assert_eq!(got, expected);
+    std::fs::remove_dir_all(dir).unwrap();
+}
