@@ -1,26 +1,27 @@
 //! The natsd server: the async shell around the sans-IO protocol, subject and auth crates.
 //!
-//! Modules in layers; each depends only on those listed before it.
+//! Modules in layers; each uses only those listed before it (a test holds the crate to
+//! this order).
 //!
 //! 1. Settings and data: [`log`], [`tls`], `timefmt` (monitoring's time formats),
 //!    `jwt_store` (the resolvers' account JWT files), `account_config` (what an account is
 //!    configured with), [`options`], [`config`] (config file to options), [`info`] (INFO
 //!    and CONNECT JSON).
-//! 2. Connections: [`conn`], the kind-neutral handle (kind, protocol, lifecycle, stats,
-//!    outbound queue, writer task, [`Flusher`], the byte-stream seam); [`subscription`],
-//!    subscriptions and the [`subscription::Deliver`] seam through which each subscriber
-//!    frames what it takes; [`account`], accounts owning their subscription index and
-//!    telling [`account::InterestObserver`]s when interest appears or goes; `delivery`,
-//!    the fan-out of one message; [`internal`], internal clients that subscribe and
-//!    publish for the server's own services; `client_conn`, a client as other tasks see
-//!    it (its `MSG`/`HMSG` framing and permissions); `stats`, what monitoring keeps.
+//! 2. Connections and routing: [`conn`], the kind-neutral handle (kind, protocol,
+//!    lifecycle, stats, outbound queue, writer task, [`Flusher`], the byte-stream seam);
+//!    [`subscription`], subscriptions and the [`subscription::Deliver`] seam through which
+//!    each subscriber frames what it takes; [`account`], accounts owning their subscription
+//!    index and telling [`account::InterestObserver`]s when interest appears or goes;
+//!    `delivery`, the fan-out of one message; [`internal`], internal clients that subscribe
+//!    and publish for the server's own services; `client_conn`, a client as other tasks see
+//!    it (its `MSG`/`HMSG` framing and its permissions); `stats`, what monitoring keeps.
 //! 3. The server's state: [`server`], the registry of connections, accounts and the trust
 //!    they are admitted under (one owner, one lock), lame duck and shutdown, and the
 //!    [`Extension`] hook.
 //! 4. Services plugged in as extensions: [`monitor`] (the providers behind `/varz`,
 //!    `/connz`... and their `$SYS` requests, advisories), `imports` (stream and service
-//!    imports between accounts), [`resolver`] (account JWT updates over `$SYS`); then
-//!    [`reload`], which applies new settings.
+//!    imports between accounts), [`reload`] (new settings while running), [`resolver`]
+//!    (account JWT updates over `$SYS`).
 //! 5. Sessions and listeners: `client` (greeting, TLS and the client session's reader
 //!    task), [`listener`] (one accept loop for every listener kind, and server start).
 //!

@@ -403,3 +403,37 @@ async fn reopen_signal_starts_a_new_log_file() {
     assert!(old.contains("Server is ready"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `-t` only reads: a directory resolver's directory is neither created nor given the
+/// preloaded accounts; starting the server does both.
+#[tokio::test]
+async fn checking_a_config_writes_no_resolver_files() {
+    let dir = test_dir("check-resolver");
+    let operator = natsd_testkit::jwt::Operator::new();
+    let jwts = dir.join("jwts");
+    let config = dir.join("operator.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "operator: {}\nresolver {{ type: full, dir: \"{}\" }}\nresolver_preload {{\n  {}: {}\n}}\n",
+            operator.jwt,
+            jwts.display(),
+            operator.system.key.public_key(),
+            operator.system.jwt
+        ),
+    )
+    .unwrap();
+    let output = check_config(&config);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!jwts.exists(), "the check created the resolver directory");
+
+    let server = start_with(&config, &["-a", "127.0.0.1", "-p", "-1"]);
+    let stored = jwts.join(format!("{}.jwt", operator.system.key.public_key()));
+    wait_for(WAIT, || stored.exists()).await.unwrap();
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

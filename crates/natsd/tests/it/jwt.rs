@@ -503,3 +503,50 @@ async fn updated_account_jwts_change_imports_and_exports_at_once() {
     reader.send("PING\r\n").await.unwrap();
     reader.expect("PONG\r\n").await.unwrap();
 }
+
+/// Updates of many accounts sent at once over separate connections all take effect: none
+/// is lost to another changing the trust at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_of_many_accounts_all_take_effect() {
+    const ACCOUNTS: usize = 16;
+    let operator = Operator::new();
+    let accounts: Vec<Account> = (0..ACCOUNTS)
+        .map(|i| operator.account(&format!("A{i}"), &json!({})))
+        .collect();
+    let server = serve(&operator, &accounts.iter().collect::<Vec<_>>()).await;
+    let mut users = Vec::new();
+    for account in &accounts {
+        users.push(bearer(&server, account).await);
+    }
+    let mut senders = Vec::new();
+    for account in &accounts {
+        senders.push((
+            system_client(&server, &operator).await,
+            update_subject(account),
+            operator
+                .account_with_key(
+                    &account.name,
+                    same_key(account),
+                    &json!({"limits": {"subs": 1}}),
+                )
+                .jwt,
+        ));
+    }
+    let replies = futures::future::join_all(senders.into_iter().map(
+        |(client, subject, jwt)| async move {
+            tokio::spawn(async move { request(&client, &subject, &jwt).await })
+                .await
+                .unwrap()
+        },
+    ))
+    .await;
+    for reply in replies {
+        assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
+    }
+    for (user, account) in users.iter_mut().zip(&accounts) {
+        user.send("SUB a 1\r\nSUB b 2\r\nPING\r\n").await.unwrap();
+        user.expect("-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
+            .await
+            .unwrap_or_else(|error| panic!("{}: {error}", account.name));
+    }
+}
