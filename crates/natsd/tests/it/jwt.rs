@@ -505,31 +505,47 @@ async fn updated_account_jwts_change_imports_and_exports_at_once() {
 }
 
 /// Updates of many accounts sent at once over separate connections all take effect: none
-/// is lost to another changing the trust at the same moment.
+/// is lost to another changing the trust at the same moment. Each account's new limit
+/// holds, and the resolver serves each account's new JWT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_of_many_accounts_all_take_effect() {
-    const ACCOUNTS: usize = 16;
+    const ACCOUNTS: usize = 32;
+    let dir = std::env::temp_dir().join(format!("natsd-jwt-concurrent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let operator = Operator::new();
     let accounts: Vec<Account> = (0..ACCOUNTS)
         .map(|i| operator.account(&format!("A{i}"), &json!({})))
         .collect();
-    let server = serve(&operator, &accounts.iter().collect::<Vec<_>>()).await;
+    let mut config = format!(
+        "operator: {}\nresolver {{ type: full, dir: \"{}\" }}\nresolver_preload {{\n  {}: {}\n",
+        operator.jwt,
+        dir.display(),
+        operator.system.key.public_key(),
+        operator.system.jwt
+    );
+    for account in &accounts {
+        config.push_str(&format!("  {}: {}\n", account.key.public_key(), account.jwt));
+    }
+    config.push_str("}\n");
+    let server = start(options_from_config(&config)).await.unwrap();
     let mut users = Vec::new();
     for account in &accounts {
         users.push(bearer(&server, account).await);
     }
+    let updated: Vec<String> = accounts
+        .iter()
+        .map(|account| {
+            operator
+                .account_with_key(&account.name, same_key(account), &json!({"limits": {"subs": 1}}))
+                .jwt
+        })
+        .collect();
     let mut senders = Vec::new();
-    for account in &accounts {
+    for (account, jwt) in accounts.iter().zip(&updated) {
         senders.push((
             system_client(&server, &operator).await,
             update_subject(account),
-            operator
-                .account_with_key(
-                    &account.name,
-                    same_key(account),
-                    &json!({"limits": {"subs": 1}}),
-                )
-                .jwt,
+            jwt.clone(),
         ));
     }
     let replies = futures::future::join_all(senders.into_iter().map(
@@ -543,10 +559,26 @@ async fn concurrent_updates_of_many_accounts_all_take_effect() {
     for reply in replies {
         assert_eq!(reply["data"]["message"], "jwt updated", "{reply}");
     }
-    for (user, account) in users.iter_mut().zip(&accounts) {
+    let system = system_client(&server, &operator).await;
+    for ((user, account), jwt) in users.iter_mut().zip(&accounts).zip(&updated) {
         user.send("SUB a 1\r\nSUB b 2\r\nPING\r\n").await.unwrap();
         user.expect("-ERR 'maximum subscriptions exceeded'\r\nPONG\r\n")
             .await
             .unwrap_or_else(|error| panic!("{}: {error}", account.name));
+        let subject = format!(
+            "$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP",
+            account.key.public_key()
+        );
+        let served = tokio::time::timeout(WAIT, system.request(subject, "".into()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&served.payload),
+            *jwt,
+            "{} lost its update",
+            account.name
+        );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
