@@ -524,7 +524,11 @@ async fn concurrent_updates_of_many_accounts_all_take_effect() {
         operator.system.jwt
     );
     for account in &accounts {
-        config.push_str(&format!("  {}: {}\n", account.key.public_key(), account.jwt));
+        config.push_str(&format!(
+            "  {}: {}\n",
+            account.key.public_key(),
+            account.jwt
+        ));
     }
     config.push_str("}\n");
     let server = start(options_from_config(&config)).await.unwrap();
@@ -536,7 +540,11 @@ async fn concurrent_updates_of_many_accounts_all_take_effect() {
         .iter()
         .map(|account| {
             operator
-                .account_with_key(&account.name, same_key(account), &json!({"limits": {"subs": 1}}))
+                .account_with_key(
+                    &account.name,
+                    same_key(account),
+                    &json!({"limits": {"subs": 1}}),
+                )
                 .jwt
         })
         .collect();
