@@ -18,6 +18,8 @@ pub struct ServerInfo {
     pub server_name: String,
     pub version: String,
     pub proto: u8,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub git_commit: String,
     /// nats-server puts its Go version here; natsd names itself and its own version.
     pub go: String,
     pub host: String,

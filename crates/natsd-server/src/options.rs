@@ -14,6 +14,8 @@ use crate::tls::TlsOptions;
 pub const COMPATIBLE_VERSION: &str = "2.15.1";
 /// natsd's own version.
 pub const NATSD_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit natsd was built from (seven hex digits), empty outside a git checkout.
+pub const GIT_COMMIT: &str = env!("NATSD_GIT_COMMIT");
 
 pub const DEFAULT_PORT: u16 = 4222;
 pub const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;

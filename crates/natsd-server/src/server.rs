@@ -24,7 +24,7 @@ use crate::conn::{CloseReason, ConnKind};
 use crate::info::ServerInfo;
 use crate::internal::InternalClient;
 use crate::log::Logger;
-use crate::options::{Options, COMPATIBLE_VERSION, NATSD_VERSION};
+use crate::options::{Options, COMPATIBLE_VERSION, GIT_COMMIT, NATSD_VERSION};
 use crate::stats::MonitorState;
 
 #[derive(Debug, Error)]
@@ -645,6 +645,7 @@ pub(crate) fn info_for(
         server_name,
         version: COMPATIBLE_VERSION.to_owned(),
         proto: 1,
+        git_commit: GIT_COMMIT.to_owned(),
         go: format!("natsd {NATSD_VERSION}"),
         host: opts.host.clone(),
         port,

@@ -131,6 +131,10 @@ pub struct JszConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Healthz {
     pub status: String,
+    /// The HTTP status the health stands for; the `$SYS` request carries it, the HTTP
+    /// endpoint (whose response status says it) does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
 }
 
 impl Server {
@@ -265,6 +269,7 @@ impl Server {
     pub fn healthz(&self) -> Healthz {
         Healthz {
             status: "ok".to_owned(),
+            status_code: None,
         }
     }
 }

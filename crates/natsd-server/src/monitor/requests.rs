@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::connz::{ConnState, ConnzOptions, SubsDetail};
+use super::other::Healthz;
 use super::subsz::SubszOptions;
 use super::{rfc3339, BadRequest};
 use crate::account::Account;
@@ -37,6 +38,8 @@ struct ServerBrief {
     ver: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<String>,
+    /// nats-server's switches for its JetStream internals; natsd has none.
+    feature_flags: serde_json::Map<String, Value>,
     jetstream: bool,
     flags: u64,
     seq: u64,
@@ -52,6 +55,7 @@ pub(crate) fn brief(server: &ServerInner, seq: &AtomicU64) -> Value {
         id: server.server_id(),
         ver: COMPATIBLE_VERSION.to_owned(),
         tags: opts.server_tags.clone(),
+        feature_flags: serde_json::Map::new(),
         jetstream: false,
         flags: 0,
         seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
@@ -244,6 +248,8 @@ fn answer(
         Ok(data) if request.kind == "STATSZ" || request.legacy_ping => {
             json!({ "server": brief, "statsz": data })
         }
+        // nats-server answers IDZ with the bare identity, unwrapped.
+        Ok(data) if request.kind == "IDZ" => data,
         Ok(data) => json!({ "server": brief, "data": data }),
         Err(error) => json!({ "server": brief, "error": { "code": 400, "description": error.0 } }),
     };
@@ -326,7 +332,10 @@ fn data(server: &Server, kind: &str, options: &RequestOptions) -> Result<Value, 
         "LEAFZ" => to_value(&server.leafz()),
         "ACCOUNTZ" => to_value(&server.accountz(options.account.as_deref())),
         "JSZ" => to_value(&server.jsz()),
-        _ => to_value(&server.healthz()),
+        _ => to_value(&Healthz {
+            status_code: Some(200),
+            ..server.healthz()
+        }),
     })
 }
 
@@ -343,7 +352,12 @@ fn statsz(server: &Server) -> Value {
         "active_accounts": usize::from(varz.connections > 0),
         "subscriptions": varz.subscriptions,
         "sent": { "msgs": varz.out_msgs, "bytes": varz.out_bytes },
+        "sent_to_clients": { "msgs": varz.out_client_msgs, "bytes": varz.out_client_bytes },
         "received": { "msgs": varz.in_msgs, "bytes": varz.in_bytes },
+        "received_from_clients": { "msgs": varz.in_client_msgs, "bytes": varz.in_client_bytes },
         "slow_consumers": varz.slow_consumers,
+        // This server alone: natsd does not cluster yet.
+        "active_servers": 1,
+        "gomaxprocs": varz.gomaxprocs,
     })
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{rfc3339, uptime};
-use crate::options::{COMPATIBLE_VERSION, DEFAULT_AUTH_TIMEOUT, NATSD_VERSION};
+use crate::options::{COMPATIBLE_VERSION, DEFAULT_AUTH_TIMEOUT, GIT_COMMIT, NATSD_VERSION};
 use crate::server::Server;
 use crate::stats::Traffic;
 
@@ -18,6 +18,7 @@ pub struct Varz {
     pub server_name: String,
     pub version: String,
     pub proto: u8,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub git_commit: String,
     pub go: String,
     pub host: String,
@@ -151,7 +152,7 @@ impl Server {
             server_name: inner.server_name(),
             version: COMPATIBLE_VERSION.to_owned(),
             proto: 1,
-            git_commit: String::new(),
+            git_commit: GIT_COMMIT.to_owned(),
             go: format!("natsd {NATSD_VERSION}"),
             host: opts.host.clone(),
             port: inner.port(),

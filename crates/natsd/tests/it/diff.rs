@@ -47,12 +47,15 @@ async fn compare(reference: PathBuf, script: Script, dir: PathBuf) -> Option<Str
     );
     ours.shutdown().await;
     drop(process);
-    let render = |t: Vec<(char, Vec<u8>)>| -> Vec<(char, String)> {
+    let render = |t: Vec<(char, Vec<u8>)>, side| -> Vec<(char, String)> {
         t.into_iter()
-            .map(|(c, bytes)| (c, diff::masked(&bytes)))
+            .map(|(c, bytes)| (c, diff::masked(&bytes, side)))
             .collect()
     };
-    let (theirs_out, ours_out) = (render(theirs_out.unwrap()), render(ours_out.unwrap()));
+    let (theirs_out, ours_out) = (
+        render(theirs_out.unwrap(), diff::Side::Reference),
+        render(ours_out.unwrap(), diff::Side::Natsd),
+    );
     if std::env::var_os("NATSD_DIFF_SHOW").is_some() {
         eprintln!("--- {}\n{theirs_out:?}", script.name);
     }

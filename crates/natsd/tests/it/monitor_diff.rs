@@ -89,8 +89,17 @@ fn same_shape(path: &str, ours: &Value, theirs: &Value, problems: &mut Vec<Strin
         // Elements merged into one (every key any of them has): nats-server lists some
         // things (a connection's subscriptions) in map order, so the first elements of the
         // two sides need not be alike.
-        (Value::Array(x), Value::Array(y)) if !x.is_empty() && !y.is_empty() => {
-            same_shape(&format!("{path}[*]"), &merged(x), &merged(y), problems);
+        (Value::Array(x), Value::Array(y)) => {
+            if x.len() != y.len() {
+                problems.push(format!(
+                    "{path}: natsd lists {}, nats-server {}",
+                    x.len(),
+                    y.len()
+                ));
+            }
+            if !x.is_empty() && !y.is_empty() {
+                same_shape(&format!("{path}[*]"), &merged(x), &merged(y), problems);
+            }
         }
         _ => {}
     }
@@ -162,29 +171,18 @@ async fn traffic(addr: SocketAddr) -> RawConn {
     conn
 }
 
-#[tokio::test]
-async fn monitoring_matches_the_reference() {
-    let Some(reference) = natsd_testkit::process::reference_for_test() else {
-        return;
-    };
-    let base = std::env::temp_dir().join(format!("natsd-monitor-diff-{}", std::process::id()));
+/// natsd and the reference, each started from the same config file (`extra` after the
+/// common lines) in its own directory under `base`.
+async fn start_both(reference: &Path, base: &Path, extra: &str) -> Vec<Side> {
     let mut sides = Vec::new();
-    for (name, program, exe) in [
+    for (name, program) in [
         (
             "natsd",
             Path::new(env!("CARGO_BIN_EXE_natsd")).to_path_buf(),
-            "natsd".to_owned(),
         ),
-        (
-            "reference",
-            reference.clone(),
-            reference
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned(),
-        ),
+        ("reference", reference.to_path_buf()),
     ] {
+        let exe = program.file_name().unwrap().to_string_lossy().into_owned();
         let dir = base.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -192,21 +190,33 @@ async fn monitoring_matches_the_reference() {
             dir.join("server.conf"),
             format!(
                 "host: 127.0.0.1\nport: -1\nhttp: \"127.0.0.1:-1\"\nports_file_dir: \"{}\"\n\
-                 max_payload: 64KB\nping_interval: \"30s\"\nserver_tags: [ \"az:1\" ]\n",
+                 max_payload: 64KB\nping_interval: \"30s\"\nserver_tags: [ \"az:1\" ]\n{extra}",
                 dir.display()
             ),
         )
         .unwrap();
         sides.push(start(&program, &dir, &exe).await);
     }
+    sides
+}
+
+fn client_url(side: &Side) -> String {
+    side.ports["nats"][0].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn monitoring_matches_the_reference() {
+    let Some(reference) = natsd_testkit::process::reference_for_test() else {
+        return;
+    };
+    let base = std::env::temp_dir().join(format!("natsd-monitor-diff-{}", std::process::id()));
+    let sides = start_both(&reference, &base, "").await;
     let mut problems = Vec::new();
     same_shape("ports", &sides[0].ports, &sides[1].ports, &mut problems);
 
     let mut conns = Vec::new();
     for side in &sides {
-        let nats: SocketAddr = side.ports["nats"][0].as_str().unwrap()["nats://".len()..]
-            .parse()
-            .unwrap();
+        let nats: SocketAddr = client_url(side)["nats://".len()..].parse().unwrap();
         conns.push(traffic(nats).await);
     }
     let (ours_at, theirs_at) = (sides[0].monitoring, sides[1].monitoring);
@@ -324,6 +334,73 @@ async fn monitoring_matches_the_reference() {
         &mut problems,
     );
     drop(conns);
+    let _ = std::fs::remove_dir_all(&base);
+    assert!(problems.is_empty(), "differences:\n{}", problems.join("\n"));
+}
+
+/// The `$SYS.REQ.SERVER.PING.<X>` replies, asked from the system account, have the same
+/// shape on both servers, and the same values where they are not a server's own.
+#[tokio::test]
+async fn system_replies_match_the_reference() {
+    let Some(reference) = natsd_testkit::process::reference_for_test() else {
+        return;
+    };
+    let base = std::env::temp_dir().join(format!("natsd-sys-diff-{}", std::process::id()));
+    let sides = start_both(
+        &reference,
+        &base,
+        "accounts { SYS { users [{user: sys, password: sys}] } }\nsystem_account: SYS\n",
+    )
+    .await;
+    let mut clients = Vec::new();
+    for side in &sides {
+        let client = async_nats::ConnectOptions::with_user_and_password("sys".into(), "sys".into())
+            .connect(client_url(side))
+            .await
+            .unwrap();
+        clients.push(client);
+    }
+    let mut problems = Vec::new();
+    for kind in [
+        "STATSZ", "IDZ", "VARZ", "CONNZ", "SUBSZ", "ROUTEZ", "GATEWAYZ", "LEAFZ", "ACCOUNTZ",
+        "JSZ", "HEALTHZ",
+    ] {
+        let mut replies = Vec::new();
+        for client in &clients {
+            let reply = client
+                .request(format!("$SYS.REQ.SERVER.PING.{kind}"), "".into())
+                .await
+                .unwrap();
+            replies.push(serde_json::from_slice::<Value>(&reply.payload).unwrap());
+        }
+        let (ours, theirs) = (&replies[0], &replies[1]);
+        same_shape(&format!("$SYS {kind}"), ours, theirs, &mut problems);
+        match kind {
+            "HEALTHZ" => same_values(
+                "$SYS HEALTHZ",
+                &ours["data"],
+                &theirs["data"],
+                &["status", "status_code"],
+                &mut problems,
+            ),
+            "STATSZ" => same_values(
+                "$SYS STATSZ",
+                &ours["statsz"],
+                &theirs["statsz"],
+                &[
+                    "cores",
+                    "gomaxprocs",
+                    "connections",
+                    "total_connections",
+                    "active_servers",
+                ],
+                &mut problems,
+            ),
+            _ => {}
+        }
+    }
+    drop(clients);
+    drop(sides);
     let _ = std::fs::remove_dir_all(&base);
     assert!(problems.is_empty(), "differences:\n{}", problems.join("\n"));
 }
