@@ -31,6 +31,18 @@ fn sign(claims: &Value, issuer: &KeyPair) -> String {
     natsd_auth::jwt::encode(claims, issuer).unwrap_or_default()
 }
 
+/// `jwt` with its signature replaced by a stranger's signature of the same header and
+/// claims: well formed, naming its true issuer, so only a signature check refuses it.
+pub fn forged(jwt: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let (signed, _) = jwt.rsplit_once('.').unwrap_or_default();
+    let signature = KeyPair::new_account()
+        .sign(signed.as_bytes())
+        .unwrap_or_default();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 /// A trusted operator with its system account.
 pub struct Operator {
     pub key: KeyPair,
@@ -205,8 +217,9 @@ fn unique() -> String {
 /// jwt: activation T A B {"subject": "x.>"}  an activation issued by A (or a signer) to B
 /// ```
 ///
-/// In the JSON and in the script's other lines, `{{N}}` is N's public key and `{{N.jwt}}`
-/// its JWT. Users of a scoped key get exactly the claims written.
+/// In the JSON and in the script's other lines, `{{N}}` is N's public key, `{{N.jwt}}`
+/// its JWT and `{{N.forged}}` that JWT with a stranger's signature ([`forged`]). Users of a
+/// scoped key get exactly the claims written.
 pub struct Fixture {
     pub operator: Operator,
     accounts: Vec<Account>,
@@ -328,11 +341,15 @@ impl Fixture {
             .ok_or_else(|| format!("unknown jwt name {name:?}"))
     }
 
-    /// Replaces `{{N.jwt}}` and `{{N}}` for every declared name.
+    /// Replaces `{{N.jwt}}`, `{{N.forged}}` and `{{N}}` for every declared name.
     pub fn substitute(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for (name, jwt) in &self.jwts {
             out = out.replace(&format!("{{{{{name}.jwt}}}}"), jwt);
+            let forged_marker = format!("{{{{{name}.forged}}}}");
+            if out.contains(&forged_marker) {
+                out = out.replace(&forged_marker, &forged(jwt));
+            }
         }
         for (name, key) in &self.keys {
             out = out.replace(&format!("{{{{{name}}}}}"), &key.public_key());

@@ -180,6 +180,10 @@ mod tests {
         };
         let good = activation(&exporter_key, &importer, "p.>", NOW + 60);
         assert_eq!(check(&good, &importer), Ok(()));
+        assert_eq!(
+            check(&crate::jwt::forged(&good), &importer),
+            Err(JwtError::BadSignature)
+        );
         // Made out to another account, by a stranger, for less, or expired.
         assert!(check(&good, "AOTHER").is_err());
         let stranger = nkeys::KeyPair::new_account();

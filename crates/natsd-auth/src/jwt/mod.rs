@@ -394,6 +394,16 @@ pub fn encode(claims: &serde_json::Value, issuer: &nkeys::KeyPair) -> Result<Str
     Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
+/// `token` with its signature replaced by a stranger's signature of the same bytes: well
+/// formed in every part, so only the signature check can refuse it.
+#[cfg(test)]
+pub(crate) fn forged(token: &str) -> String {
+    let (signed, _) = token.rsplit_once('.').unwrap_or_default();
+    let stranger = nkeys::KeyPair::new_account();
+    let signature = stranger.sign(signed.as_bytes()).unwrap_or_default();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +421,8 @@ mod tests {
 
     struct Chain {
         trust: Trust,
+        operator_jwt: String,
+        account_jwt: String,
         account: nkeys::KeyPair,
         signer: nkeys::KeyPair,
     }
@@ -436,10 +448,12 @@ mod tests {
             &operator,
         )
         .unwrap_or_default();
-        let mut trust = Trust::from_operators(&[op], NOW).unwrap_or_default();
+        let mut trust = Trust::from_operators(std::slice::from_ref(&op), NOW).unwrap_or_default();
         assert_eq!(trust.add_account(&acc, NOW), Ok(account.public_key()));
         Chain {
             trust,
+            operator_jwt: op,
+            account_jwt: acc,
             account,
             signer,
         }
@@ -538,5 +552,41 @@ mod tests {
             fresh.trust.verify_user("not.a.jwt", at(NOW)).err(),
             Some(JwtError::Malformed)
         );
+    }
+
+    #[test]
+    fn forged_signatures_are_refused_for_every_issuer() {
+        let mut chain = make_chain(None);
+        let user = nkeys::KeyPair::new_user().public_key();
+        let account = chain.account.public_key();
+        let by_account = user_jwt(&chain.account, &account, &user, json!({}));
+        let by_signer = user_jwt(&chain.signer, &account, &user, json!({}));
+        // The genuine ones pass, so each refusal below is the signature's.
+        assert!(Trust::from_operators(std::slice::from_ref(&chain.operator_jwt), NOW).is_ok());
+        assert!(chain.trust.verify_account(&chain.account_jwt, NOW).is_ok());
+        assert!(chain.trust.verify_user(&by_account, at(NOW)).is_ok());
+        assert!(chain.trust.verify_user(&by_signer, at(NOW)).is_ok());
+
+        assert_eq!(
+            Trust::from_operators(&[forged(&chain.operator_jwt)], NOW).err(),
+            Some(JwtError::BadSignature)
+        );
+        assert_eq!(
+            chain
+                .trust
+                .verify_account(&forged(&chain.account_jwt), NOW)
+                .err(),
+            Some(JwtError::BadSignature)
+        );
+        assert_eq!(
+            chain.trust.add_account(&forged(&chain.account_jwt), NOW),
+            Err(JwtError::BadSignature)
+        );
+        for token in [by_account, by_signer] {
+            assert_eq!(
+                chain.trust.verify_user(&forged(&token), at(NOW)).err(),
+                Some(JwtError::BadSignature)
+            );
+        }
     }
 }

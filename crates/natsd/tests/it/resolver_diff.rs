@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use natsd_testkit::jwt::{now_secs, Account, Operator};
+use natsd_testkit::jwt::{forged, now_secs, Account, Operator};
 use natsd_testkit::process::ServerProcess;
 use serde_json::{json, Value};
 
@@ -102,6 +102,7 @@ async fn full_resolver_replies_match_the_reference() {
         (update(&account), renewed.jwt.clone(), Compare::Json),
         (update(&newcomer), renewed.jwt.clone(), Compare::Json),
         (update(&account), "garbage".to_owned(), Compare::ErrorCode),
+        (update(&account), forged(&renewed.jwt), Compare::ErrorCode),
         (update(&account), user_jwt, Compare::ErrorCode),
         (
             "$SYS.REQ.CLAIMS.UPDATE".to_owned(),
@@ -157,6 +158,7 @@ async fn memory_resolver_replies_match_the_reference() {
         (update.clone(), renewed.jwt.clone(), Compare::Json),
         (update.clone(), String::new(), Compare::Json),
         (update.clone(), other.jwt.clone(), Compare::Json),
+        (update.clone(), forged(&renewed.jwt), Compare::ErrorCode),
         (update, "garbage".to_owned(), Compare::ErrorCode),
     ];
     let (theirs, ours) = run_both(&reference, &operator, &account, false, &requests).await;
