@@ -64,7 +64,6 @@ pub async fn start_default() -> anyhow::Result<Server> {
     start(test_options()).await
 }
 
-/// Polls `condition` every few milliseconds until it holds or `deadline` passes.
 /// The users the server reports for its open connections (`/connz?auth=1`), oldest first.
 pub fn authorized_users(server: &Server) -> Vec<Option<String>> {
     let options = natsd_server::monitor::connz::ConnzOptions {
@@ -83,6 +82,26 @@ pub fn authorized_users(server: &Server) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
+/// Why each closed connection the server remembers was closed (`/connz?state=closed`),
+/// oldest first.
+pub fn close_reasons(server: &Server) -> Vec<String> {
+    let options = natsd_server::monitor::connz::ConnzOptions {
+        state: natsd_server::monitor::connz::ConnState::Closed,
+        ..Default::default()
+    };
+    server
+        .connz(&options)
+        .map(|connz| {
+            connz
+                .connections
+                .into_iter()
+                .filter_map(|c| c.reason)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `condition` every few milliseconds until it holds or `deadline` passes.
 pub async fn wait_for(
     deadline: Duration,
     mut condition: impl FnMut() -> bool,

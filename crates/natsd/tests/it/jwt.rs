@@ -59,6 +59,8 @@ async fn all_refused(server: &natsd_server::Server, all: &[String]) {
             async_nats::ConnectOptions::with_credentials(creds)
                 .unwrap()
                 .connect(server.client_url()),
+            async_nats::ConnectErrorKind::AuthorizationViolation,
+            "authorization violation",
         )
         .await;
     }

@@ -12,8 +12,17 @@ use tokio::time::timeout;
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
-/// Publishes until the subscriber that never reads is closed; returns how many bytes it took.
-async fn flood_until_closed(opts: Options) -> usize {
+/// How a subscriber that never reads was cut off.
+struct Cut {
+    /// Bytes published before the server closed it.
+    sent: usize,
+    /// From the first publish to the close.
+    after: Duration,
+    reason: String,
+}
+
+/// Publishes until the subscriber that never reads is closed.
+async fn flood_until_closed(opts: Options) -> Cut {
     let server = natsd_testkit::start(opts).await.unwrap();
     let (mut stuck, _) = RawConn::connect(server.local_addr()).await.unwrap();
     stuck
@@ -31,12 +40,14 @@ async fn flood_until_closed(opts: Options) -> usize {
     ]
     .concat();
     let mut sent = 0;
+    let started = std::time::Instant::now();
     // Bounded: 256 MiB at most, far above what loopback buffers and max_pending absorb.
     while server.num_clients() == 2 && sent < 256 * 1024 * 1024 {
         publisher.send(&frame).await.unwrap();
         sent += frame.len();
     }
     wait_for(WAIT, || server.num_clients() == 1).await.unwrap();
+    let after = started.elapsed();
     // The publisher is unaffected; the slow consumer got no -ERR, only a close.
     publisher.sync().await.unwrap();
     let mut tail = Vec::new();
@@ -49,7 +60,14 @@ async fn flood_until_closed(opts: Options) -> usize {
         tail.clear();
     }
     assert!(stuck.is_closed());
-    sent
+    let reason = natsd_testkit::close_reasons(&server)
+        .pop()
+        .expect("the slow consumer is listed as closed");
+    Cut {
+        sent,
+        after,
+        reason,
+    }
 }
 
 #[tokio::test]
@@ -58,17 +76,29 @@ async fn slow_consumer_over_max_pending_is_closed() {
         max_pending: 256 * 1024,
         ..test_options()
     };
-    let sent = flood_until_closed(opts).await;
-    assert!(sent > 256 * 1024);
+    let cut = flood_until_closed(opts).await;
+    assert_eq!(cut.reason, "Slow Consumer (Pending Bytes)");
+    // Cut at 256 KiB pending plus what the loopback socket buffers hold, long before the
+    // default 64 MiB would be reached.
+    assert!(
+        cut.sent > 256 * 1024 && cut.sent < 32 * 1024 * 1024,
+        "{} bytes",
+        cut.sent
+    );
 }
 
 #[tokio::test]
 async fn slow_consumer_past_write_deadline_is_closed() {
     let opts = Options {
         write_deadline: Duration::from_millis(200),
+        // Room for everything the flood sends, so that only the deadline can cut.
+        max_pending: 1024 * 1024 * 1024,
         ..test_options()
     };
-    flood_until_closed(opts).await;
+    let cut = flood_until_closed(opts).await;
+    assert_eq!(cut.reason, "Slow Consumer (Write Deadline)");
+    // The default deadline is 10 s.
+    assert!(cut.after < Duration::from_secs(5), "{:?}", cut.after);
 }
 
 #[tokio::test]

@@ -377,12 +377,19 @@ async fn users_authenticate_and_connz_names_them() {
         .unwrap();
     intruder.expect_closed().await.unwrap();
 
+    let started = std::time::Instant::now();
     let (mut silent, _) = RawConn::connect(server.local_addr()).await.unwrap();
     silent
         .expect("-ERR 'Authentication Timeout'\r\n")
         .await
         .unwrap();
     silent.expect_closed().await.unwrap();
+    // The configured 300 ms, not the 2 s default.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(1500),
+        "closed after {took:?}"
+    );
 
     let client =
         async_nats::ConnectOptions::with_user_and_password("alice".into(), "secret".into())

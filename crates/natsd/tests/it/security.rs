@@ -39,13 +39,22 @@ fn with_users(users: Vec<User>) -> Options {
     }
 }
 
-/// Asserts that a connection attempt does not succeed within the test's wait.
-pub(crate) async fn assert_refused<T, E>(attempt: impl std::future::Future<Output = Result<T, E>>) {
-    let outcome = tokio::time::timeout(WAIT, attempt).await;
-    assert!(
-        !matches!(outcome, Ok(Ok(_))),
-        "the connection must be refused"
-    );
+/// Asserts that a connection attempt is refused within the test's wait, and that the
+/// client saw the refusal as `expected`, its message saying `saying` (not a timeout, not
+/// some other failure).
+pub(crate) async fn assert_refused<T>(
+    attempt: impl std::future::Future<Output = Result<T, async_nats::ConnectError>>,
+    expected: async_nats::ConnectErrorKind,
+    saying: &str,
+) {
+    match tokio::time::timeout(WAIT, attempt).await {
+        Ok(Err(error)) => {
+            assert_eq!(error.kind(), expected, "refused with {error}");
+            assert!(error.to_string().contains(saying), "refused with {error}");
+        }
+        Ok(Ok(_)) => panic!("the connection must be refused"),
+        Err(_) => panic!("no refusal within {WAIT:?}"),
+    }
 }
 
 /// `options` that forward the server's `-ERR`s the client reports.
@@ -90,6 +99,8 @@ async fn users_tokens_and_nkeys_connect() {
     assert_refused(
         async_nats::ConnectOptions::with_user_and_password("alice".into(), "nope".into())
             .connect(&url),
+        async_nats::ConnectErrorKind::AuthorizationViolation,
+        "authorization violation",
     )
     .await;
 
@@ -135,6 +146,8 @@ async fn users_tokens_and_nkeys_connect() {
         async_nats::ConnectOptions::with_nkey(stranger)
             .max_reconnects(1)
             .connect(server.client_url()),
+        async_nats::ConnectErrorKind::AuthorizationViolation,
+        "authorization violation",
     )
     .await;
 }

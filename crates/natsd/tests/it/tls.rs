@@ -75,7 +75,12 @@ async fn client_certificates_are_verified() {
     let (_plain, info) = RawConn::connect(server.local_addr()).await.unwrap();
     assert_eq!(info["tls_verify"], true);
 
-    crate::security::assert_refused(tls_client(&certs).connect(server.client_url())).await;
+    crate::security::assert_refused(
+        tls_client(&certs).connect(server.client_url()),
+        async_nats::ConnectErrorKind::Io,
+        "received fatal alert: CertificateRequired",
+    )
+    .await;
     // A certificate from another CA is refused too.
     let strangers_dir =
         std::env::temp_dir().join(format!("natsd-tls-{}-verify-other-ca", std::process::id()));
@@ -84,6 +89,8 @@ async fn client_certificates_are_verified() {
         tls_client(&certs)
             .add_client_certificate(strangers.client_cert.clone(), strangers.client_key.clone())
             .connect(server.client_url()),
+        async_nats::ConnectErrorKind::Io,
+        "received fatal alert",
     )
     .await;
     assert_eq!(server.num_clients(), 0);
@@ -302,8 +309,15 @@ async fn a_handshake_that_never_completes_is_closed() {
         tls.timeout = Duration::from_millis(200);
     }
     let server = start(opts).await.unwrap();
+    let started = std::time::Instant::now();
     let (mut silent, _) = RawConn::connect(server.local_addr()).await.unwrap();
     silent.expect_closed().await.unwrap();
+    // The configured 200 ms, not the 2 s default.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_millis(1500),
+        "closed after {took:?}"
+    );
     assert_eq!(server.num_clients(), 0);
     // A half-sent handshake fares the same.
     let (mut partial, _) = RawConn::connect(server.local_addr()).await.unwrap();
@@ -340,7 +354,14 @@ async fn pinned_certificates_admit_only_their_keys() {
         tls.pinned_certs = vec!["00".repeat(32)];
     }
     let server = start(opts).await.unwrap();
-    crate::security::assert_refused(client().connect(server.client_url())).await;
+    crate::security::assert_refused(
+        client().connect(server.client_url()),
+        async_nats::ConnectErrorKind::Io,
+        "peer closed connection",
+    )
+    .await;
+    // The server closes it for the pin, right after the handshake.
+    assert_eq!(server.num_clients(), 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
