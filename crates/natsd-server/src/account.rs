@@ -38,6 +38,9 @@ pub struct InterestChange<'a> {
 
 type InterestKey = (Bytes, Option<Bytes>);
 
+/// Subscriptions a closing connection removes under one lock of the index.
+const UNSUBSCRIBE_BATCH: usize = 1024;
+
 pub struct Account {
     pub name: String,
     sublist: Sublist<SubRef>,
@@ -142,10 +145,20 @@ impl Account {
         true
     }
 
-    /// Removes many subscriptions (a closing connection's).
+    /// Removes many subscriptions (a closing connection's), a batch at a time: each batch
+    /// takes the index's lock once, and matching for other clients goes on in between.
     pub fn unsubscribe_all(&self, subs: impl IntoIterator<Item = SubRef>) {
-        for sub in subs {
-            self.unsubscribe(&sub);
+        let mut subs = subs.into_iter().filter(|sub| sub.close()).peekable();
+        while subs.peek().is_some() {
+            let batch: Vec<SubRef> = subs.by_ref().take(UNSUBSCRIBE_BATCH).collect();
+            let removed = self.sublist.remove_batch(
+                batch
+                    .iter()
+                    .map(|sub| (&sub.subject[..], sub.queue.as_deref(), sub)),
+            );
+            for (sub, _) in batch.iter().zip(removed).filter(|(_, removed)| *removed) {
+                self.forget_interest(&sub.subject, sub.queue.as_ref());
+            }
         }
     }
 

@@ -124,9 +124,18 @@ impl Subscription {
 #[derive(Debug, Clone)]
 pub struct SubRef(pub Arc<Subscription>);
 
+/// A subscription is itself: equal and hashed by identity.
 impl PartialEq for SubRef {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SubRef {}
+
+impl std::hash::Hash for SubRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.0), state);
     }
 }
 

@@ -61,9 +61,12 @@ proptest! {
     fn sublist_agrees_with_naive_matcher(steps in proptest::collection::vec(step(), 1..80), cache in any::<bool>()) {
         let list = Sublist::new(cache);
         let mut naive: Vec<(String, Option<String>, u32)> = Vec::new();
-        for step in steps {
+        for (index, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Insert { pattern, queue, id } => {
+                    // Items are held at most once under a subject and queue: the generated
+                    // id is made unique by the step's index.
+                    let id = id.wrapping_mul(128).wrapping_add(index as u32);
                     list.insert(pattern.as_bytes(), queue.as_deref().map(str::as_bytes), id).unwrap();
                     naive.push((pattern, queue, id));
                 }
