@@ -538,7 +538,21 @@ impl Session {
         self.conn.send_error(text);
     }
 
-    fn log_violation(&self, what: &str) {
+    /// `-ERR` for an operation refused while the connection stays: it goes out with the
+    /// rest of this read batch's output, so a flood of refusals costs one write per batch
+    /// rather than a writer wake-up each.
+    fn queue_err(&mut self, text: &str) {
+        if self.trace {
+            self.trace_line("->>", &format!("-ERR '{text}'"));
+        }
+        if self.conn.queue_error(text) {
+            self.flusher.mark(&self.conn);
+        }
+    }
+
+    /// A permissions violation: `-ERR` to the client, `what` to the log.
+    fn report_violation(&mut self, text: &str, what: &str) {
+        self.queue_err(text);
         self.server.log.error(format_args!(
             "{} - cid:{} - {what}",
             self.conn.peer, self.conn.cid
@@ -709,8 +723,7 @@ impl Session {
                     ),
                 ),
             };
-            self.send_err(&text);
-            self.log_violation(&log);
+            self.report_violation(&text, &log);
             return;
         }
         let max_subs = self.max_subscriptions();
@@ -770,11 +783,8 @@ impl Session {
         let subject = publish.subject();
         if !self.client.permits.may_publish(subject) {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
-            self.send_err(&text);
-            self.log_violation(&format!(
-                "Publish Violation - Subject {}",
-                go_quote(subject)
-            ));
+            let what = format!("Publish Violation - Subject {}", go_quote(subject));
+            self.report_violation(&text, &what);
             return;
         }
         if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
@@ -785,7 +795,7 @@ impl Session {
                 "Permissions Violation for Publish to {}",
                 go_quote(publish.subject())
             );
-            self.send_err(&text);
+            self.queue_err(&text);
             return;
         }
         if let Some(reply) = publish.reply().filter(|r| is_reserved_reply(r)) {
@@ -793,7 +803,7 @@ impl Session {
                 "Permissions Violation for Publish with Reply of {}",
                 go_quote(reply)
             );
-            self.send_err(&text);
+            self.queue_err(&text);
             return;
         }
         self.send_ok_if_verbose();

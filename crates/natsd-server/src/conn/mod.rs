@@ -217,20 +217,33 @@ impl Conn {
 
     /// Queues protocol bytes (INFO, PONG, -ERR...) and wakes the writer at once.
     pub(crate) fn send_now(&self, bytes: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        match self.outbound.append_bytes(bytes) {
-            Ok(()) => self.outbound.wake_writer(),
-            Err(refused) => self.refused(refused),
+        if self.queue_bytes(bytes) {
+            self.outbound.wake_writer();
         }
     }
 
     /// Sends `-ERR '<text>'`.
     pub(crate) fn send_error(&self, text: &str) {
-        let mut out = BytesMut::new();
-        encode::err(&mut out, text);
-        self.send_now(&out);
+        self.send_now(&error_line(text));
+    }
+
+    /// Queues `-ERR '<text>'` without waking the writer; the caller marks the connection in
+    /// its flusher. Returns whether it was queued.
+    pub(crate) fn queue_error(&self, text: &str) -> bool {
+        self.queue_bytes(&error_line(text))
+    }
+
+    fn queue_bytes(&self, bytes: &[u8]) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        match self.outbound.append_bytes(bytes) {
+            Ok(()) => true,
+            Err(refused) => {
+                self.refused(refused);
+                false
+            }
+        }
     }
 
     /// Queues one message frame; the caller marks the connection in its flusher.
@@ -318,4 +331,10 @@ impl ConnDetails {
             self.account.clone()
         }
     }
+}
+
+fn error_line(text: &str) -> BytesMut {
+    let mut out = BytesMut::new();
+    encode::err(&mut out, text);
+    out
 }
