@@ -115,6 +115,25 @@ impl Operator {
     /// Config lines trusting this operator, with the memory resolver holding `accounts`
     /// and the system account.
     pub fn memory_config(&self, accounts: &[&Account]) -> String {
+        self.resolver_config("resolver: MEMORY", accounts)
+    }
+
+    /// Config lines trusting this operator, with a `full` directory resolver in `dir`
+    /// (`options` added to its block) preloaded with `accounts` and the system account.
+    pub fn full_resolver_config(
+        &self,
+        dir: &std::path::Path,
+        options: &str,
+        accounts: &[&Account],
+    ) -> String {
+        let resolver = format!(
+            "resolver {{ type: full, dir: \"{}\"{options} }}",
+            dir.display()
+        );
+        self.resolver_config(&resolver, accounts)
+    }
+
+    fn resolver_config(&self, resolver: &str, accounts: &[&Account]) -> String {
         let mut preload = format!("  {}: {}\n", self.system.key.public_key(), self.system.jwt);
         for account in accounts {
             preload.push_str(&format!(
@@ -124,7 +143,7 @@ impl Operator {
             ));
         }
         format!(
-            "operator: {}\nresolver: MEMORY\nresolver_preload: {{\n{preload}}}\n",
+            "operator: {}\n{resolver}\nresolver_preload: {{\n{preload}}}\n",
             self.jwt
         )
     }

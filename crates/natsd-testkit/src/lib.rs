@@ -64,22 +64,27 @@ pub async fn start_default() -> anyhow::Result<Server> {
     start(test_options()).await
 }
 
+/// The connections the server reports in `/connz` for `options`, oldest first.
+fn connections(
+    server: &Server,
+    options: &natsd_server::monitor::connz::ConnzOptions,
+) -> Vec<natsd_server::monitor::connz::ConnInfo> {
+    server
+        .connz(options)
+        .map(|connz| connz.connections)
+        .unwrap_or_default()
+}
+
 /// The users the server reports for its open connections (`/connz?auth=1`), oldest first.
 pub fn authorized_users(server: &Server) -> Vec<Option<String>> {
     let options = natsd_server::monitor::connz::ConnzOptions {
         auth: true,
         ..Default::default()
     };
-    server
-        .connz(&options)
-        .map(|connz| {
-            connz
-                .connections
-                .into_iter()
-                .map(|c| c.authorized_user)
-                .collect()
-        })
-        .unwrap_or_default()
+    connections(server, &options)
+        .into_iter()
+        .map(|c| c.authorized_user)
+        .collect()
 }
 
 /// Why each closed connection the server remembers was closed (`/connz?state=closed`),
@@ -89,16 +94,10 @@ pub fn close_reasons(server: &Server) -> Vec<String> {
         state: natsd_server::monitor::connz::ConnState::Closed,
         ..Default::default()
     };
-    server
-        .connz(&options)
-        .map(|connz| {
-            connz
-                .connections
-                .into_iter()
-                .filter_map(|c| c.reason)
-                .collect()
-        })
-        .unwrap_or_default()
+    connections(server, &options)
+        .into_iter()
+        .filter_map(|c| c.reason)
+        .collect()
 }
 
 /// Polls `condition` every few milliseconds until it holds or `deadline` passes.

@@ -412,17 +412,7 @@ async fn checking_a_config_writes_no_resolver_files() {
     let operator = natsd_testkit::jwt::Operator::new();
     let jwts = dir.join("jwts");
     let config = dir.join("operator.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "operator: {}\nresolver {{ type: full, dir: \"{}\" }}\nresolver_preload {{\n  {}: {}\n}}\n",
-            operator.jwt,
-            jwts.display(),
-            operator.system.key.public_key(),
-            operator.system.jwt
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, operator.full_resolver_config(&jwts, "", &[])).unwrap();
     let output = check_config(&config);
     assert!(
         output.status.success(),

@@ -210,22 +210,7 @@ async fn the_full_resolver_keeps_accounts_in_its_directory() {
     let operator = Operator::new();
     let first = operator.account("FIRST", &json!({}));
     let config = |preload: &[&Account]| {
-        let mut text = format!(
-            "operator: {}\nresolver {{ type: full, dir: \"{}\", allow_delete: true }}\nresolver_preload {{\n  {}: {}\n",
-            operator.jwt,
-            dir.display(),
-            operator.system.key.public_key(),
-            operator.system.jwt
-        );
-        for account in preload {
-            text.push_str(&format!(
-                "  {}: {}\n",
-                account.key.public_key(),
-                account.jwt
-            ));
-        }
-        text.push_str("}\n");
-        options_from_config(&text)
+        options_from_config(&operator.full_resolver_config(&dir, ", allow_delete: true", preload))
     };
     let server = start(config(&[&first])).await.unwrap();
     // Preloads are written to the directory.
@@ -518,21 +503,8 @@ async fn concurrent_updates_of_many_accounts_all_take_effect() {
     let accounts: Vec<Account> = (0..ACCOUNTS)
         .map(|i| operator.account(&format!("A{i}"), &json!({})))
         .collect();
-    let mut config = format!(
-        "operator: {}\nresolver {{ type: full, dir: \"{}\" }}\nresolver_preload {{\n  {}: {}\n",
-        operator.jwt,
-        dir.display(),
-        operator.system.key.public_key(),
-        operator.system.jwt
-    );
-    for account in &accounts {
-        config.push_str(&format!(
-            "  {}: {}\n",
-            account.key.public_key(),
-            account.jwt
-        ));
-    }
-    config.push_str("}\n");
+    let preload: Vec<&Account> = accounts.iter().collect();
+    let config = operator.full_resolver_config(&dir, "", &preload);
     let server = start(options_from_config(&config)).await.unwrap();
     let mut users = Vec::new();
     for account in &accounts {
