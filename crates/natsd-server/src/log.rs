@@ -12,13 +12,14 @@ use std::fmt::Arguments;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Lines waiting for the writer before new ones are dropped.
-const QUEUE_LINES: usize = 4096;
+/// Lines waiting for the writer before new ones are dropped. The queue grows in small
+/// blocks as lines come, so an idle server holds none of this room.
+const QUEUE_LINES: usize = 16384;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -49,6 +50,8 @@ struct Shared {
     debug: AtomicBool,
     trace: AtomicBool,
     timestamps: AtomicBool,
+    /// Lines queued and not yet taken by the writer.
+    queued: AtomicUsize,
     /// Lines dropped since the writer last reported them.
     unreported_drops: AtomicU64,
     /// Lines dropped since start.
@@ -82,7 +85,7 @@ enum Entry {
 /// Where log lines go and which ones are written.
 pub struct Logger {
     shared: Arc<Shared>,
-    queue: SyncSender<Entry>,
+    queue: Sender<Entry>,
 }
 
 impl std::fmt::Debug for Logger {
@@ -105,7 +108,7 @@ impl Logger {
             timestamps: AtomicBool::new(true),
             ..Shared::default()
         });
-        let (queue, entries) = mpsc::sync_channel(QUEUE_LINES);
+        let (queue, entries) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("natsd-log".into())
@@ -142,13 +145,12 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
+        let room = self.shared.queued.fetch_add(1, Ordering::AcqRel) < QUEUE_LINES;
         let line = self.shared.line(level, args);
-        match self.queue.try_send(Entry::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.shared.unreported_drops.fetch_add(1, Ordering::Relaxed);
-                self.shared.drops.fetch_add(1, Ordering::Relaxed);
-            }
+        if !room || self.queue.send(Entry::Line(line)).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.shared.unreported_drops.fetch_add(1, Ordering::Relaxed);
+            self.shared.drops.fetch_add(1, Ordering::Relaxed);
         }
         if level == Level::Fatal {
             self.flush();
@@ -203,7 +205,10 @@ fn write_entries(entries: &Receiver<Entry>, mut sink: Box<dyn Write + Send>, sha
         let mut next = Some(first);
         while let Some(entry) = next {
             match entry {
-                Entry::Line(line) => batch.extend_from_slice(line.as_bytes()),
+                Entry::Line(line) => {
+                    shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    batch.extend_from_slice(line.as_bytes());
+                }
                 Entry::Sink(new_sink) => {
                     write_batch(&mut *sink, &mut batch);
                     sink = new_sink;
