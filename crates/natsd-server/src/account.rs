@@ -39,7 +39,7 @@ pub struct InterestChange<'a> {
 type InterestKey = (Bytes, Option<Bytes>);
 
 /// Subscriptions a closing connection removes under one lock of the index.
-const UNSUBSCRIBE_BATCH: usize = 1024;
+pub(crate) const UNSUBSCRIBE_BATCH: usize = 1024;
 
 pub struct Account {
     pub name: String,

@@ -182,7 +182,7 @@ async fn run<S: ByteStream>(
         if conn.was_admitted() {
             crate::monitor::client_event(&server, &client, crate::monitor::ClientEvent::Disconnect);
         }
-        session.remove_all_subscriptions();
+        session.remove_subscriptions_at_close().await;
         match conn.close_reason() {
             Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
                 "{peer} - cid:{cid} - Slow Consumer Detected: MaxPending of {} Exceeded",

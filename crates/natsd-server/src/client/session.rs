@@ -13,7 +13,7 @@ use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::account::Account;
+use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::ClientConn;
 use crate::conn::{CloseReason, Conn, Flusher};
 use crate::delivery::deliver;
@@ -872,8 +872,25 @@ impl Session {
     }
 
     pub(super) fn remove_all_subscriptions(&mut self) {
-        let subs: Vec<SubRef> = self.client.subs.lock().drain().map(|(_, s)| s).collect();
+        let subs = self.take_subscriptions();
         self.account.unsubscribe_all(subs);
+    }
+
+    /// Once the connection is closed: subscriptions leave a batch at a time, yielding in
+    /// between, so that the worker this session ran on serves other connections meanwhile
+    /// (tasks it woke last wait for this worker alone).
+    pub(super) async fn remove_subscriptions_at_close(&mut self) {
+        let subs = self.take_subscriptions();
+        for batch in subs.chunks(UNSUBSCRIBE_BATCH) {
+            self.account.unsubscribe_all(batch.iter().cloned());
+            if batch.len() == UNSUBSCRIBE_BATCH {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn take_subscriptions(&mut self) -> Vec<SubRef> {
+        self.client.subs.lock().drain().map(|(_, s)| s).collect()
     }
 }
 
