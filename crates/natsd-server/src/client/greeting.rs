@@ -176,13 +176,28 @@ async fn run<S: ByteStream>(
         ));
         let mut session = Session::new(Arc::clone(&server), Arc::clone(&client));
         session.run(reader).await;
-        // Unregistered first, so the closed-connection record keeps its subscriptions.
-        server.unregister(&client);
-        session.unbind();
-        if conn.was_admitted() {
-            crate::monitor::client_event(&server, &client, crate::monitor::ClientEvent::Disconnect);
+        let many = session.holds_many_subscriptions();
+        let (server_now, conn_now) = (Arc::clone(&server), Arc::clone(&conn));
+        let mut close = move || {
+            // Unregistered first, so the closed-connection record keeps its subscriptions.
+            server_now.unregister(&client);
+            session.unbind();
+            if conn_now.was_admitted() {
+                crate::monitor::client_event(
+                    &server_now,
+                    &client,
+                    crate::monitor::ClientEvent::Disconnect,
+                );
+            }
+            session.remove_all_subscriptions();
+        };
+        if many {
+            // Long work for one task: a blocking thread does it, so that this worker goes
+            // on serving other connections (tasks it woke last wait for it alone).
+            let _ = tokio::task::spawn_blocking(close).await;
+        } else {
+            close();
         }
-        session.remove_subscriptions_at_close().await;
         match conn.close_reason() {
             Some(CloseReason::SlowConsumerPendingBytes) => server.log.info(format_args!(
                 "{peer} - cid:{cid} - Slow Consumer Detected: MaxPending of {} Exceeded",

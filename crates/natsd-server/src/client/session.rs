@@ -876,17 +876,10 @@ impl Session {
         self.account.unsubscribe_all(subs);
     }
 
-    /// Once the connection is closed: subscriptions leave a batch at a time, yielding in
-    /// between, so that the worker this session ran on serves other connections meanwhile
-    /// (tasks it woke last wait for this worker alone).
-    pub(super) async fn remove_subscriptions_at_close(&mut self) {
-        let subs = self.take_subscriptions();
-        for batch in subs.chunks(UNSUBSCRIBE_BATCH) {
-            self.account.unsubscribe_all(batch.iter().cloned());
-            if batch.len() == UNSUBSCRIBE_BATCH {
-                tokio::task::yield_now().await;
-            }
-        }
+    /// Whether the client holds so many subscriptions that recording and removing them at
+    /// close is long work.
+    pub(super) fn holds_many_subscriptions(&self) -> bool {
+        self.client.subs.lock().len() > UNSUBSCRIBE_BATCH
     }
 
     fn take_subscriptions(&mut self) -> Vec<SubRef> {
