@@ -73,14 +73,36 @@ async fn accept_loop(
     }
 }
 
-async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), ServerError> {
+/// Binds `host:port`. The IPv4 wildcard `0.0.0.0` (the default) is bound on both IPv4 and
+/// IPv6 where the host has IPv6, as nats-server (Go) binds it, so clients that resolve
+/// `localhost` to `::1` reach it too; the address is still reported as `0.0.0.0:<port>`.
+pub async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let addr = host_port(host, port);
     let failed = |source| ServerError::Listen {
-        addr: addr.to_owned(),
+        addr: addr.clone(),
         source,
     };
-    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    if host == "0.0.0.0" {
+        if let Ok(listener) = bind_dual_stack(port) {
+            let port = listener.local_addr().map_err(failed)?.port();
+            return Ok((listener, SocketAddr::from(([0, 0, 0, 0], port))));
+        }
+    }
+    let listener = TcpListener::bind(&addr).await.map_err(failed)?;
     let local_addr = listener.local_addr().map_err(failed)?;
     Ok((listener, local_addr))
+}
+
+/// `[::]:port` with IPv4-mapped addresses accepted too.
+fn bind_dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)).into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// The services every server runs, as extensions: the `$SYS` requests, imports between
@@ -119,7 +141,7 @@ impl Server {
         extensions: Vec<Arc<dyn Extension>>,
     ) -> Result<Server, ServerError> {
         let tls = opts.tls.as_ref().map(crate::tls::acceptor).transpose()?;
-        let (listener, local_addr) = bind(&host_port(&opts.host, opts.port.unwrap_or(0))).await?;
+        let (listener, local_addr) = bind(&opts.host, opts.port.unwrap_or(0)).await?;
         let (stop_accepting, stop_rx) = watch::channel(false);
         let mut all = built_in_extensions();
         all.extend(extensions);

@@ -287,3 +287,27 @@ async fn internal_subscribers_share_the_routing_path() {
     internal_client.unsubscribe(&internal);
     assert!(!internal_client.send(b"$SYS.REQ.TEST.y", b"", ""));
 }
+
+/// The default listen address, `0.0.0.0`, takes IPv6 clients as well (nats-server binds it
+/// dual-stack), and is still reported as `0.0.0.0`.
+#[tokio::test]
+async fn the_default_listener_takes_ipv4_and_ipv6_clients() {
+    let server = natsd_testkit::start(natsd_server::Options {
+        host: "0.0.0.0".to_owned(),
+        ..natsd_testkit::test_options()
+    })
+    .await
+    .unwrap();
+    let port = server.local_addr().port();
+    assert_eq!(server.local_addr().to_string(), format!("0.0.0.0:{port}"));
+    let v6 = async_nats::connect(format!("nats://[::1]:{port}"))
+        .await
+        .unwrap();
+    let v4 = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let mut sub = v6.subscribe("both").await.unwrap();
+    v6.flush().await.unwrap();
+    v4.publish("both", "over IPv4".into()).await.unwrap();
+    assert_eq!(next(&mut sub).await.payload, "over IPv4");
+}
