@@ -11,10 +11,14 @@ use thiserror::Error;
 use natsd_auth::jwt::JwtError;
 use natsd_auth::AuthError;
 
+use bytes::Bytes;
+
 use crate::account::Account;
+use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::CloseReason;
 use crate::options::Options;
 use crate::server::{account_config, info_for, Server, ServerInner};
+use crate::subscription::SubRef;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ReloadError {
@@ -173,10 +177,42 @@ fn drop_unpinned(inner: &ServerInner, pins: &[String]) {
     }
 }
 
+/// Drops each subscription `client` may no longer hold, telling it with the `-ERR` that
+/// nats-server sends: `... to "<subject>" [using queue "<queue>"] (sid "<sid>")`.
+fn drop_forbidden_subscriptions(inner: &ServerInner, client: &ClientConn) {
+    let mut forbidden: Vec<SubRef> = {
+        let mut subs = client.subs.lock();
+        let sids: Vec<Bytes> = subs
+            .values()
+            .filter(|sub| {
+                !client
+                    .permits
+                    .may_subscribe(&sub.subject, sub.queue.as_deref())
+            })
+            .map(|sub| sub.sid.clone())
+            .collect();
+        sids.iter().filter_map(|sid| subs.remove(sid)).collect()
+    };
+    if forbidden.is_empty() {
+        return;
+    }
+    forbidden.sort_by(|a, b| a.sid.cmp(&b.sid));
+    let account = inner.loaded_account(&client.conn.account_name());
+    for sub in forbidden {
+        let text = subscription_violation(&sub.subject, sub.queue.as_deref());
+        client
+            .conn
+            .send_error(&format!("{text} (sid {})", go_quote(&sub.sid)));
+        if let Some(account) = &account {
+            account.unsubscribe(&sub);
+        }
+    }
+}
+
 /// Checks clients (all, or those of one account) against the users and account JWTs in
 /// force: those no longer admitted are closed, the others take their new permissions at
-/// once. A revoked user is told so; one whose signing key is gone is closed without a word,
-/// as nats-server does.
+/// once, losing the subscriptions those no longer allow. A revoked user is told so; one
+/// whose signing key is gone is closed without a word, as nats-server does.
 pub(crate) fn recheck_clients(inner: &ServerInner, only: Option<&Arc<Account>>) {
     let authenticator = inner.authenticator();
     let clients = match only {
@@ -191,7 +227,10 @@ pub(crate) fn recheck_clients(inner: &ServerInner, only: Option<&Arc<Account>>) 
         let credentials = facts.credentials.as_deref().cloned().unwrap_or_default();
         let conn = &client.conn;
         match authenticator.authenticate(&credentials, facts.nonce.as_deref()) {
-            Ok(identity) => client.set_permissions(identity.permissions),
+            Ok(identity) => {
+                client.set_permissions(identity.permissions);
+                drop_forbidden_subscriptions(inner, &client);
+            }
             Err(AuthError::Jwt(JwtError::Revoked(_))) => {
                 conn.send_error(errors::USER_AUTHENTICATION_REVOKED);
                 conn.close(CloseReason::Revocation);

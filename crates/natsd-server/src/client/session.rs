@@ -14,7 +14,7 @@ use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
-use crate::client_conn::ClientConn;
+use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::{CloseReason, Conn, Flusher};
 use crate::delivery::deliver;
 use crate::info::{ClientOptions, ConnectFields};
@@ -697,30 +697,18 @@ impl Session {
             .permits
             .may_subscribe(&subject, queue.as_deref())
         {
-            let (text, log) = match &queue {
-                Some(queue) => (
-                    format!(
-                        "Permissions Violation for Subscription to {} using queue {}",
-                        go_quote(&subject),
-                        go_quote(queue)
-                    ),
-                    format!(
-                        "Subscription Violation - Subject {}, Queue: {}, SID {}",
-                        go_quote(&subject),
-                        go_quote(queue),
-                        String::from_utf8_lossy(&sid)
-                    ),
+            let text = subscription_violation(&subject, queue.as_deref());
+            let log = match &queue {
+                Some(queue) => format!(
+                    "Subscription Violation - Subject {}, Queue: {}, SID {}",
+                    go_quote(&subject),
+                    go_quote(queue),
+                    String::from_utf8_lossy(&sid)
                 ),
-                None => (
-                    format!(
-                        "Permissions Violation for Subscription to {}",
-                        go_quote(&subject)
-                    ),
-                    format!(
-                        "Subscription Violation - Subject {}, SID {}",
-                        go_quote(&subject),
-                        String::from_utf8_lossy(&sid)
-                    ),
+                None => format!(
+                    "Subscription Violation - Subject {}, SID {}",
+                    go_quote(&subject),
+                    String::from_utf8_lossy(&sid)
                 ),
             };
             self.report_violation(&text, &log);
@@ -910,35 +898,4 @@ fn next_read_size(current: usize, read: usize) -> usize {
     } else {
         current
     }
-}
-
-/// Quotes like Go's `%q` for the subjects that appear in permission errors.
-fn go_quote(bytes: &[u8]) -> String {
-    let mut out = String::from("\"");
-    for chunk in bytes.utf8_chunks() {
-        for ch in chunk.valid().chars() {
-            match ch {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\u{7}' => out.push_str("\\a"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{b}' => out.push_str("\\v"),
-                c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                    out.push_str(&format!("\\x{:02x}", c as u32));
-                }
-                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        // Go writes each byte of invalid UTF-8 as \xHH.
-        for byte in chunk.invalid() {
-            out.push_str(&format!("\\x{byte:02x}"));
-        }
-    }
-    out.push('"');
-    out
 }

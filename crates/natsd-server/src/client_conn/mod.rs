@@ -127,3 +127,49 @@ impl Deliver for ClientConn {
         }
     }
 }
+
+/// `-ERR` text for a subscription the client may not hold.
+pub(crate) fn subscription_violation(subject: &[u8], queue: Option<&[u8]>) -> String {
+    match queue {
+        Some(queue) => format!(
+            "Permissions Violation for Subscription to {} using queue {}",
+            go_quote(subject),
+            go_quote(queue)
+        ),
+        None => format!(
+            "Permissions Violation for Subscription to {}",
+            go_quote(subject)
+        ),
+    }
+}
+
+/// Quotes like Go's `%q` for the subjects that appear in permission errors.
+pub(crate) fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    out.push_str(&format!("\\x{:02x}", c as u32));
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        // Go writes each byte of invalid UTF-8 as \xHH.
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}

@@ -251,6 +251,56 @@ async fn reload_takes_permissions_away_at_once() {
     assert_eq!(server.num_clients(), 1, "the client keeps its connection");
 }
 
+/// A reload that takes away the right to subscriptions a client holds drops them, with
+/// nats-server's `-ERR` for each; the others stay.
+#[tokio::test]
+async fn reload_drops_subscriptions_no_longer_allowed() {
+    let wide = Permissions {
+        subscribe: rule(&["foo.>", "bar"], &[]),
+        ..Permissions::default()
+    };
+    let server = start(with_users(vec![user("u", "p", Some(wide))]))
+        .await
+        .unwrap();
+    let (mut held, _) = natsd_testkit::RawConn::connect(server.local_addr())
+        .await
+        .unwrap();
+    held.send(
+        "CONNECT {\"verbose\":false,\"user\":\"u\",\"pass\":\"p\"}\r\n\
+         SUB foo.bar 1\r\nSUB foo.q workers 2\r\nSUB bar 3\r\nPING\r\n",
+    )
+    .await
+    .unwrap();
+    held.expect("PONG\r\n").await.unwrap();
+
+    let narrow = Permissions {
+        subscribe: rule(&["bar"], &[]),
+        ..Permissions::default()
+    };
+    let mut opts = (*server.options()).clone();
+    opts.authorization.users = vec![user("u", "p", Some(narrow))];
+    server.reload(opts).unwrap();
+    held.expect(
+        "-ERR 'Permissions Violation for Subscription to \"foo.bar\" (sid \"1\")'\r\n\
+         -ERR 'Permissions Violation for Subscription to \"foo.q\" using queue \"workers\" (sid \"2\")'\r\n",
+    )
+    .await
+    .unwrap();
+
+    let publisher = async_nats::ConnectOptions::with_user_and_password("u".into(), "p".into())
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    for subject in ["foo.bar", "foo.q", "bar"] {
+        publisher.publish(subject, "x".into()).await.unwrap();
+    }
+    publisher.flush().await.unwrap();
+    // In publish order: had either dropped subscription stayed, its message came first.
+    held.expect("MSG bar 3 1\r\nx\r\n").await.unwrap();
+    held.sync().await.unwrap();
+    assert_eq!(server.num_clients(), 2, "the client keeps its connection");
+}
+
 /// bcrypt checks run beside the connection workers: while a flood of wrong passwords is
 /// being checked, an authorized client's round trips complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
