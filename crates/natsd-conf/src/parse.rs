@@ -40,7 +40,9 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfError {
-    #[error("{pos}: {message}")]
+    /// Worded as nats-server words it (`Parse error on line N: '...'`, which harnesses
+    /// match on), after the file, line and column.
+    #[error("{pos}: Parse error on line {}: '{message}'", pos.line)]
     Syntax { pos: Pos, message: String },
     #[error("{pos}: variable reference for '{name}' can not be found")]
     UnknownVariable { pos: Pos, name: String },

@@ -29,7 +29,11 @@ use crate::stats::MonitorState;
 
 #[derive(Debug, Error)]
 pub enum ServerError {
-    #[error("can't listen on {addr}: {source}")]
+    /// Worded as nats-server words it: `Error listening on port: <host:port>, "<reason>"`.
+    #[error(
+        "Error listening on port: {addr}, \"listen tcp {addr}: bind: {}\"",
+        os_reason(source)
+    )]
     Listen {
         addr: String,
         source: std::io::Error,
@@ -662,6 +666,14 @@ pub(crate) fn info_for(
         max_payload: opts.max_payload,
         ..ServerInfo::default()
     }
+}
+
+/// An OS error as Go words it: the system's text in lower case, without Rust's
+/// `(os error N)`.
+fn os_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or_default();
+    text.to_lowercase()
 }
 
 /// `host:port`, with an IPv6 host in brackets.

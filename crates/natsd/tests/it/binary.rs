@@ -60,7 +60,29 @@ fn port_in_use_is_a_fatal_error() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("[FTL]"));
+    // nats-server's words, which harnesses and supervisors match on.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "[FTL] Error listening on port: 127.0.0.1:{port}, \"listen tcp 127.0.0.1:{port}: bind: address already in use\""
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
+#[test]
+fn a_malformed_config_says_parse_error_on_line() {
+    let path = temp_path("malformed.conf");
+    std::fs::write(&path, "port: 4222\nfoo {\n  bar: [1, 2\n").unwrap();
+    let output = Command::new(natsd()).arg("-c").arg(&path).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:1: Parse error on line 4: 'Expected",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[tokio::test]
