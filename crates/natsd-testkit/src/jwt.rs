@@ -31,6 +31,13 @@ fn sign(claims: &Value, issuer: &KeyPair) -> String {
     natsd_auth::jwt::encode(claims, issuer).unwrap_or_default()
 }
 
+/// A JWT in the original (v1) format, as older `nsc` versions made them: `"alg":"ed25519"`,
+/// the claims' `type` beside `nats` (the caller writes it so), the signature over the
+/// claims part alone.
+pub fn sign_v1(claims: &Value, issuer: &KeyPair) -> String {
+    natsd_auth::jwt::encode_v1(claims, issuer).unwrap_or_default()
+}
+
 /// `jwt` with its signature replaced by a stranger's signature of the same header and
 /// claims: well formed, naming its true issuer, so only a signature check refuses it.
 pub fn forged(jwt: &str) -> String {

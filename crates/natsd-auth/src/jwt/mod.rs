@@ -4,6 +4,10 @@
 //! issuer's Ed25519 NKey. Trust runs operator -> account -> user: an account JWT must be
 //! issued by a trusted operator (or one of its signing keys), a user JWT by its account (or
 //! one of the account's signing keys, naming the account in `issuer_account`).
+//!
+//! JWTs in the original (v1) format, which older `nsc` versions made and many deployments
+//! still carry, are read too: their `type` (and `tags`, `issuer_account`) stand beside the
+//! `nats` claims rather than in them, and their signature covers the claims alone.
 
 mod activation;
 mod claims;
@@ -88,8 +92,10 @@ pub fn now_unix() -> i64 {
 }
 
 /// Decodes a JWT and checks it is signed by its issuer; trust is the caller's question.
+/// A v1 JWT comes back in the v2 shape.
 pub fn decode<T: serde::de::DeserializeOwned>(token: &str) -> Result<Claims<T>, JwtError> {
-    let mut parts = token.trim().split('.');
+    let token = token.trim();
+    let mut parts = token.split('.');
     let (Some(header), Some(claims), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -98,19 +104,74 @@ pub fn decode<T: serde::de::DeserializeOwned>(token: &str) -> Result<Claims<T>, 
     let decoded = URL_SAFE_NO_PAD
         .decode(claims)
         .map_err(|_| JwtError::Malformed)?;
-    let claims: Claims<T> = serde_json::from_slice(&decoded).map_err(|_| JwtError::Malformed)?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&decoded).map_err(|_| JwtError::Malformed)?;
+    let v1 = migrate_v1(&mut value)?;
+    let parsed: Claims<T> = serde_json::from_value(value).map_err(|_| JwtError::Malformed)?;
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| JwtError::Malformed)?;
-    let issuer = nkeys::KeyPair::from_public_key(&claims.iss).map_err(|_| JwtError::Malformed)?;
-    let signed = format!(
-        "{header}.{}",
-        token.trim().split('.').nth(1).unwrap_or_default()
-    );
+    let issuer = nkeys::KeyPair::from_public_key(&parsed.iss).map_err(|_| JwtError::Malformed)?;
+    // v1 signed the claims part; v2 signs the header and the claims.
+    let signed = if v1 {
+        claims
+    } else {
+        &token[..header.len() + 1 + claims.len()]
+    };
     issuer
         .verify(signed.as_bytes(), &signature)
         .map_err(|_| JwtError::BadSignature)?;
-    Ok(claims)
+    Ok(parsed)
+}
+
+/// Moves a v1 JWT's claims into the v2 shape, as nats-io/jwt migrates them: the top-level
+/// `type`, `tags` and `issuer_account` go into `nats` (where an activation's `type` named
+/// the export's kind, now `kind`). Returns whether it was v1 (a JWT with a top-level
+/// `type`). Limits that v2 dropped (a user's or an activation's `max`, an activation's
+/// `payload`, `src` or `times`) make it malformed, as nats-io/jwt refuses them.
+fn migrate_v1(claims: &mut serde_json::Value) -> Result<bool, JwtError> {
+    let Some(fields) = claims.as_object_mut() else {
+        return Err(JwtError::Malformed);
+    };
+    let kind = match fields.get("type") {
+        Some(serde_json::Value::String(kind)) if !kind.is_empty() => kind.clone(),
+        _ => return Ok(false),
+    };
+    let moved: Vec<(&str, serde_json::Value)> = ["type", "tags", "issuer_account"]
+        .into_iter()
+        .filter_map(|key| fields.remove(key).map(|value| (key, value)))
+        .collect();
+    let nats = fields
+        .entry("nats")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(nats) = nats.as_object_mut() else {
+        return Err(JwtError::Malformed);
+    };
+    let unlimited = |key: &str| nats.get(key).is_none_or(|v| v.as_i64() == Some(NO_LIMIT));
+    let dropped_limits = match kind.as_str() {
+        "user" => !unlimited("max"),
+        "activation" => {
+            !unlimited("max")
+                || !unlimited("payload")
+                || nats.get("src").is_some_and(|src| src != "")
+                || nats
+                    .get("times")
+                    .is_some_and(|times| times.as_array().is_some_and(|t| !t.is_empty()))
+        }
+        _ => false,
+    };
+    if dropped_limits {
+        return Err(JwtError::Malformed);
+    }
+    if kind == "activation" {
+        if let Some(export_kind) = nats.remove("type") {
+            nats.insert("kind".to_owned(), export_kind);
+        }
+    }
+    for (key, value) in moved {
+        nats.insert(key.to_owned(), value);
+    }
+    Ok(true)
 }
 
 pub(crate) fn check_times<T>(claims: &Claims<T>, now: i64) -> Result<(), JwtError> {
@@ -404,6 +465,21 @@ pub(crate) fn forged(token: &str) -> String {
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
+/// Encodes and signs claims in the original (v1) format: `"alg":"ed25519"`, and the
+/// signature over the claims part alone (the claims' `type` stands beside `nats`, as the
+/// caller writes them); for tests and tools that check old credentials.
+pub fn encode_v1(claims: &serde_json::Value, issuer: &nkeys::KeyPair) -> Result<String, JwtError> {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"jwt","alg":"ed25519"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signature = issuer
+        .sign(body.as_bytes())
+        .map_err(|_| JwtError::Malformed)?;
+    Ok(format!(
+        "{header}.{body}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,5 +664,89 @@ mod tests {
                 Some(JwtError::BadSignature)
             );
         }
+    }
+
+    fn encode_v1(claims: &serde_json::Value, issuer: &nkeys::KeyPair) -> String {
+        super::encode_v1(claims, issuer).unwrap_or_default()
+    }
+
+    #[test]
+    fn original_format_jwts_are_read_in_the_v2_shape() {
+        let operator = nkeys::KeyPair::new_operator();
+        let account = nkeys::KeyPair::new_account();
+        let user = nkeys::KeyPair::new_user().public_key();
+        let op = encode_v1(
+            &json!({"iss": operator.public_key(), "sub": operator.public_key(), "iat": NOW,
+                    "type": "operator", "nats": {}}),
+            &operator,
+        );
+        let acc = encode_v1(
+            &json!({"iss": operator.public_key(), "sub": account.public_key(), "iat": NOW,
+                    "type": "account", "tags": ["old"], "nats": {"limits": {"conn": -1}}}),
+            &operator,
+        );
+        let mut trust = Trust::from_operators(std::slice::from_ref(&op), NOW).unwrap_or_default();
+        assert_eq!(trust.add_account(&acc, NOW), Ok(account.public_key()));
+        let old_user = |nats: serde_json::Value| {
+            encode_v1(
+                &json!({"iss": account.public_key(), "sub": user, "iat": NOW,
+                        "type": "user", "nats": nats}),
+                &account,
+            )
+        };
+        let token = old_user(json!({"pub": {"allow": ["a.>"]}, "bearer_token": true}));
+        let verified = trust.verify_user(&token, at(NOW));
+        assert!(verified.is_ok(), "{verified:?}");
+        assert_eq!(
+            trust.verify_user(&forged(&token), at(NOW)).err(),
+            Some(JwtError::BadSignature)
+        );
+        // v2 dropped the message limit `max`: a user limited by it is refused.
+        assert_eq!(
+            trust
+                .verify_user(&old_user(json!({"max": 10})), at(NOW))
+                .err(),
+            Some(JwtError::Malformed)
+        );
+        assert!(trust
+            .verify_user(&old_user(json!({"max": -1})), at(NOW))
+            .is_ok());
+        // A v1 signature over header and claims (the v2 way) does not verify as v1.
+        let v2_signed = encode(
+            &json!({"iss": account.public_key(), "sub": user, "iat": NOW,
+                    "type": "user", "nats": {}}),
+            &account,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            trust.verify_user(&v2_signed, at(NOW)).err(),
+            Some(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn original_format_activations_name_their_kind_in_type() {
+        let exporter = nkeys::KeyPair::new_account();
+        let token = encode_v1(
+            &json!({"iss": exporter.public_key(), "sub": "AIMPORTER", "iat": NOW,
+                    "type": "activation", "nats": {"subject": "s.>", "type": "stream"}}),
+            &exporter,
+        );
+        let claims: Claims<ActivationNats> = match decode(&token) {
+            Ok(claims) => claims,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(claims.nats.kind, Some(ShareType::Stream));
+        assert_eq!(claims.nats.subject, "s.>");
+        let limited = encode_v1(
+            &json!({"iss": exporter.public_key(), "sub": "AIMPORTER", "iat": NOW,
+                    "type": "activation", "nats": {"subject": "s.>", "type": "stream",
+                                                   "src": "10.0.0.0/8"}}),
+            &exporter,
+        );
+        assert_eq!(
+            decode::<ActivationNats>(&limited).err(),
+            Some(JwtError::Malformed)
+        );
     }
 }

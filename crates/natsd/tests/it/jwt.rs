@@ -564,3 +564,93 @@ async fn concurrent_updates_of_many_accounts_all_take_effect() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Operator, account and user JWTs in the original (v1) format, which older `nsc` versions
+/// made, in the config file, the resolver preload, a `.creds` file and CONNECT: natsd takes
+/// them as nats-server does (and, when the reference is at hand, the same config and
+/// credentials are checked against it too).
+#[tokio::test]
+async fn original_format_jwts_are_accepted() {
+    use natsd_testkit::jwt::sign_v1;
+    let (operator, system, account, user) = (
+        nkeys::KeyPair::new_operator(),
+        nkeys::KeyPair::new_account(),
+        nkeys::KeyPair::new_account(),
+        nkeys::KeyPair::new_user(),
+    );
+    let now = now_secs();
+    let operator_jwt = sign_v1(
+        &json!({"iss": operator.public_key(), "sub": operator.public_key(), "iat": now,
+                "jti": "OPV1", "name": "OLD", "type": "operator",
+                "nats": {"system_account": system.public_key()}}),
+        &operator,
+    );
+    let limits = json!({"subs": -1, "conn": -1, "leaf": -1, "imports": -1, "exports": -1,
+                        "data": -1, "payload": -1, "wildcards": true});
+    let account_jwt = |key: &nkeys::KeyPair, name: &str| {
+        sign_v1(
+            &json!({"iss": operator.public_key(), "sub": key.public_key(), "iat": now,
+                    "jti": format!("{name}V1"), "name": name, "type": "account",
+                    "nats": {"limits": limits}}),
+            &operator,
+        )
+    };
+    let user_jwt = sign_v1(
+        &json!({"iss": account.public_key(), "sub": user.public_key(), "iat": now,
+                "jti": "UV1", "name": "old-user", "type": "user",
+                "nats": {"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1}}),
+        &account,
+    );
+    let config = format!(
+        "operator: {operator_jwt}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+        system.public_key(),
+        account_jwt(&system, "SYS"),
+        account.public_key(),
+        account_jwt(&account, "OLDACC"),
+    );
+    let credentials = creds(&user_jwt, &user);
+    let round_trip = |url: String| {
+        let credentials = credentials.clone();
+        async move {
+            let client = async_nats::ConnectOptions::with_credentials(&credentials)
+                .unwrap()
+                .connect(url)
+                .await
+                .unwrap();
+            let mut sub = client.subscribe("old.format").await.unwrap();
+            client.publish("old.format", "works".into()).await.unwrap();
+            let msg = tokio::time::timeout(WAIT, sub.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&msg.payload[..], b"works");
+        }
+    };
+    let server = start(options_from_config(&config)).await.unwrap();
+    round_trip(server.client_url()).await;
+    // A forged v1 user is still refused.
+    let forged_user = natsd_testkit::jwt::forged(&user_jwt);
+    assert_refused(
+        async_nats::ConnectOptions::with_credentials(&creds(&forged_user, &user))
+            .unwrap()
+            .connect(server.client_url()),
+        async_nats::ConnectErrorKind::AuthorizationViolation,
+        "authorization violation",
+    )
+    .await;
+
+    if let Some(reference) = natsd_testkit::process::reference_for_test() {
+        let dir = std::env::temp_dir().join(format!("natsd-jwt-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.conf");
+        std::fs::write(&path, format!("host: 127.0.0.1\nport: -1\n{config}")).unwrap();
+        let process = natsd_testkit::process::ServerProcess::start(
+            &reference,
+            &["-c".to_owned(), path.display().to_string()],
+        )
+        .unwrap();
+        round_trip(format!("nats://{}", process.addr)).await;
+        drop(process);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
