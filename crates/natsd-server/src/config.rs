@@ -792,11 +792,35 @@ fn tls(v: &Value, report: &mut ConfigReport) -> Result<TlsOptions, ConfigIssue> 
                     _ => value.as_seconds()?,
                 }
             }
-            "handshake_first" | "first" | "handshake_first_fallback" => {
-                tls.handshake_first = match &value.kind {
-                    Kind::Bool(b) => *b,
-                    // A fallback delay: natsd does TLS first without the plaintext fallback.
-                    _ => true,
+            "handshake_first" | "first" | "immediate" => {
+                (tls.handshake_first, tls.handshake_first_fallback) = match &value.kind {
+                    Kind::Bool(b) => (*b, None),
+                    Kind::String(text) => match text.to_lowercase().as_str() {
+                        "true" | "on" => (true, None),
+                        "false" | "off" => (false, None),
+                        "auto" | "auto_fallback" => {
+                            (true, Some(crate::tls::DEFAULT_HANDSHAKE_FIRST_FALLBACK))
+                        }
+                        _ => match value.as_duration() {
+                            Ok(delay) => (true, Some(delay)),
+                            Err(_) => {
+                                return Err(issue(
+                                    value,
+                                    format!("field {:?} value {text:?} is invalid", entry.key),
+                                ))
+                            }
+                        },
+                    },
+                    other => {
+                        return Err(issue(
+                            value,
+                            format!(
+                                "field {:?} should be a boolean or string, got {}",
+                                entry.key,
+                                other.type_name()
+                            ),
+                        ))
+                    }
                 }
             }
             "pinned_certs" => tls.pinned_certs = strings(value)?,
@@ -1190,6 +1214,39 @@ mod tests {
         assert_eq!(opts.max_connections, usize::MAX);
         assert_eq!(opts.authorization.users[0].name, "u");
         assert_eq!(opts.auth_timeout, Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn handshake_first_takes_a_bool_a_word_or_a_fallback_delay() {
+        let ms = Duration::from_millis;
+        for (value, want) in [
+            ("true", (true, None)),
+            ("off", (false, None)),
+            ("\"on\"", (true, None)),
+            ("auto", (true, Some(ms(50)))),
+            ("auto_fallback", (true, Some(ms(50)))),
+            ("300ms", (true, Some(ms(300)))),
+        ] {
+            let (opts, report) = apply_text(&format!(
+                "tls {{ cert_file: c, key_file: k, handshake_first: {value} }}"
+            ));
+            assert!(report.errors.is_empty(), "{value}: {:?}", report.errors);
+            let tls = opts.tls.unwrap_or_default();
+            assert_eq!(
+                (tls.handshake_first, tls.handshake_first_fallback),
+                want,
+                "{value}"
+            );
+        }
+        let (_, report) = apply_text("tls { cert_file: c, key_file: k, first: soon }");
+        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors, ["1:41: field \"first\" value \"soon\" is invalid"]);
+        let (_, report) = apply_text("tls { cert_file: c, key_file: k, immediate: 5 }");
+        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            ["1:45: field \"immediate\" should be a boolean or string, got integer"]
+        );
     }
 
     #[test]

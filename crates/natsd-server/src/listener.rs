@@ -165,6 +165,11 @@ impl Server {
                     .log
                     .info(format_args!("Client certificates are verified"));
             }
+            if tls.handshake_first && tls.handshake_first_fallback.is_none() {
+                inner.log.warn(format_args!(
+                    "Clients that are not using \"TLS Handshake First\" option will fail to connect"
+                ));
+            }
         }
         inner.start_extensions()?;
         tokio::spawn(accept_loop(

@@ -25,6 +25,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// nats-server's default TLS handshake timeout.
 pub const DEFAULT_TLS_TIMEOUT: Duration = Duration::from_secs(2);
+/// nats-server's wait for a ClientHello under `handshake_first: auto`.
+pub const DEFAULT_HANDSHAKE_FIRST_FALLBACK: Duration = Duration::from_millis(50);
 
 /// The `tls {}` block (and the `--tls*` flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub struct TlsOptions {
     pub timeout: Duration,
     /// TLS before the INFO, for clients that ask for it.
     pub handshake_first: bool,
+    /// With `handshake_first`: how long to wait for a ClientHello before greeting in
+    /// plaintext and upgrading as usual, so TLS-first and ordinary TLS clients share a port.
+    pub handshake_first_fallback: Option<Duration>,
     /// Lowest TLS version; rustls supports 1.2 and 1.3.
     pub min_version_13: bool,
     /// Hex SHA-256 digests of the client certificates' public keys (SubjectPublicKeyInfo)
@@ -189,6 +194,7 @@ impl Default for TlsOptions {
             verify_and_map: false,
             timeout: DEFAULT_TLS_TIMEOUT,
             handshake_first: false,
+            handshake_first_fallback: None,
             min_version_13: false,
             pinned_certs: Vec::new(),
             cipher_suites: Vec::new(),

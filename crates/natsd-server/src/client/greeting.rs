@@ -53,8 +53,21 @@ async fn serve_tls(
         return;
     };
     // The greeting goes out in plaintext, unless TLS comes first; then it is the first
-    // thing sent over TLS.
-    let greeting = if tls.handshake_first {
+    // thing sent over TLS. With a fallback delay, a client that sends no ClientHello in
+    // that time is greeted in plaintext and upgrades as usual.
+    let tls_first = match (tls.handshake_first, tls.handshake_first_fallback) {
+        (false, _) => false,
+        (true, None) => true,
+        (true, Some(delay)) => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(delay, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => true,
+                Ok(_) => return,
+                Err(_) => false,
+            }
+        }
+    };
+    let greeting = if tls_first {
         Some(info)
     } else {
         let greeted = async {

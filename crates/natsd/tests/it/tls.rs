@@ -119,6 +119,38 @@ async fn handshake_first_puts_tls_before_the_info() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `handshake_first: 300ms`: a TLS-first client and an ordinary TLS client (which waits
+/// for the plaintext INFO) share one port.
+#[tokio::test]
+async fn handshake_first_with_a_fallback_serves_both_kinds_of_tls_client() {
+    let (certs, dir) = certs("first-fallback");
+    let text = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", handshake_first: 300ms }}",
+        certs.server_cert.display(),
+        certs.server_key.display()
+    );
+    let opts = natsd_testkit::options_from_config(&text);
+    let fallback = opts.tls.as_ref().and_then(|t| t.handshake_first_fallback);
+    assert_eq!(fallback, Some(Duration::from_millis(300)));
+    let server = start(opts).await.unwrap();
+    let first = async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .tls_first()
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&first).await;
+    let started = std::time::Instant::now();
+    let ordinary = tls_client(&certs)
+        .connect(server.client_url())
+        .await
+        .unwrap();
+    round_trip(&ordinary).await;
+    // Greeted once the 300 ms passed without a ClientHello.
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[tokio::test]
 async fn allow_non_tls_serves_both() {
     let (certs, dir) = certs("mixed");
