@@ -63,6 +63,9 @@ pub struct Import {
     pub prefix: Option<String>,
     /// A JWT import whose activation token the exporter's `token_req` export accepts.
     pub activated: bool,
+    /// Services: requests carry everything about the requesting client in their
+    /// `Nats-Request-Info` header, not only its account and round-trip time.
+    pub share: bool,
 }
 
 /// One configured account.
@@ -141,6 +144,7 @@ impl AccountConfig {
                     to: local,
                     prefix,
                     activated,
+                    share: import.share,
                 }
             })
             .collect();

@@ -711,6 +711,7 @@ fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
 fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
     let mut source = None;
     let (mut to, mut prefix) = (None, None);
+    let mut share = false;
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
@@ -732,7 +733,8 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
             }
             "to" | "local_subject" => to = Some(value.as_str()?.to_owned()),
             "prefix" => prefix = Some(value.as_str()?.to_owned()),
-            "share" | "allow_trace" => {}
+            "share" => share = value.as_bool()?,
+            "allow_trace" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
@@ -746,6 +748,7 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
         to,
         prefix,
         activated: false,
+        share,
     })
 }
 

@@ -7,6 +7,8 @@
 //!   subject `_R_.<import>.<token>`; a subscription on `_R_.<import>.>` in the exporting
 //!   account routes responses back to the requester's own reply subject: the first one
 //!   for a singleton export, every one until the request expires for stream and chunked.
+//!   Requests and their responses carry a `Nats-Request-Info` header saying who asked
+//!   (account and round-trip time, or all about the client when the import shares it).
 //!
 //! Forwarding happens on the publisher's task, through internal clients, whose depth
 //! limit stops imports that would feed each other forever. Imports are an extension: they
@@ -17,8 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use natsd_proto::headers::HeaderBlock;
 use parking_lot::Mutex;
 use rand::Rng;
+use serde::Serialize;
 
 use crate::account::{Account, AccountConfig, Import, ResponseType, ShareKind};
 use crate::conn::{ConnKind, Flusher};
@@ -81,7 +85,9 @@ pub(crate) fn wire_account(
         let exporter = inner.account(Some(&import.account));
         match import.kind {
             ShareKind::Stream => stream(&exporter, &importer, import)?,
-            ShareKind::Service => service(&exporter, &importer, import, export.response)?,
+            ShareKind::Service => {
+                service(inner, &exporter, &importer, import, export.response)?;
+            }
         }
     }
     Ok(())
@@ -114,6 +120,100 @@ fn forward(
     client.publish(subject, reply, msg.header_len, msg.payload, flusher);
 }
 
+/// The header naming who sent a request that crossed accounts.
+const REQUEST_INFO: &str = "Nats-Request-Info";
+
+/// The requesting client, in nats-server's `Nats-Request-Info` JSON; fields it leaves out
+/// when empty are left out.
+#[derive(Serialize)]
+struct RequestInfo {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    start: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    host: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    id: u64,
+    acc: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    user: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    lang: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    ver: String,
+    #[serde(skip_serializing_if = "is_zero")]
+    rtt: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    server: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    client_type: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// `Nats-Request-Info` for a request published by the client `publisher`: its account and
+/// round-trip time, and everything else about it when the import shares it.
+fn request_info(inner: &ServerInner, publisher: Option<u64>, share: bool) -> Option<String> {
+    let client = inner.client(publisher?)?;
+    let conn = &client.conn;
+    let details = conn.stats.details.lock().clone();
+    let rtt = conn.stats.rtt.load(std::sync::atomic::Ordering::Relaxed);
+    let mut info = RequestInfo {
+        start: String::new(),
+        host: String::new(),
+        id: 0,
+        acc: details.account_name(),
+        user: String::new(),
+        name: String::new(),
+        lang: String::new(),
+        ver: String::new(),
+        rtt,
+        server: String::new(),
+        kind: String::new(),
+        client_type: String::new(),
+    };
+    if share {
+        info.start = crate::timefmt::rfc3339(conn.stats.start);
+        info.host = conn.peer.ip().to_string();
+        info.id = conn.cid;
+        info.user = details.user.unwrap_or_default();
+        info.name = details.name;
+        info.lang = details.lang;
+        info.ver = details.version;
+        info.server = inner.server_id();
+        info.kind = conn.kind.as_str().to_owned();
+        info.client_type = conn.protocol.as_str().to_owned();
+    }
+    serde_json::to_string(&info).ok()
+}
+
+/// `msg` with the header `name` set to `value` (replacing any it had), for forwarding.
+fn with_header(mut msg: InternalMsg, name: &str, value: &str) -> InternalMsg {
+    let block = if msg.header_len == 0 {
+        HeaderBlock::default()
+    } else {
+        match HeaderBlock::decode(msg.headers()) {
+            Ok(block) => block,
+            // A block the publisher got wrong travels as it came.
+            Err(_) => return msg,
+        }
+    };
+    let mut block = block;
+    block.entries.retain(|(n, _)| n != name);
+    let encoded = block.insert(name, value).encode();
+    let mut payload = Vec::with_capacity(encoded.len() + msg.body().len());
+    payload.extend_from_slice(&encoded);
+    payload.extend_from_slice(msg.body());
+    msg.header_len = encoded.len();
+    msg.payload = payload.into();
+    msg
+}
+
 /// An internal client of an account held weakly, while the account lives.
 fn client_of(account: &std::sync::Weak<Account>) -> Option<InternalClient> {
     account
@@ -143,10 +243,21 @@ fn stream(
     Ok(())
 }
 
-/// Requests forwarded and awaiting their response: token -> (requester's reply, when).
-type Pending = Arc<Mutex<HashMap<String, (Bytes, Instant)>>>;
+/// A request forwarded and awaiting its response.
+#[derive(Clone)]
+struct PendingRequest {
+    /// The requester's own reply subject.
+    reply: Bytes,
+    at: Instant,
+    /// Its `Nats-Request-Info`, repeated on the responses.
+    info: Option<String>,
+}
+
+/// Requests awaiting their response, by token.
+type Pending = Arc<Mutex<HashMap<String, PendingRequest>>>;
 
 fn service(
+    inner: &Arc<ServerInner>,
     exporter: &Arc<Account>,
     importer: &Arc<Account>,
     import: &Import,
@@ -158,12 +269,21 @@ fn service(
 
     let requests = {
         let into = Arc::downgrade(exporter);
+        let server = Arc::downgrade(inner);
+        let share = import.share;
         let (pending, reply_prefix) = (Arc::clone(&pending), reply_prefix.clone());
         let target = (!natsd_subject::has_wildcard(import.subject.as_bytes()))
             .then(|| import.subject.clone());
         Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
             let Some(into) = client_of(&into) else {
                 return;
+            };
+            let info = server
+                .upgrade()
+                .and_then(|server| request_info(&server, msg.publisher, share));
+            let msg = match &info {
+                Some(info) => with_header(msg, REQUEST_INFO, info),
+                None => msg,
             };
             let subject = target
                 .as_deref()
@@ -173,9 +293,14 @@ fn service(
                     let token = random_token(10);
                     let mut pending = pending.lock();
                     if pending.len() >= PENDING_PRUNE_AT {
-                        pending.retain(|_, (_, at)| at.elapsed() < RESPONSE_WAIT);
+                        pending.retain(|_, request| request.at.elapsed() < RESPONSE_WAIT);
                     }
-                    pending.insert(token.clone(), (reply.clone(), Instant::now()));
+                    let request = PendingRequest {
+                        reply: reply.clone(),
+                        at: Instant::now(),
+                        info,
+                    };
+                    pending.insert(token.clone(), request);
                     format!("{reply_prefix}.{token}")
                 }
                 None => String::new(),
@@ -206,13 +331,17 @@ fn service(
                     ResponseType::Stream | ResponseType::Chunked => pending.get(&token).cloned(),
                 }
             };
-            let Some((reply, at)) = found else {
+            let Some(request) = found else {
                 return;
             };
-            if at.elapsed() > RESPONSE_WAIT {
+            if request.at.elapsed() > RESPONSE_WAIT {
                 return;
             }
-            forward(&back, &reply, b"", msg, flusher);
+            let msg = match &request.info {
+                Some(info) => with_header(msg, REQUEST_INFO, info),
+                None => msg,
+            };
+            forward(&back, &request.reply, b"", msg, flusher);
         })
     };
     let sub = InternalClient::new(Arc::clone(exporter), ConnKind::Account)
@@ -242,6 +371,7 @@ mod tests {
             to: to.map(Into::into),
             prefix: prefix.map(Into::into),
             activated: false,
+            share: false,
         }
     }
 

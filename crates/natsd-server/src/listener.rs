@@ -56,6 +56,8 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d.
+                    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
                     tokio::spawn(kind.serve(Arc::clone(&server), stream, peer));
                 }
                 Err(error) => {

@@ -130,6 +130,9 @@ pub struct ImportClaim {
     /// The activation JWT for an export that requires one.
     #[serde(default)]
     pub token: Option<String>,
+    /// Services: the responder learns everything about the requesting client.
+    #[serde(default)]
+    pub share: bool,
 }
 
 /// `nats` of an activation JWT: the exporter lets one account import `subject`.

@@ -639,6 +639,15 @@ impl Session {
     fn apply_connect(&mut self, fields: ConnectFields, reconnect: bool) {
         let opts = self.server.opts();
         self.options.merge(fields);
+        // The first round-trip estimate, as nats-server makes it: from the INFO (sent as
+        // the connection started) to the CONNECT answering it.
+        if self.conn.stats.rtt.load(Ordering::Relaxed) == 0 {
+            let since = std::time::SystemTime::now()
+                .duration_since(self.conn.stats.start)
+                .unwrap_or_default();
+            let rtt = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+            self.conn.stats.rtt.store(rtt.max(1), Ordering::Relaxed);
+        }
         // A repeated CONNECT starts the client afresh, without its subscriptions.
         if reconnect {
             self.remove_all_subscriptions();

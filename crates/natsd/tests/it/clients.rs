@@ -310,4 +310,10 @@ async fn the_default_listener_takes_ipv4_and_ipv6_clients() {
     v6.flush().await.unwrap();
     v4.publish("both", "over IPv4".into()).await.unwrap();
     assert_eq!(next(&mut sub).await.payload, "over IPv4");
+    // An IPv4 client is told its address as IPv4, not as ::ffff:127.0.0.1.
+    let (_raw, info) =
+        natsd_testkit::RawConn::connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(info["client_ip"], "127.0.0.1");
 }

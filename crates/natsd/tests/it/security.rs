@@ -301,6 +301,79 @@ async fn reload_drops_subscriptions_no_longer_allowed() {
     assert_eq!(server.num_clients(), 2, "the client keeps its connection");
 }
 
+/// A request crossing accounts through a service import carries `Nats-Request-Info`, to
+/// the responder and back on the response: the requester's account and round-trip time,
+/// and all about the requesting client when the import shares it.
+#[tokio::test]
+async fn service_requests_say_who_asked() {
+    let server = start(natsd_testkit::options_from_config(
+        "accounts {\n\
+           A { users [{user: a, password: a}], exports [{service: svc}, {service: shared}] }\n\
+           B { users [{user: b, password: b}], imports [\n\
+             {service: {account: A, subject: svc}},\n\
+             {service: {account: A, subject: shared}, share: true}] }\n\
+         }\n",
+    ))
+    .await
+    .unwrap();
+    let connect = |user: &str, name: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), user.into())
+            .name(name)
+            .connect(server.client_url())
+    };
+    let responder = connect("a", "responder").await.unwrap();
+    let requester = connect("b", "requester").await.unwrap();
+    let info_of = |headers: Option<&async_nats::HeaderMap>| -> serde_json::Value {
+        let value = headers
+            .and_then(|h| h.get("Nats-Request-Info"))
+            .map(|v| v.as_str().to_owned())
+            .expect("Nats-Request-Info");
+        serde_json::from_str(&value).unwrap()
+    };
+    for (subject, shared) in [("svc", false), ("shared", true)] {
+        let mut requests = responder.subscribe(subject).await.unwrap();
+        responder.flush().await.unwrap();
+        let asked = requester.request(subject, "hi".into());
+        let answer = async {
+            let request = tokio::time::timeout(WAIT, requests.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let info = info_of(request.headers.as_ref());
+            responder
+                .publish(request.reply.unwrap(), "ok".into())
+                .await
+                .unwrap();
+            info
+        };
+        let (reply, info) = tokio::join!(asked, answer);
+        let reply = reply.unwrap();
+        assert_eq!(
+            info,
+            info_of(reply.headers.as_ref()),
+            "the response repeats it"
+        );
+        assert_eq!(info["acc"], "B");
+        assert!(info["rtt"].as_u64().is_some_and(|rtt| rtt > 0), "{info}");
+        if shared {
+            assert_eq!(
+                (&info["user"], &info["name"], &info["lang"], &info["kind"]),
+                (
+                    &"b".into(),
+                    &"requester".into(),
+                    &"rust".into(),
+                    &"Client".into()
+                ),
+                "{info}"
+            );
+            assert_eq!(info["host"], "127.0.0.1");
+            assert_eq!(info["server"], server.server_id().as_str());
+        } else {
+            assert_eq!(info.as_object().map(|o| o.len()), Some(2), "{info}");
+        }
+    }
+}
+
 /// bcrypt checks run beside the connection workers: while a flood of wrong passwords is
 /// being checked, an authorized client's round trips complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
