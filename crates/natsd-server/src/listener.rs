@@ -78,7 +78,7 @@ async fn accept_loop(
 /// Binds `host:port`. The IPv4 wildcard `0.0.0.0` (the default) is bound on both IPv4 and
 /// IPv6 where the host has IPv6, as nats-server (Go) binds it, so clients that resolve
 /// `localhost` to `::1` reach it too; the address is still reported as `0.0.0.0:<port>`.
-pub async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), ServerError> {
+async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), ServerError> {
     let addr = host_port(host, port);
     let failed = |source| ServerError::Listen {
         addr: addr.clone(),

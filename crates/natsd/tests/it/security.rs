@@ -134,13 +134,7 @@ async fn users_tokens_and_nkeys_connect() {
         .connect(server.client_url())
         .await
         .unwrap();
-    let mut sub = client.subscribe("n").await.unwrap();
-    client.publish("n", "signed".into()).await.unwrap();
-    let msg = tokio::time::timeout(WAIT, sub.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&msg.payload[..], b"signed");
+    crate::round_trip(&client, "n", "signed").await;
     let stranger = nkeys::KeyPair::new_user().seed().unwrap();
     assert_refused(
         async_nats::ConnectOptions::with_nkey(stranger)

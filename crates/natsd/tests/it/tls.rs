@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use futures::StreamExt;
 use natsd_server::tls::TlsOptions;
 use natsd_server::Options;
 use natsd_testkit::certs::TestCerts;
@@ -40,13 +39,7 @@ fn tls_client(certs: &TestCerts) -> async_nats::ConnectOptions {
 }
 
 async fn round_trip(client: &async_nats::Client) {
-    let mut sub = client.subscribe("secure").await.unwrap();
-    client.publish("secure", "sealed".into()).await.unwrap();
-    let msg = tokio::time::timeout(WAIT, sub.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(&msg.payload[..], b"sealed");
+    crate::round_trip(client, "secure", "sealed").await;
 }
 
 #[tokio::test]
