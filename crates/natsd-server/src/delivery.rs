@@ -1,7 +1,12 @@
 //! Fan-out of one published message to what its subject matched, on the publisher's task:
 //! every plain subscription, and one member of each queue group. Each subscriber decides
 //! whether it takes the message and frames it itself (see [`crate::subscription::Deliver`]).
+//! A traced message (`Nats-Trace-Dest`) notes each connection it reaches in a [`Trace`],
+//! and with `Nats-Trace-Only` reaches none of them.
 
+use std::time::SystemTime;
+
+use bytes::Bytes;
 use natsd_subject::SublistResult;
 use rand::Rng;
 
@@ -9,17 +14,37 @@ use crate::account::Account;
 use crate::conn::Flusher;
 use crate::subscription::{Message, SubRef};
 
+/// What a traced message did on its way out.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    /// `Nats-Trace-Only`: note where the message would go, deliver it nowhere.
+    pub only: bool,
+    pub egresses: Vec<Egress>,
+}
+
+/// One connection a traced message reached (or, trace-only, would have).
+#[derive(Debug)]
+pub(crate) struct Egress {
+    pub at: SystemTime,
+    pub cid: u64,
+    pub name: String,
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+}
+
 /// Delivers `message` to every plain subscription and one member of every queue group in
-/// `result`. Returns whether anything received it.
+/// `result`, noting each in `trace` when it is traced. Returns whether anything received
+/// it.
 pub(crate) fn deliver(
     account: &Account,
     result: &SublistResult<SubRef>,
     message: &Message<'_>,
     flusher: &mut Flusher,
+    mut trace: Option<&mut Trace>,
 ) -> bool {
     let mut delivered = false;
     for sub in &result.plain {
-        delivered |= deliver_to(account, sub, message, flusher);
+        delivered |= deliver_to(account, sub, message, flusher, trace.as_deref_mut());
     }
     if result.queues.is_empty() {
         return delivered;
@@ -33,7 +58,7 @@ pub(crate) fn deliver(
         let start = rng.random_range(0..members);
         for offset in 0..members {
             let sub = &group.members[(start + offset) % members];
-            if deliver_to(account, sub, message, flusher) {
+            if deliver_to(account, sub, message, flusher, trace.as_deref_mut()) {
                 delivered = true;
                 break;
             }
@@ -47,9 +72,24 @@ fn deliver_to(
     sub: &SubRef,
     message: &Message<'_>,
     flusher: &mut Flusher,
+    trace: Option<&mut Trace>,
 ) -> bool {
     if sub.is_closed() || !sub.target.accepts(message) {
         return false;
+    }
+    if let Some(trace) = trace {
+        if let (Some(cid), Some(name)) = (sub.target.cid(), sub.target.name()) {
+            trace.egresses.push(Egress {
+                at: SystemTime::now(),
+                cid,
+                name,
+                subject: sub.subject.clone(),
+                queue: sub.queue.clone(),
+            });
+        }
+        if trace.only {
+            return true;
+        }
     }
     let Some(last) = sub.take_delivery() else {
         auto_unsubscribe(account, sub);

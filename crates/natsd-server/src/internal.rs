@@ -141,7 +141,7 @@ impl InternalClient {
             payload: natsd_proto::SharedSlice::whole(&payload),
         };
         DEPTH.set(depth + 1);
-        let delivered = deliver(&self.account, &result, &message, flusher);
+        let delivered = deliver(&self.account, &result, &message, flusher, None);
         DEPTH.set(depth);
         delivered
     }

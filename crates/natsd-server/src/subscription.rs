@@ -43,6 +43,11 @@ pub trait Deliver: Send + Sync {
         None
     }
 
+    /// The connection's name as its CONNECT gave it, for subscribers that are connections.
+    fn name(&self) -> Option<String> {
+        None
+    }
+
     /// Drops `sub` from the subscriber's own records once it reached its delivery limit.
     fn forget(&self, _sub: &SubRef) {}
 }

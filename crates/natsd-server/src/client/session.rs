@@ -15,9 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
-use crate::conn::{CloseReason, Conn, Flusher};
-use crate::delivery::deliver;
+use crate::conn::{CloseReason, Conn, ConnKind, Flusher};
+use crate::delivery::{deliver, Trace};
 use crate::info::{ClientOptions, ConnectFields};
+use crate::internal::InternalClient;
 use crate::server::ServerInner;
 use crate::subscription::{Message, SubRef, Subscription, Target};
 
@@ -816,11 +817,52 @@ impl Session {
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
-        let delivered =
-            !result.is_empty() && deliver(&self.account, &result, &message, &mut self.flusher);
+        let traced = super::trace::requested(&message);
+        let mut trace = traced.as_ref().map(|request| Trace {
+            only: request.only,
+            ..Trace::default()
+        });
+        let delivered = !result.is_empty()
+            && deliver(
+                &self.account,
+                &result,
+                &message,
+                &mut self.flusher,
+                trace.as_mut(),
+            );
+        if let (Some(request), Some(trace)) = (traced, trace) {
+            self.report_trace(&request, &message, trace);
+            if request.only {
+                return;
+            }
+        }
         if !delivered && !reply.is_empty() && self.options.no_responders {
             self.send_no_responders(publish.subject(), reply);
         }
+    }
+
+    /// Publishes what a traced message did, in the publisher's account, to the subject
+    /// its `Nats-Trace-Dest` named.
+    fn report_trace(
+        &mut self,
+        request: &super::trace::TraceRequest,
+        message: &Message<'_>,
+        trace: Trace,
+    ) {
+        let name = self.conn.stats.details.lock().name.clone();
+        let ingress = super::trace::Ingress {
+            cid: self.conn.cid,
+            name,
+            account: self.account.name.clone(),
+        };
+        let event = super::trace::event(&self.server, request, &ingress, message, &trace);
+        InternalClient::new(Arc::clone(&self.account), ConnKind::System).publish(
+            &request.dest,
+            b"",
+            0,
+            event.into(),
+            &mut self.flusher,
+        );
     }
 
     /// Looks the subject up in the connection's own cache first; the cache is dropped

@@ -116,6 +116,10 @@ impl Deliver for ClientConn {
         flusher.mark(&self.conn);
     }
 
+    fn name(&self) -> Option<String> {
+        Some(self.conn.stats.details.lock().name.clone())
+    }
+
     fn cid(&self) -> Option<u64> {
         Some(self.conn.cid)
     }

@@ -317,3 +317,102 @@ async fn the_default_listener_takes_ipv4_and_ipv6_clients() {
             .unwrap();
     assert_eq!(info["client_ip"], "127.0.0.1");
 }
+
+/// A message with `Nats-Trace-Dest` makes the server publish a trace of it on that subject:
+/// where it came in and each connection it reached; `Nats-Trace-Only` traces without
+/// delivering. The same traffic against the reference, when at hand, gives the same
+/// trace but for ids and times.
+#[tokio::test]
+async fn traced_messages_report_where_they_went() {
+    let server = natsd_testkit::start_default().await.unwrap();
+    let ours = traces(server.client_url()).await;
+    for (trace, only) in ours.iter().zip([false, true]) {
+        let events = trace["events"].as_array().unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["in", "eg", "eg"], "trace-only {only}: {trace}");
+        assert_eq!(events[0]["name"], "publisher");
+        assert_eq!(events[0]["acc"], "$G");
+        assert_eq!(events[0]["subj"], "traced");
+        assert_eq!(events[2]["queue"], "workers");
+        assert_eq!(trace["server"]["id"], server.server_id().as_str());
+    }
+    if let Some(reference) = natsd_testkit::process::reference_for_test() {
+        let process = natsd_testkit::process::ServerProcess::start(
+            &reference,
+            &[
+                "-a".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                "-1".to_owned(),
+            ],
+        )
+        .unwrap();
+        let theirs = traces(format!("nats://{}", process.addr)).await;
+        assert_eq!(
+            ours.iter().map(comparable).collect::<Vec<_>>(),
+            theirs.iter().map(comparable).collect::<Vec<_>>()
+        );
+    }
+}
+
+/// A trace without what is each server's own: the server, connection ids and times.
+fn comparable(trace: &serde_json::Value) -> serde_json::Value {
+    let mut trace = trace.clone();
+    for event in trace["events"].as_array_mut().unwrap() {
+        let event = event.as_object_mut().unwrap();
+        event.remove("ts");
+        event.remove("cid");
+    }
+    trace.as_object_mut().unwrap().remove("server");
+    trace
+}
+
+/// Publishes a traced message and a trace-only one to a subscriber and a queue member;
+/// returns both traces, having checked that only the first was delivered.
+async fn traces(url: String) -> Vec<serde_json::Value> {
+    let named = |name: &str| {
+        async_nats::ConnectOptions::new()
+            .name(name)
+            .connect(url.clone())
+    };
+    let (publisher, subscriber) = (
+        named("publisher").await.unwrap(),
+        named("subscriber").await.unwrap(),
+    );
+    let mut plain = subscriber.subscribe("traced").await.unwrap();
+    let mut queued = subscriber
+        .queue_subscribe("traced", "workers".into())
+        .await
+        .unwrap();
+    let mut reports = publisher.subscribe("trace.reports").await.unwrap();
+    subscriber.flush().await.unwrap();
+    publisher.flush().await.unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Trace-Dest", "trace.reports");
+    publisher
+        .publish_with_headers("traced", headers.clone(), "delivered".into())
+        .await
+        .unwrap();
+    headers.insert("Nats-Trace-Only", "true");
+    publisher
+        .publish_with_headers("traced", headers, "traced only".into())
+        .await
+        .unwrap();
+    publisher.publish("traced", "after".into()).await.unwrap();
+    let mut found = Vec::new();
+    for _ in 0..2 {
+        found.push(serde_json::from_slice(&next(&mut reports).await.payload).unwrap());
+    }
+    for sub in [&mut plain, &mut queued] {
+        let first = next(sub).await;
+        assert_eq!(first.payload, "delivered");
+        let trace_dest = first
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Trace-Dest"));
+        assert_eq!(trace_dest.map(|v| v.as_str()), Some("trace.reports"));
+        // The trace-only message never arrives: the next one is the plain publish.
+        assert_eq!(next(sub).await.payload, "after");
+    }
+    found
+}

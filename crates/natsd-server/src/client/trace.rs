@@ -1,0 +1,143 @@
+//! Message tracing (ADR-41): a message whose headers carry `Nats-Trace-Dest` makes the
+//! server publish, on that subject, what it did with the message: where it came in and
+//! each connection it went out to, in nats-server's JSON (`server`, `request`, `events`
+//! of type `in` and `eg`). With `Nats-Trace-Only: true` it is traced and not delivered.
+
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use natsd_proto::headers::HeaderBlock;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::delivery::Trace;
+use crate::server::ServerInner;
+use crate::subscription::Message;
+use crate::timefmt::rfc3339;
+
+const TRACE_DEST: &str = "Nats-Trace-Dest";
+const TRACE_ONLY: &str = "Nats-Trace-Only";
+/// nats-server's kind code for a client connection in trace events.
+const KIND_CLIENT: u8 = 0;
+
+/// Sequence numbers of the server descriptions in trace events.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A message's request to be traced.
+#[derive(Debug)]
+pub(super) struct TraceRequest {
+    pub dest: Vec<u8>,
+    pub only: bool,
+    /// When the message came in.
+    pub at: SystemTime,
+    headers: HeaderBlock,
+}
+
+/// Where a traced message came in.
+pub(super) struct Ingress {
+    pub cid: u64,
+    pub name: String,
+    pub account: String,
+}
+
+/// The trace `message` asks for, if any. Only messages with headers can: others cost a
+/// comparison.
+pub(super) fn requested(message: &Message<'_>) -> Option<TraceRequest> {
+    if message.header_len == 0 {
+        return None;
+    }
+    let block = message.payload.as_slice().get(..message.header_len)?;
+    // Cheap refusal before decoding: most header blocks are not traced.
+    if !contains(block, TRACE_DEST.as_bytes()) {
+        return None;
+    }
+    let headers = HeaderBlock::decode(block).ok()?;
+    let dest = headers.get(TRACE_DEST)?.as_bytes().to_vec();
+    if dest.is_empty() {
+        return None;
+    }
+    let only = headers
+        .get(TRACE_ONLY)
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    Some(TraceRequest {
+        dest,
+        only,
+        at: SystemTime::now(),
+        headers,
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind_of_event: &'static str,
+    ts: String,
+    kind: u8,
+    cid: u64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acc: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subj: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue: Option<String>,
+}
+
+/// The trace event's JSON for `message`, which came in at `ingress` and did what `trace`
+/// noted.
+pub(super) fn event(
+    server: &ServerInner,
+    request: &TraceRequest,
+    ingress: &Ingress,
+    message: &Message<'_>,
+    trace: &Trace,
+) -> Vec<u8> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let mut events = vec![Event {
+        kind_of_event: "in",
+        ts: rfc3339(request.at),
+        kind: KIND_CLIENT,
+        cid: ingress.cid,
+        name: &ingress.name,
+        acc: Some(&ingress.account),
+        subj: Some(text(message.subject)),
+        sub: None,
+        queue: None,
+    }];
+    events.extend(trace.egresses.iter().map(|egress| Event {
+        kind_of_event: "eg",
+        ts: rfc3339(egress.at),
+        kind: KIND_CLIENT,
+        cid: egress.cid,
+        name: &egress.name,
+        acc: None,
+        subj: None,
+        sub: Some(text(&egress.subject)),
+        queue: egress.queue.as_deref().map(text),
+    }));
+    // Header names with every value, as Go's http.Header marshals (names in order).
+    let mut header = Map::new();
+    for (name, value) in &request.headers.entries {
+        let values = header
+            .entry(name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(values) = values {
+            values.push(Value::String(value.clone()));
+        }
+    }
+    let report = serde_json::json!({
+        "server": crate::monitor::server_brief(server, &SEQUENCE),
+        "request": { "header": header, "msgsize": message.payload.as_slice().len() },
+        "events": events,
+    });
+    report.to_string().into_bytes()
+}
