@@ -817,45 +817,58 @@ impl Session {
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
-        let traced = super::trace::requested(&message);
-        let mut trace = traced.as_ref().map(|request| Trace {
-            only: request.only,
-            ..Trace::default()
-        });
-        let delivered = !result.is_empty()
-            && deliver(
-                &self.account,
-                &result,
-                &message,
-                &mut self.flusher,
-                trace.as_mut(),
-            );
-        if let (Some(request), Some(trace)) = (traced, trace) {
-            self.report_trace(&request, &message, trace);
-            if request.only {
-                return;
+        // Only messages with headers can ask to be traced; the rest never leave this path.
+        let traced = if message.header_len > 0 {
+            super::trace::requested(&message)
+        } else {
+            None
+        };
+        let delivered = match traced {
+            None => {
+                !result.is_empty()
+                    && deliver(&self.account, &result, &message, &mut self.flusher, None)
             }
-        }
+            Some(request) => match self.deliver_traced(request, &result, &message) {
+                Some(delivered) => delivered,
+                // Trace-only: nothing was delivered, and nobody is told so.
+                None => return,
+            },
+        };
         if !delivered && !reply.is_empty() && self.options.no_responders {
             self.send_no_responders(publish.subject(), reply);
         }
     }
 
-    /// Publishes what a traced message did, in the publisher's account, to the subject
-    /// its `Nats-Trace-Dest` named.
-    fn report_trace(
+    /// Delivers a traced message (unless it is trace-only) and publishes what it did, in
+    /// the publisher's account, to the subject its `Nats-Trace-Dest` named. Returns whether
+    /// it was delivered, `None` when trace-only. Out of line, so that the publish path of
+    /// untraced messages stays as it was.
+    #[inline(never)]
+    fn deliver_traced(
         &mut self,
-        request: &super::trace::TraceRequest,
+        request: super::trace::TraceRequest,
+        result: &MatchResult,
         message: &Message<'_>,
-        trace: Trace,
-    ) {
+    ) -> Option<bool> {
+        let mut trace = Trace {
+            only: request.only,
+            ..Trace::default()
+        };
+        let delivered = !result.is_empty()
+            && deliver(
+                &self.account,
+                result,
+                message,
+                &mut self.flusher,
+                Some(&mut trace),
+            );
         let name = self.conn.stats.details.lock().name.clone();
         let ingress = super::trace::Ingress {
             cid: self.conn.cid,
             name,
             account: self.account.name.clone(),
         };
-        let event = super::trace::event(&self.server, request, &ingress, message, &trace);
+        let event = super::trace::event(&self.server, &request, &ingress, message, &trace);
         InternalClient::new(Arc::clone(&self.account), ConnKind::System).publish(
             &request.dest,
             b"",
@@ -863,6 +876,7 @@ impl Session {
             event.into(),
             &mut self.flusher,
         );
+        (!request.only).then_some(delivered)
     }
 
     /// Looks the subject up in the connection's own cache first; the cache is dropped
