@@ -385,8 +385,16 @@ async fn traces(url: String) -> Vec<serde_json::Value> {
         .await
         .unwrap();
     let mut reports = publisher.subscribe("trace.reports").await.unwrap();
-    subscriber.flush().await.unwrap();
-    publisher.flush().await.unwrap();
+    // async-nats's flush does not wait for the server: a message each subscription
+    // receives proves the server holds it.
+    subscriber.publish("traced", "probe".into()).await.unwrap();
+    publisher
+        .publish("trace.reports", "probe".into())
+        .await
+        .unwrap();
+    for sub in [&mut plain, &mut queued, &mut reports] {
+        assert_eq!(next(sub).await.payload, "probe");
+    }
     let mut headers = HeaderMap::new();
     headers.insert("Nats-Trace-Dest", "trace.reports");
     publisher
