@@ -50,8 +50,7 @@ pub struct Monitor {
 
 /// Binds `addr` (`host:port`, port 0 for any) and serves until `server` stops.
 pub async fn start(server: Server, addr: &str) -> std::io::Result<Monitor> {
-    let listener = TcpListener::bind(addr).await?;
-    let local_addr = listener.local_addr()?;
+    let (listener, local_addr) = natsd_server::listener::bind_tcp(addr).await?;
     let base_path = server.options().http_base_path.clone();
     let app = router(server.clone(), &base_path);
     tokio::spawn(async move {
@@ -77,8 +76,7 @@ pub async fn start_tls(server: Server, addr: &str) -> std::io::Result<Monitor> {
         .tls
         .as_ref()
         .map_or(natsd_server::tls::DEFAULT_TLS_TIMEOUT, |t| t.timeout);
-    let tcp = TcpListener::bind(addr).await?;
-    let local_addr = tcp.local_addr()?;
+    let (tcp, local_addr) = natsd_server::listener::bind_tcp(addr).await?;
     let base_path = server.options().http_base_path.clone();
     let app = router(server.clone(), &base_path);
     let listener = TlsListener {

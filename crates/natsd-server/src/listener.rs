@@ -75,23 +75,30 @@ async fn accept_loop(
     }
 }
 
-/// Binds `host:port`. The IPv4 wildcard `0.0.0.0` (the default) is bound on both IPv4 and
-/// IPv6 where the host has IPv6, as nats-server (Go) binds it, so clients that resolve
-/// `localhost` to `::1` reach it too; the address is still reported as `0.0.0.0:<port>`.
+/// Binds `host:port` for clients.
 async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), ServerError> {
     let addr = host_port(host, port);
-    let failed = |source| ServerError::Listen {
-        addr: addr.clone(),
-        source,
-    };
-    if host == "0.0.0.0" {
+    bind_tcp(&addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })
+}
+
+/// Binds `addr` (`host:port`, port 0 for any). The IPv4 wildcard `0.0.0.0` (the default)
+/// is bound on both IPv4 and IPv6 where the host has IPv6, as nats-server (Go) binds it,
+/// so clients that resolve `localhost` to `::1` reach it too; the address is still
+/// reported as `0.0.0.0:<port>`.
+pub async fn bind_tcp(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    if let Some(port) = addr
+        .strip_prefix("0.0.0.0:")
+        .and_then(|port| port.parse::<u16>().ok())
+    {
         if let Ok(listener) = bind_dual_stack(port) {
-            let port = listener.local_addr().map_err(failed)?.port();
+            let port = listener.local_addr()?.port();
             return Ok((listener, SocketAddr::from(([0, 0, 0, 0], port))));
         }
     }
-    let listener = TcpListener::bind(&addr).await.map_err(failed)?;
-    let local_addr = listener.local_addr().map_err(failed)?;
+    let listener = TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
     Ok((listener, local_addr))
 }
 

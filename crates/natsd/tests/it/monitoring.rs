@@ -432,3 +432,19 @@ async fn endpoints_move_under_the_base_path() {
     assert_eq!(get(http, "/varz").await.unwrap().0, 404);
     assert_eq!(get(http, "/mon/healthz").await.unwrap().0, 200);
 }
+
+/// Monitoring on the wildcard `0.0.0.0` answers over IPv6 too, as nats-server's does.
+#[tokio::test]
+async fn monitoring_on_the_wildcard_answers_over_ipv4_and_ipv6() {
+    let server = start(test_options()).await.unwrap();
+    let monitor = natsd_monitor::start(server.clone(), "0.0.0.0:0")
+        .await
+        .unwrap();
+    let port = monitor.local_addr.port();
+    assert_eq!(monitor.local_addr.to_string(), format!("0.0.0.0:{port}"));
+    for host in ["127.0.0.1", "[::1]"] {
+        let addr = format!("{host}:{port}").parse().unwrap();
+        let varz = natsd_testkit::http::get_json(addr, "/varz").await.unwrap();
+        assert_eq!(varz["server_id"], server.server_id().as_str(), "{host}");
+    }
+}
