@@ -12,14 +12,26 @@ use rand::Rng;
 
 use crate::account::Account;
 use crate::conn::Flusher;
-use crate::subscription::{Message, SubRef};
+use crate::subscription::{Hop, Message, SubRef};
 
 /// What a traced message did on its way out.
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
     /// `Nats-Trace-Only`: note where the message would go, deliver it nowhere.
     pub only: bool,
-    pub egresses: Vec<Egress>,
+    pub events: Vec<TraceEvent>,
+}
+
+/// One step of a traced message, in order.
+#[derive(Debug)]
+pub(crate) enum TraceEvent {
+    Egress(Egress),
+    /// Into another account through an import; the trace stops there, as nats-server's
+    /// does unless the import allows tracing.
+    Hop {
+        at: SystemTime,
+        hop: Hop,
+    },
 }
 
 /// One connection a traced message reached (or, trace-only, would have).
@@ -79,12 +91,17 @@ fn deliver_to(
     }
     if let Some(trace) = trace {
         if let (Some(cid), Some(name)) = (sub.target.cid(), sub.target.name()) {
-            trace.egresses.push(Egress {
+            trace.events.push(TraceEvent::Egress(Egress {
                 at: SystemTime::now(),
                 cid,
                 name,
                 subject: sub.subject.clone(),
                 queue: sub.queue.clone(),
+            }));
+        } else if let Some(hop) = sub.target.hop(message.subject) {
+            trace.events.push(TraceEvent::Hop {
+                at: SystemTime::now(),
+                hop,
             });
         }
         if trace.only {

@@ -28,6 +28,7 @@ use crate::account::{Account, AccountConfig, Import, ResponseType, ShareKind};
 use crate::conn::{ConnKind, Flusher};
 use crate::internal::{InternalClient, InternalMsg};
 use crate::server::{Extension, Server, ServerError, ServerInner};
+use crate::subscription::Hop;
 
 /// How long a service response is awaited, nats-server's default threshold.
 const RESPONSE_WAIT: Duration = Duration::from_secs(120);
@@ -236,8 +237,19 @@ fn stream(
         let reply = msg.reply.clone().unwrap_or_default();
         forward(&into, &subject, &reply, msg, flusher);
     });
+    // A stream export counts as a hop only where the importer wants the message, as
+    // nats-server reports it.
+    let (into, mapping) = (Arc::downgrade(importer), import.clone());
+    let hop_of = Arc::new(move |subject: &[u8]| {
+        let importer = into.upgrade()?;
+        let to = stream_subject(&mapping, subject);
+        (!importer.matches(&to).is_empty()).then(|| Hop::StreamExport {
+            account: importer.name.clone(),
+            to,
+        })
+    });
     let sub = InternalClient::new(Arc::clone(exporter), ConnKind::Account)
-        .subscribe(&import.subject, None, handler)
+        .subscribe_import(&import.subject, handler, hop_of)
         .map_err(|_| ServerError::InvalidSubject)?;
     importer.add_import_subscription(exporter, sub.0);
     Ok(())
@@ -308,8 +320,21 @@ fn service(
             forward(&into, &subject, reply.as_bytes(), msg, flusher);
         })
     };
+    let (account, target) = (
+        exporter.name.clone(),
+        (!natsd_subject::has_wildcard(import.subject.as_bytes())).then(|| import.subject.clone()),
+    );
+    let hop_of = Arc::new(move |subject: &[u8]| {
+        Some(Hop::ServiceImport {
+            account: account.clone(),
+            from: subject.to_vec(),
+            to: target
+                .as_deref()
+                .map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec()),
+        })
+    });
     let sub = InternalClient::new(Arc::clone(importer), ConnKind::Account)
-        .subscribe(&local, None, requests)
+        .subscribe_import(&local, requests, hop_of)
         .map_err(|_| ServerError::InvalidSubject)?;
     importer.add_import_subscription(importer, sub.0);
 

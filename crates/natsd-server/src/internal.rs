@@ -17,7 +17,7 @@ use natsd_proto::encode;
 use crate::account::Account;
 use crate::conn::{ConnKind, Flusher};
 use crate::delivery::deliver;
-use crate::subscription::{Deliver, Message, SubRef, Subscription};
+use crate::subscription::{Deliver, Hop, Message, SubRef, Subscription};
 
 /// How many internal publishes one message may pass through.
 const MAX_DEPTH: usize = 8;
@@ -93,11 +93,31 @@ impl InternalClient {
         queue: Option<&str>,
         handler: InternalHandler,
     ) -> Result<InternalSubscription, InvalidSubject> {
+        self.subscribe_as(subject, queue, Handler(handler, None))
+    }
+
+    /// Subscribes `handler`, which carries messages into another account, to `subject`;
+    /// `hop_of` says where a message goes, for traced messages to report.
+    pub fn subscribe_import(
+        &self,
+        subject: &str,
+        handler: InternalHandler,
+        hop_of: HopOf,
+    ) -> Result<InternalSubscription, InvalidSubject> {
+        self.subscribe_as(subject, None, Handler(handler, Some(hop_of)))
+    }
+
+    fn subscribe_as(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+        handler: Handler,
+    ) -> Result<InternalSubscription, InvalidSubject> {
         let sub = SubRef(Arc::new(Subscription::new(
             Bytes::copy_from_slice(subject.as_bytes()),
             queue.map(|q| Bytes::copy_from_slice(q.as_bytes())),
             Bytes::new(),
-            Arc::new(Handler(handler)),
+            Arc::new(handler),
         )));
         self.account
             .subscribe(sub.clone())
@@ -156,11 +176,18 @@ impl InternalClient {
 
 /// An internal subscriber as a delivery target: it takes every message it matched, as an
 /// [`InternalMsg`] with its own copy of the bytes.
-struct Handler(InternalHandler);
+struct Handler(InternalHandler, Option<HopOf>);
+
+/// Where an import's subscription takes a message on a given subject, if anywhere.
+pub type HopOf = Arc<dyn Fn(&[u8]) -> Option<Hop> + Send + Sync>;
 
 impl Deliver for Handler {
     fn accepts(&self, _message: &Message<'_>) -> bool {
         true
+    }
+
+    fn hop(&self, subject: &[u8]) -> Option<Hop> {
+        self.1.as_ref().and_then(|hop_of| hop_of(subject))
     }
 
     fn write(&self, _sub: &Subscription, message: &Message<'_>, flusher: &mut Flusher) {

@@ -48,8 +48,27 @@ pub trait Deliver: Send + Sync {
         None
     }
 
+    /// For a subscriber that carries messages into another account (an import), where a
+    /// message on `subject` goes: traced messages report it.
+    fn hop(&self, _subject: &[u8]) -> Option<Hop> {
+        None
+    }
+
     /// Drops `sub` from the subscriber's own records once it reached its delivery limit.
     fn forget(&self, _sub: &SubRef) {}
+}
+
+/// An import a message crossed into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hop {
+    /// A stream export took it into the importing `account`, as `to`.
+    StreamExport { account: String, to: Vec<u8> },
+    /// A service import took a request on `from` into the exporting `account`, as `to`.
+    ServiceImport {
+        account: String,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
 }
 
 /// Where a subscription's messages go.

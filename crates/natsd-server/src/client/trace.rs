@@ -1,7 +1,9 @@
 //! Message tracing (ADR-41): a message whose headers carry `Nats-Trace-Dest` makes the
 //! server publish, on that subject, what it did with the message: where it came in and
 //! each connection it went out to, in nats-server's JSON (`server`, `request`, `events`
-//! of type `in` and `eg`). With `Nats-Trace-Only: true` it is traced and not delivered.
+//! of type `in`, `eg`, and `se`/`si` where a stream export or a service import took it
+//! into another account, where its trace stops). With `Nats-Trace-Only: true` it is
+//! traced and not delivered.
 
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
@@ -10,9 +12,9 @@ use natsd_proto::headers::HeaderBlock;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::delivery::Trace;
+use crate::delivery::{Trace, TraceEvent};
 use crate::server::ServerInner;
-use crate::subscription::Message;
+use crate::subscription::{Hop, Message};
 use crate::timefmt::rfc3339;
 
 const TRACE_DEST: &str = "Nats-Trace-Dest";
@@ -73,13 +75,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Event<'a> {
     #[serde(rename = "type")]
     kind_of_event: &'static str,
     ts: String,
-    kind: u8,
-    cid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cid: Option<u64>,
     #[serde(skip_serializing_if = "str::is_empty")]
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +94,10 @@ struct Event<'a> {
     sub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     queue: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
 }
 
 /// The trace event's JSON for `message`, which came in at `ingress` and did what `trace`
@@ -105,24 +113,45 @@ pub(super) fn event(
     let mut events = vec![Event {
         kind_of_event: "in",
         ts: rfc3339(request.at),
-        kind: KIND_CLIENT,
-        cid: ingress.cid,
+        kind: Some(KIND_CLIENT),
+        cid: Some(ingress.cid),
         name: &ingress.name,
         acc: Some(&ingress.account),
         subj: Some(text(message.subject)),
-        sub: None,
-        queue: None,
+        ..Event::default()
     }];
-    events.extend(trace.egresses.iter().map(|egress| Event {
-        kind_of_event: "eg",
-        ts: rfc3339(egress.at),
-        kind: KIND_CLIENT,
-        cid: egress.cid,
-        name: &egress.name,
-        acc: None,
-        subj: None,
-        sub: Some(text(&egress.subject)),
-        queue: egress.queue.as_deref().map(text),
+    events.extend(trace.events.iter().map(|event| match event {
+        TraceEvent::Egress(egress) => Event {
+            kind_of_event: "eg",
+            ts: rfc3339(egress.at),
+            kind: Some(KIND_CLIENT),
+            cid: Some(egress.cid),
+            name: &egress.name,
+            sub: Some(text(&egress.subject)),
+            queue: egress.queue.as_deref().map(text),
+            ..Event::default()
+        },
+        TraceEvent::Hop {
+            at,
+            hop: Hop::StreamExport { account, to },
+        } => Event {
+            kind_of_event: "se",
+            ts: rfc3339(*at),
+            acc: Some(account),
+            to: Some(text(to)),
+            ..Event::default()
+        },
+        TraceEvent::Hop {
+            at,
+            hop: Hop::ServiceImport { account, from, to },
+        } => Event {
+            kind_of_event: "si",
+            ts: rfc3339(*at),
+            acc: Some(account),
+            from: Some(text(from)),
+            to: Some(text(to)),
+            ..Event::default()
+        },
     }));
     // Header names with every value, as Go's http.Header marshals (names in order).
     let mut header = Map::new();

@@ -424,3 +424,89 @@ async fn traces(url: String) -> Vec<serde_json::Value> {
     }
     found
 }
+
+/// A traced message that a stream export or a service import takes into another account
+/// reports the hop (`se`, `si`) and its trace stops there, as nats-server's does without
+/// `allow_trace`; checked against the reference when it is at hand.
+#[tokio::test]
+async fn traces_stop_where_imports_take_messages_into_other_accounts() {
+    const CONFIG: &str = "accounts {\n\
+        A { users [{user: a, password: a}], exports [{stream: \"news.>\"}, {service: svc}] }\n\
+        B { users [{user: b, password: b}],\n\
+            imports [{stream: {account: A, subject: \"news.>\"}, prefix: from_a},\n\
+                     {service: {account: A, subject: svc}, to: ask}] }\n\
+        }\n";
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(CONFIG))
+        .await
+        .unwrap();
+    let ours = hop_traces(server.client_url()).await;
+    let kinds = |trace: &serde_json::Value| -> Vec<String> {
+        let events = trace["events"].as_array().unwrap();
+        events
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&ours[0]), ["in", "se"], "{}", ours[0]);
+    assert_eq!(ours[0]["events"][1]["acc"], "B");
+    assert_eq!(ours[0]["events"][1]["to"], "from_a.news.today");
+    assert_eq!(kinds(&ours[1]), ["in", "si"], "{}", ours[1]);
+    assert_eq!(
+        (
+            &ours[1]["events"][1]["acc"],
+            &ours[1]["events"][1]["from"],
+            &ours[1]["events"][1]["to"]
+        ),
+        (&"A".into(), &"ask".into(), &"svc".into())
+    );
+    if let Some(reference) = natsd_testkit::process::reference_for_test() {
+        let dir = std::env::temp_dir().join(format!("natsd-trace-hops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hops.conf");
+        std::fs::write(&path, format!("host: 127.0.0.1\nport: -1\n{CONFIG}")).unwrap();
+        let process = natsd_testkit::process::ServerProcess::start(
+            &reference,
+            &["-c".to_owned(), path.display().to_string()],
+        )
+        .unwrap();
+        let theirs = hop_traces(format!("nats://{}", process.addr)).await;
+        assert_eq!(
+            ours.iter().map(comparable).collect::<Vec<_>>(),
+            theirs.iter().map(comparable).collect::<Vec<_>>()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Traces of a message published into a stream export (from account A) and of a request
+/// sent through a service import (from account B).
+async fn hop_traces(url: String) -> Vec<serde_json::Value> {
+    let user = |name: &str| {
+        async_nats::ConnectOptions::with_user_and_password(name.into(), name.into())
+            .name(format!("{name}-client"))
+            .connect(url.clone())
+    };
+    let (a, b) = (user("a").await.unwrap(), user("b").await.unwrap());
+    // Interest in B for what the stream export brings it; none for the service in A.
+    let mut imported = b.subscribe("from_a.news.>").await.unwrap();
+    b.publish("from_a.news.probe", "probe".into())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut imported).await.payload, "probe");
+    let mut found = Vec::new();
+    for (client, subject) in [(&a, "news.today"), (&b, "ask")] {
+        let mut reports = client.subscribe("trace.hops").await.unwrap();
+        // async-nats's flush does not wait for the server: the probe proves the SUB.
+        client.publish("trace.hops", "probe".into()).await.unwrap();
+        assert_eq!(next(&mut reports).await.payload, "probe");
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Trace-Dest", "trace.hops");
+        headers.insert("Nats-Trace-Only", "true");
+        client
+            .publish_with_headers(subject, headers, "hi".into())
+            .await
+            .unwrap();
+        found.push(serde_json::from_slice(&next(&mut reports).await.payload).unwrap());
+    }
+    found
+}
