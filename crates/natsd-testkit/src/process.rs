@@ -183,6 +183,23 @@ pub fn reference_for_test() -> Option<PathBuf> {
     }
 }
 
+/// The reference server for a differential test, started on a random loopback port from
+/// `config`; `None` when there is none (see [`reference_for_test`]).
+pub fn start_reference(name: &str, config: &str) -> anyhow::Result<Option<ServerProcess>> {
+    let Some(reference) = reference_for_test() else {
+        return Ok(None);
+    };
+    let path = std::env::temp_dir().join(format!(
+        "natsd-reference-{}-{name}.conf",
+        std::process::id()
+    ));
+    std::fs::write(&path, format!("host: 127.0.0.1\nport: -1\n{config}"))?;
+    let process = ServerProcess::start(&reference, &["-c".to_owned(), path.display().to_string()]);
+    // Read at start; not needed once the server runs.
+    let _ = std::fs::remove_file(&path);
+    Ok(Some(process?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

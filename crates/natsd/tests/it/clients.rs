@@ -336,17 +336,7 @@ async fn traced_messages_report_where_they_went() {
         assert_eq!(events[2]["queue"], "workers");
         assert_eq!(trace["server"]["id"], server.server_id().as_str());
     }
-    if let Some(reference) = natsd_testkit::process::reference_for_test() {
-        let process = natsd_testkit::process::ServerProcess::start(
-            &reference,
-            &[
-                "-a".to_owned(),
-                "127.0.0.1".to_owned(),
-                "-p".to_owned(),
-                "-1".to_owned(),
-            ],
-        )
-        .unwrap();
+    if let Some(process) = natsd_testkit::process::start_reference("traced", "").unwrap() {
         let theirs = traces(format!("nats://{}", process.addr)).await;
         assert_eq!(
             ours.iter().map(comparable).collect::<Vec<_>>(),
@@ -459,22 +449,12 @@ async fn traces_stop_where_imports_take_messages_into_other_accounts() {
         ),
         (&"A".into(), &"ask".into(), &"svc".into())
     );
-    if let Some(reference) = natsd_testkit::process::reference_for_test() {
-        let dir = std::env::temp_dir().join(format!("natsd-trace-hops-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("hops.conf");
-        std::fs::write(&path, format!("host: 127.0.0.1\nport: -1\n{CONFIG}")).unwrap();
-        let process = natsd_testkit::process::ServerProcess::start(
-            &reference,
-            &["-c".to_owned(), path.display().to_string()],
-        )
-        .unwrap();
+    if let Some(process) = natsd_testkit::process::start_reference("trace-hops", CONFIG).unwrap() {
         let theirs = hop_traces(format!("nats://{}", process.addr)).await;
         assert_eq!(
             ours.iter().map(comparable).collect::<Vec<_>>(),
             theirs.iter().map(comparable).collect::<Vec<_>>()
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

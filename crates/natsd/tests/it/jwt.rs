@@ -633,18 +633,7 @@ async fn original_format_jwts_are_accepted() {
     )
     .await;
 
-    if let Some(reference) = natsd_testkit::process::reference_for_test() {
-        let dir = std::env::temp_dir().join(format!("natsd-jwt-v1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v1.conf");
-        std::fs::write(&path, format!("host: 127.0.0.1\nport: -1\n{config}")).unwrap();
-        let process = natsd_testkit::process::ServerProcess::start(
-            &reference,
-            &["-c".to_owned(), path.display().to_string()],
-        )
-        .unwrap();
+    if let Some(process) = natsd_testkit::process::start_reference("jwt-v1", &config).unwrap() {
         round_trip(format!("nats://{}", process.addr)).await;
-        drop(process);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
