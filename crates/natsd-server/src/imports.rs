@@ -126,7 +126,7 @@ const REQUEST_INFO: &str = "Nats-Request-Info";
 
 /// The requesting client, in nats-server's `Nats-Request-Info` JSON; fields it leaves out
 /// when empty are left out.
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct RequestInfo {
     #[serde(skip_serializing_if = "String::is_empty")]
     start: String,
@@ -164,38 +164,35 @@ fn request_info(inner: &ServerInner, publisher: Option<u64>, share: bool) -> Opt
     let conn = &client.conn;
     let details = conn.stats.details.lock().clone();
     let rtt = conn.stats.rtt.load(std::sync::atomic::Ordering::Relaxed);
-    let mut info = RequestInfo {
-        start: String::new(),
-        host: String::new(),
-        id: 0,
-        acc: details.account_name(),
-        user: String::new(),
-        name: String::new(),
-        lang: String::new(),
-        ver: String::new(),
-        rtt,
-        server: String::new(),
-        kind: String::new(),
-        client_type: String::new(),
+    let acc = details.account_name();
+    let info = if share {
+        RequestInfo {
+            start: crate::timefmt::rfc3339(conn.stats.start),
+            host: conn.peer.ip().to_string(),
+            id: conn.cid,
+            acc,
+            user: details.user.unwrap_or_default(),
+            name: details.name,
+            lang: details.lang,
+            ver: details.version,
+            rtt,
+            server: inner.server_id(),
+            kind: conn.kind.as_str().to_owned(),
+            client_type: conn.protocol.as_str().to_owned(),
+        }
+    } else {
+        RequestInfo {
+            acc,
+            rtt,
+            ..RequestInfo::default()
+        }
     };
-    if share {
-        info.start = crate::timefmt::rfc3339(conn.stats.start);
-        info.host = conn.peer.ip().to_string();
-        info.id = conn.cid;
-        info.user = details.user.unwrap_or_default();
-        info.name = details.name;
-        info.lang = details.lang;
-        info.ver = details.version;
-        info.server = inner.server_id();
-        info.kind = conn.kind.as_str().to_owned();
-        info.client_type = conn.protocol.as_str().to_owned();
-    }
     serde_json::to_string(&info).ok()
 }
 
 /// `msg` with the header `name` set to `value` (replacing any it had), for forwarding.
 fn with_header(mut msg: InternalMsg, name: &str, value: &str) -> InternalMsg {
-    let block = if msg.header_len == 0 {
+    let mut block = if msg.header_len == 0 {
         HeaderBlock::default()
     } else {
         match HeaderBlock::decode(msg.headers()) {
@@ -204,7 +201,6 @@ fn with_header(mut msg: InternalMsg, name: &str, value: &str) -> InternalMsg {
             Err(_) => return msg,
         }
     };
-    let mut block = block;
     block.entries.retain(|(n, _)| n != name);
     let encoded = block.insert(name, value).encode();
     let mut payload = Vec::with_capacity(encoded.len() + msg.body().len());
@@ -278,14 +274,16 @@ fn service(
     let local = import.to.clone().unwrap_or_else(|| import.subject.clone());
     let reply_prefix = format!("_R_.{}", random_token(6));
     let pending: Pending = Arc::default();
+    // A request goes to the exported subject, or keeps its own under a wildcard import.
+    let target =
+        (!natsd_subject::has_wildcard(import.subject.as_bytes())).then(|| import.subject.clone());
 
     let requests = {
         let into = Arc::downgrade(exporter);
         let server = Arc::downgrade(inner);
         let share = import.share;
         let (pending, reply_prefix) = (Arc::clone(&pending), reply_prefix.clone());
-        let target = (!natsd_subject::has_wildcard(import.subject.as_bytes()))
-            .then(|| import.subject.clone());
+        let target = target.clone();
         Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
             let Some(into) = client_of(&into) else {
                 return;
@@ -297,9 +295,7 @@ fn service(
                 Some(info) => with_header(msg, REQUEST_INFO, info),
                 None => msg,
             };
-            let subject = target
-                .as_deref()
-                .map_or_else(|| msg.subject.to_vec(), |t| t.as_bytes().to_vec());
+            let subject = exported_subject(target.as_deref(), &msg.subject);
             let reply = match &msg.reply {
                 Some(reply) => {
                     let token = random_token(10);
@@ -320,17 +316,12 @@ fn service(
             forward(&into, &subject, reply.as_bytes(), msg, flusher);
         })
     };
-    let (account, target) = (
-        exporter.name.clone(),
-        (!natsd_subject::has_wildcard(import.subject.as_bytes())).then(|| import.subject.clone()),
-    );
+    let account = exporter.name.clone();
     let hop_of = Arc::new(move |subject: &[u8]| {
         Some(Hop::ServiceImport {
             account: account.clone(),
             from: subject.to_vec(),
-            to: target
-                .as_deref()
-                .map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec()),
+            to: exported_subject(target.as_deref(), subject),
         })
     });
     let sub = InternalClient::new(Arc::clone(importer), ConnKind::Account)
@@ -374,6 +365,12 @@ fn service(
         .map_err(|_| ServerError::InvalidSubject)?;
     importer.add_import_subscription(exporter, sub.0);
     Ok(())
+}
+
+/// Where a request on `subject` goes in the exporting account: `target`, or `subject`
+/// itself when the import has no single target.
+fn exported_subject(target: Option<&str>, subject: &[u8]) -> Vec<u8> {
+    target.map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec())
 }
 
 fn random_token(len: usize) -> String {

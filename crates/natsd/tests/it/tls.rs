@@ -38,6 +38,13 @@ fn tls_client(certs: &TestCerts) -> async_nats::ConnectOptions {
         .require_tls(true)
 }
 
+/// A client that trusts the test CA and starts TLS before the server's INFO.
+fn tls_first_client(certs: &TestCerts) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .add_root_certificates(certs.ca.clone())
+        .tls_first()
+}
+
 async fn round_trip(client: &async_nats::Client) {
     crate::round_trip(client, "secure", "sealed").await;
 }
@@ -102,9 +109,7 @@ async fn client_certificates_are_verified() {
 async fn handshake_first_puts_tls_before_the_info() {
     let (certs, dir) = certs("first");
     let server = start(tls_options(&certs, false, true)).await.unwrap();
-    let client = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .tls_first()
+    let client = tls_first_client(&certs)
         .connect(server.client_url())
         .await
         .unwrap();
@@ -126,9 +131,7 @@ async fn handshake_first_with_a_fallback_serves_both_kinds_of_tls_client() {
     let fallback = opts.tls.as_ref().and_then(|t| t.handshake_first_fallback);
     assert_eq!(fallback, Some(Duration::from_millis(300)));
     let server = start(opts).await.unwrap();
-    let first = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .tls_first()
+    let first = tls_first_client(&certs)
         .connect(server.client_url())
         .await
         .unwrap();
@@ -428,9 +431,7 @@ async fn a_burst_to_a_tls_subscriber_arrives_whole_after_it_stalled() {
     }
 
     // The whole burst is queued while the subscriber does not read.
-    let publisher = async_nats::ConnectOptions::new()
-        .add_root_certificates(certs.ca.clone())
-        .tls_first()
+    let publisher = tls_first_client(&certs)
         .connect(server.client_url())
         .await
         .unwrap();
