@@ -41,6 +41,16 @@ pub fn is_account_key(key: &str) -> bool {
     key.starts_with('A') && nkeys::KeyPair::from_public_key(key).is_ok()
 }
 
+/// Whether `key` is a server public key (`N...`).
+pub fn is_server_key(key: &str) -> bool {
+    key.starts_with('N') && nkeys::KeyPair::from_public_key(key).is_ok()
+}
+
+/// Whether `key` is a curve (xkey) public key (`X...`), as auth callout seals with.
+pub fn is_curve_key(key: &str) -> bool {
+    nkeys::XKey::from_public_key(key).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

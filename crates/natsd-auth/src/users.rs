@@ -97,6 +97,11 @@ pub enum AuthError {
     BadSignature(String),
     #[error("user JWT: {0}")]
     Jwt(#[from] JwtError),
+    #[error("{0}")]
+    Callout(#[from] crate::callout::CalloutError),
+    /// The auth callout service could not be asked, or did not answer in time.
+    #[error("{0}")]
+    CalloutUnanswered(String),
 }
 
 /// The configured ways in.
@@ -111,6 +116,8 @@ pub struct Authenticator {
     pub map_certificates: bool,
     /// Operator mode: users come with JWTs that chain to these operators.
     pub trust: Option<Trust>,
+    /// An external service decides on the clients it covers.
+    pub callout: Option<crate::AuthCallout>,
 }
 
 impl Authenticator {
@@ -119,6 +126,7 @@ impl Authenticator {
             || self.token.is_some()
             || self.map_certificates
             || self.trust.is_some()
+            || self.callout.is_some()
     }
 
     /// Whether checking a password or token may take a bcrypt hash's deliberate slowness.

@@ -13,7 +13,7 @@ use natsd_conf::{Entry, Kind, Map, Pos, Value, ValueError};
 
 use natsd_auth::jwt::Trust;
 use natsd_auth::permissions::Entry as PermissionEntry;
-use natsd_auth::{Authenticator, Permissions, ResponsePermission, SubjectRule, User};
+use natsd_auth::{AuthCallout, Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
 use crate::account_config::{
     AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind,
@@ -251,6 +251,18 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
         }
     }
     let auth = &opts.authorization;
+    if let (Some(callout), Some(entry)) = (&auth.callout, map.entry("authorization")) {
+        for name in &callout.allowed_accounts {
+            if !opts.accounts.iter().any(|a| &a.name == name) {
+                report.errors.push(ConfigIssue {
+                    pos: entry.key_pos.clone(),
+                    message: format!(
+                        "auth_callout allowed account {name:?} not found in configured accounts"
+                    ),
+                });
+            }
+        }
+    }
     if let (Some(name), Some(entry)) = (&auth.no_auth_user, map.entry("no_auth_user")) {
         if !auth.users.iter().any(|u| &u.name == name) {
             report.errors.push(ConfigIssue {
@@ -1045,7 +1057,8 @@ fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
             "default_permission" | "default_permissions" | "permissions" => {
                 auth.default_permissions = Some(permissions(value)?);
             }
-            "auth_callout" | "auth_hook" | "proxy_required" => {}
+            "auth_callout" | "auth_hook" => auth.callout = Some(auth_callout(value)?),
+            "proxy_required" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
@@ -1067,6 +1080,84 @@ fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
     }
     opts.authorization = auth;
     Ok(())
+}
+
+/// `auth_callout {}`, with nats-server's checks and words.
+fn auth_callout(v: &Value) -> Result<AuthCallout, ConfigIssue> {
+    let names = |value: &Value, what: &str| -> Result<Vec<String>, ConfigIssue> {
+        let Kind::Array(items) = &value.kind else {
+            return Err(issue(
+                value,
+                format!("Expected {what} field to be an array"),
+            ));
+        };
+        items
+            .iter()
+            .map(|item| Ok(item.as_str()?.to_owned()))
+            .collect()
+    };
+    let mut callout = AuthCallout {
+        issuer: String::new(),
+        account: crate::account_config::GLOBAL_ACCOUNT.to_owned(),
+        auth_users: Vec::new(),
+        xkey: None,
+        allowed_accounts: Vec::new(),
+    };
+    for entry in v.as_map()?.entries() {
+        let value = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "issuer" => {
+                let key = value.as_str()?;
+                if !natsd_auth::nkey::is_account_key(key) {
+                    return Err(issue(
+                        value,
+                        format!(
+                            "Expected callout user to be a valid public account nkey, got {key:?}"
+                        ),
+                    ));
+                }
+                callout.issuer = key.to_owned();
+            }
+            "account" | "acc" => callout.account = value.as_str()?.to_owned(),
+            "auth_users" | "users" => callout.auth_users = names(value, "auth_users")?,
+            "xkey" | "key" => {
+                let key = value.as_str()?;
+                if !natsd_auth::nkey::is_curve_key(key) {
+                    return Err(issue(
+                        value,
+                        format!("Expected callout xkey to be a valid public xkey, got {key:?}"),
+                    ));
+                }
+                callout.xkey = Some(key.to_owned());
+            }
+            "allowed_accounts" => {
+                callout.allowed_accounts = names(value, "allowed accounts")?;
+            }
+            _ if entry.used_as_variable => {}
+            _ => {
+                return Err(issue(
+                    value,
+                    format!(
+                        "Unknown field {:?} parsing authorization callout",
+                        entry.key
+                    ),
+                ))
+            }
+        }
+    }
+    if callout.issuer.is_empty() {
+        return Err(issue(
+            v,
+            "Authorization callouts require an issuer to be specified".to_owned(),
+        ));
+    }
+    if callout.auth_users.is_empty() {
+        return Err(issue(
+            v,
+            "Authorization callouts require authorized users to be specified".to_owned(),
+        ));
+    }
+    Ok(callout)
 }
 
 fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
@@ -1182,232 +1273,5 @@ fn responses(v: &Value) -> Result<Option<ResponsePermission>, ConfigIssue> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use natsd_conf::{parse_str, System};
-
-    fn apply_text(text: &str) -> (Options, ConfigReport) {
-        let map = match parse_str(text, &System) {
-            Ok(map) => map,
-            Err(error) => panic!("{error}"),
-        };
-        let mut opts = Options::default();
-        let report = apply(&mut opts, &map);
-        (opts, report)
-    }
-
-    #[test]
-    fn core_keys_apply() {
-        let (opts, report) = apply_text(
-            "listen: 127.0.0.2:-1\nserver_name: a\nMAX_PAYLOAD: 2KB\nping_interval: \"30s\"\n\
-             http: \"127.0.0.1:8222\"\nserver_tags: [x:1, \"y\"]\nmax_connections: 0\n\
-             authorization { user: u, password: p, timeout: 1.5 }\n",
-        );
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert_eq!(opts.host, "127.0.0.2");
-        assert_eq!(opts.port, None);
-        assert_eq!(opts.server_name.as_deref(), Some("a"));
-        assert_eq!(opts.max_payload, 2048);
-        assert_eq!(opts.ping_interval, Duration::from_secs(30));
-        assert_eq!(
-            (opts.http_host.as_deref(), opts.http_port),
-            (Some("127.0.0.1"), 8222)
-        );
-        assert_eq!(opts.server_tags, ["x:1", "y"]);
-        assert_eq!(opts.max_connections, usize::MAX);
-        assert_eq!(opts.authorization.users[0].name, "u");
-        assert_eq!(opts.auth_timeout, Some(Duration::from_millis(1500)));
-    }
-
-    #[test]
-    fn handshake_first_takes_a_bool_a_word_or_a_fallback_delay() {
-        let ms = Duration::from_millis;
-        for (value, want) in [
-            ("true", (true, None)),
-            ("off", (false, None)),
-            ("\"on\"", (true, None)),
-            ("auto", (true, Some(ms(50)))),
-            ("auto_fallback", (true, Some(ms(50)))),
-            ("300ms", (true, Some(ms(300)))),
-        ] {
-            let (opts, report) = apply_text(&format!(
-                "tls {{ cert_file: c, key_file: k, handshake_first: {value} }}"
-            ));
-            assert!(report.errors.is_empty(), "{value}: {:?}", report.errors);
-            let tls = opts.tls.unwrap_or_default();
-            assert_eq!(
-                (tls.handshake_first, tls.handshake_first_fallback),
-                want,
-                "{value}"
-            );
-        }
-        let (_, report) = apply_text("tls { cert_file: c, key_file: k, first: soon }");
-        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(errors, ["1:41: field \"first\" value \"soon\" is invalid"]);
-        let (_, report) = apply_text("tls { cert_file: c, key_file: k, immediate: 5 }");
-        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            errors,
-            ["1:45: field \"immediate\" should be a boolean or string, got integer"]
-        );
-    }
-
-    #[test]
-    fn problems_are_located() {
-        let (_, report) = apply_text("port: 1\nfoo: 2\ncluster { bogus: 1 }\nmax_payload: \"x\"\n");
-        let errors: Vec<_> = report.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(
-            errors,
-            [
-                "2:1: unknown field \"foo\"",
-                "3:11: unknown field \"bogus\"",
-                "4:14: expected an integer, got string"
-            ]
-        );
-        let (opts, report) = apply_text("ping_interval: 5\n");
-        assert_eq!(opts.ping_interval, Duration::from_secs(5));
-        assert_eq!(
-            report.warnings[0].to_string(),
-            "1:16: invalid use of field \"ping_interval\": ping_interval should be converted to a duration"
-        );
-    }
-
-    #[test]
-    fn capabilities_not_served_are_reported() {
-        let (_, report) = apply_text(
-            "leafnodes { listen: \"127.0.0.1:-1\" }\nwebsocket { port: -1, no_tls: true }\n\
-             jetstream: enabled\ncluster { name: c }\n",
-        );
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert_eq!(
-            report.unsupported,
-            ["leafnodes", "websocket", "jetstream", "cluster"]
-        );
-    }
-
-    #[test]
-    fn users_with_permissions() {
-        let (opts, report) = apply_text(
-            "authorization {\n  default_permissions { publish: \"SANDBOX.*\", subscribe: [\"PUBLIC.>\"] }\n\
-             users = [\n    {user: a, password: pa, permissions: {publish: {allow: [\"req.>\"], deny: \"req.secret\"}, \
-             subscribe: {deny: \"secret.>\"}, allow_responses: {max: 3, expires: \"1m\"}}}\n    {user: b, password: pb}\n  ]\n}\n\
-             no_auth_user: b\n",
-        );
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let auth = &opts.authorization;
-        let a = auth.users[0].permissions.clone().unwrap_or_default();
-        assert!(a.can_publish(b"req.x") && !a.can_publish(b"req.secret"));
-        assert!(!a.can_subscribe(b"secret.x", None));
-        assert_eq!(
-            a.allow_responses,
-            Some(ResponsePermission {
-                max_msgs: 3,
-                expires: Duration::from_secs(60)
-            })
-        );
-        let defaults = auth.default_permissions.clone().unwrap_or_default();
-        assert!(defaults.can_publish(b"SANDBOX.x") && !defaults.can_publish(b"other"));
-        assert_eq!(auth.no_auth_user.as_deref(), Some("b"));
-
-        let (_, report) =
-            apply_text("no_auth_user: ghost\nauthorization { users: [{user: a, password: b}] }\n");
-        assert!(
-            report.errors[0].message.contains("not present as user"),
-            "{:?}",
-            report.errors
-        );
-        let (_, report) = apply_text("authorization { users: [{nkey: UNOTANKEY}] }\n");
-        assert!(
-            report.errors[0].message.contains("Not a valid public nkey"),
-            "{:?}",
-            report.errors
-        );
-    }
-
-    #[test]
-    fn variables_are_not_unknown_keys() {
-        let (opts, report) = apply_text("limit = 100\nmax_payload: $limit\n");
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert_eq!(opts.max_payload, 100);
-    }
-
-    fn first_error(text: &str) -> String {
-        let (_, report) = apply_text(text);
-        report
-            .errors
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn resolver_settings() {
-        let (opts, report) = apply_text("resolver: MEMORY\n");
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        assert_eq!(opts.resolver.map(|r| r.kind), Some(ResolverKind::Memory));
-        let (opts, report) =
-            apply_text("resolver { type: cache, dir: \"/tmp/x\", ttl: \"1h\", limit: 10 }\n");
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let resolver = opts.resolver.unwrap_or_default();
-        assert_eq!(
-            (resolver.kind, resolver.limit, resolver.ttl),
-            (ResolverKind::Cache, 10, Duration::from_secs(3600))
-        );
-        for (text, error) in [
-            ("resolver: 42\n", "1:11: error parsing account resolver"),
-            ("resolver { type: full }\n", "dir has no value"),
-            (
-                "resolver { type: cache, dir: x, allow_delete: true }\n",
-                "CACHE does not accept allow_delete",
-            ),
-            (
-                "resolver { type: full, dir: x, ttl: \"1m\" }\n",
-                "FULL does not accept ttl",
-            ),
-            (
-                "resolver { type: full, dir: x, hard_delete: true }\n",
-                "hard_delete has no effect without delete",
-            ),
-            (
-                "resolver { type: full, dir: x, colour: red }\n",
-                "unknown field",
-            ),
-        ] {
-            let found = first_error(text);
-            assert!(found.contains(error), "{text}: {found}");
-        }
-    }
-
-    #[test]
-    fn tls_cipher_suites_and_curves() {
-        let tls = |extra: &str| format!("tls {{ cert_file: c.pem, key_file: k.pem, {extra} }}\n");
-        let (opts, report) = apply_text(&tls(
-            "cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA], curve_preferences: [CurveP384, CurveP521]",
-        ));
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        let options = opts.tls.unwrap_or_default();
-        assert_eq!(options.cipher_suites.len(), 2);
-        // What rustls cannot negotiate is named, not silently dropped.
-        assert_eq!(
-            report.unsupported,
-            vec![
-                "tls.cipher_suites TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA".to_owned(),
-                "tls.curve_preferences CurveP521".to_owned()
-            ]
-        );
-        assert!(
-            first_error(&tls("cipher_suites: [TLS_NOPE]")).contains("unrecognized cipher TLS_NOPE")
-        );
-        assert!(first_error(&tls("curve_preferences: [P999]"))
-            .contains("unrecognized curve preference P999"));
-        assert!(first_error(&tls("verify_cert_and_check_known_urls: true"))
-            .contains("verify_cert_and_check_known_urls not supported in this context"));
-        assert!(first_error(&tls("cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]")).contains(
-            "insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: TLS_RSA_WITH_AES_128_CBC_SHA"
-        ));
-        let (_, report) = apply_text(&tls(
-            "cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA], allow_insecure_cipher_suites: true",
-        ));
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

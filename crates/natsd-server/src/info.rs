@@ -51,6 +51,9 @@ pub struct ServerInfo {
     pub connect_info: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
+    /// The server's curve key, for auth callout services to seal answers for.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub xkey: String,
 }
 
 impl ServerInfo {

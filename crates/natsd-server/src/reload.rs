@@ -126,12 +126,7 @@ impl Server {
 
         {
             let mut info = inner.info_mut();
-            *info = info_for(
-                &new,
-                info.server_id.clone(),
-                info.server_name.clone(),
-                info.port,
-            );
+            *info = info_for(&new, &inner.keys, info.server_name.clone(), info.port);
         }
         inner.log.set_levels(new.debug, new.trace, new.logtime);
         inner.set_tls(acceptor);

@@ -14,7 +14,6 @@ use natsd_auth::jwt::{AccountEntry, Trust};
 use natsd_auth::Authenticator;
 use natsd_proto::encode;
 use parking_lot::{Mutex, RwLock};
-use rand::Rng;
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
 
@@ -71,6 +70,27 @@ struct Registry {
     authenticator: Arc<Authenticator>,
 }
 
+/// The server's own keys, made at start: its NKey, whose public key is its ID and which
+/// signs auth callout requests, and its curve key, which seals them.
+#[derive(Debug)]
+pub(crate) struct ServerKeys {
+    pub(crate) signing: nkeys::KeyPair,
+    pub(crate) xkey: nkeys::XKey,
+}
+
+impl ServerKeys {
+    fn new() -> Self {
+        ServerKeys {
+            signing: nkeys::KeyPair::new_server(),
+            xkey: nkeys::XKey::new(),
+        }
+    }
+
+    pub(crate) fn server_id(&self) -> String {
+        self.signing.public_key()
+    }
+}
+
 /// State shared by the accept loop and every connection.
 #[derive(Debug)]
 pub(crate) struct ServerInner {
@@ -88,6 +108,7 @@ pub(crate) struct ServerInner {
     /// The server's own internal client in the system account (the global one without).
     system_client: InternalClient,
     info: RwLock<ServerInfo>,
+    pub(crate) keys: ServerKeys,
     pub(crate) monitor: MonitorState,
     /// The TLS acceptor for clients, rebuilt on reload.
     tls: RwLock<Option<crate::tls::Acceptor>>,
@@ -287,7 +308,8 @@ impl ServerInner {
         stop_accepting: watch::Sender<bool>,
         extensions: Vec<Arc<dyn Extension>>,
     ) -> Arc<ServerInner> {
-        let server_id = new_server_id();
+        let keys = ServerKeys::new();
+        let server_id = keys.server_id();
         let server_name = opts
             .server_name
             .clone()
@@ -339,7 +361,8 @@ impl ServerInner {
             }),
             system,
             system_client,
-            info: RwLock::new(info_for(&opts, server_id, server_name, local_addr.port())),
+            info: RwLock::new(info_for(&opts, &keys, server_name, local_addr.port())),
+            keys,
             opts: RwLock::new(Arc::new(opts)),
             config_generation: AtomicU64::new(0),
             log,
@@ -640,12 +663,13 @@ pub(crate) fn account_config(
 /// The INFO every client is greeted with, before the per-client fields.
 pub(crate) fn info_for(
     opts: &Options,
-    server_id: String,
+    keys: &ServerKeys,
     server_name: String,
     port: u16,
 ) -> ServerInfo {
     ServerInfo {
-        server_id,
+        server_id: keys.server_id(),
+        xkey: keys.xkey.public_key(),
         server_name,
         version: COMPATIBLE_VERSION.to_owned(),
         proto: 1,
@@ -699,13 +723,4 @@ fn keep_newer_accounts(new: &mut Trust, current: &Trust, directory: bool) {
             new.insert_account(entry.clone());
         }
     }
-}
-
-/// A server id shaped like nats-server's: `N` and 55 base32 characters.
-fn new_server_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::rng();
-    std::iter::once('N')
-        .chain((0..55).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])))
-        .collect()
 }

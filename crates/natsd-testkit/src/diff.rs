@@ -27,8 +27,9 @@ use tokio::net::TcpStream;
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
 /// INFO keys whose values differ between servers by nature.
-const MASKED_INFO_KEYS: [&str; 7] = [
+const MASKED_INFO_KEYS: [&str; 8] = [
     "server_id",
+    "xkey",
     "server_name",
     "go",
     "git_commit",
@@ -36,11 +37,10 @@ const MASKED_INFO_KEYS: [&str; 7] = [
     "client_id",
     "nonce",
 ];
-/// INFO keys nats-server 2.15.1 sends that natsd does not send yet: `xkey` (the curve key
-/// for auth callout) and `api_lvl` (the JetStream API level). They are taken out of the
-/// reference's INFO only, so that natsd sending one shows as a difference, and this list
-/// must then shrink.
-pub const NOT_SENT_BY_NATSD_YET: [&str; 2] = ["xkey", "api_lvl"];
+/// INFO keys nats-server 2.15.1 sends that natsd does not send yet: `api_lvl` (the
+/// JetStream API level). They are taken out of the reference's INFO only, so that natsd
+/// sending one shows as a difference, and this list must then shrink.
+pub const NOT_SENT_BY_NATSD_YET: [&str; 1] = ["api_lvl"];
 
 /// Whose transcript is being rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,16 +357,17 @@ mod tests {
 
     #[test]
     fn masks_server_specific_info() {
-        let theirs = b"INFO {\"server_id\":\"X\",\"port\":1,\"headers\":true,\"git_commit\":\"b2fd3ef\",\"xkey\":\"K\"} \r\nPONG\r\n";
-        let ours = b"INFO {\"headers\":true,\"port\":2,\"git_commit\":\"1c70867\",\"server_id\":\"Y\"} \r\nPONG\r\n";
+        let theirs = b"INFO {\"server_id\":\"X\",\"port\":1,\"headers\":true,\"git_commit\":\"b2fd3ef\",\"api_lvl\":5,\"xkey\":\"K\"} \r\nPONG\r\n";
+        let ours = b"INFO {\"headers\":true,\"port\":2,\"git_commit\":\"1c70867\",\"server_id\":\"Y\",\"xkey\":\"L\"} \r\nPONG\r\n";
         let a = masked(theirs, Side::Reference);
         assert_eq!(a, masked(ours, Side::Natsd));
         // Masked keys must be present on both sides: a missing one is a difference.
-        let no_commit = b"INFO {\"headers\":true,\"port\":2,\"server_id\":\"Y\"} \r\nPONG\r\n";
+        let no_commit =
+            b"INFO {\"headers\":true,\"port\":2,\"server_id\":\"Y\",\"xkey\":\"L\"} \r\nPONG\r\n";
         assert_ne!(a, masked(no_commit, Side::Natsd));
         // natsd sending a key it is not known to send yet shows.
         assert_ne!(masked(theirs, Side::Natsd), masked(ours, Side::Natsd));
-        let c = b"INFO {\"headers\":false,\"port\":2,\"git_commit\":\"1c70867\",\"server_id\":\"Y\"} \r\nPONG\r\n";
+        let c = b"INFO {\"headers\":false,\"port\":2,\"git_commit\":\"1c70867\",\"server_id\":\"Y\",\"xkey\":\"L\"} \r\nPONG\r\n";
         assert_ne!(a, masked(c, Side::Natsd));
     }
 

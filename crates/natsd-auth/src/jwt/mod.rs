@@ -13,12 +13,15 @@ mod activation;
 mod claims;
 mod user;
 
+pub(crate) use user::{connect_window, connection_type_allowed};
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use rand::Rng;
 use serde::Deserialize;
 
 pub use activation::verify_activation;
@@ -77,6 +80,9 @@ pub struct Claims<T> {
     pub sub: String,
     #[serde(default)]
     pub name: String,
+    /// Whom the JWT is for: an auth callout's target account or server.
+    #[serde(default)]
+    pub aud: Option<String>,
     #[serde(default)]
     pub exp: Option<i64>,
     #[serde(default)]
@@ -172,6 +178,21 @@ fn migrate_v1(claims: &mut serde_json::Value) -> Result<bool, JwtError> {
         nats.insert(key.to_owned(), value);
     }
     Ok(true)
+}
+
+/// A user JWT's own checks: its type and times.
+pub(crate) fn check_user(claims: &Claims<UserNats>, now: i64) -> Result<(), JwtError> {
+    check_type(&claims.nats.kind, "user")?;
+    check_times(claims, now)
+}
+
+/// A fresh `jti`: 52 random base32 characters, the length of nats-io/jwt's claim hash.
+pub(crate) fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::rng();
+    (0..52)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 pub(crate) fn check_times<T>(claims: &Claims<T>, now: i64) -> Result<(), JwtError> {
@@ -314,8 +335,7 @@ impl Trust {
         facts: ConnectionFacts<'_>,
     ) -> Result<JwtUser, JwtError> {
         let claims: Claims<UserNats> = decode(token)?;
-        check_type(&claims.nats.kind, "user")?;
-        check_times(&claims, facts.now)?;
+        check_user(&claims, facts.now)?;
         let account_key = claims
             .nats
             .issuer_account
@@ -419,7 +439,7 @@ pub struct JwtUser {
     pub max_payload: Option<usize>,
 }
 
-fn permissions_from(jwt: &JwtPermissions) -> Option<Permissions> {
+pub(crate) fn permissions_from(jwt: &JwtPermissions) -> Option<Permissions> {
     let rule = |rule: &JwtRule| SubjectRule {
         allow: rule
             .allow

@@ -13,6 +13,7 @@ use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::callout;
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::{CloseReason, Conn, ConnKind, Flusher};
@@ -593,8 +594,10 @@ impl Session {
             ..Credentials::default()
         };
         // bcrypt is slow by design: the check runs on a blocking thread (see `run`), so
-        // a flood of logins does not hold up this worker's other connections.
-        if self.server.authenticator().uses_bcrypt() {
+        // a flood of logins does not hold up this worker's other connections. An auth
+        // callout waits for its service, off the parser too.
+        let authenticator = self.server.authenticator();
+        if authenticator.uses_bcrypt() || authenticator.callout.is_some() {
             self.pending_connect = Some(Box::new((fields, credentials)));
             return;
         }
@@ -615,16 +618,50 @@ impl Session {
         }
     }
 
-    /// Runs a CONNECT whose credentials need bcrypt, off the reader's thread.
+    /// Runs a CONNECT whose credentials need bcrypt (off the reader's thread) or the auth
+    /// callout service.
     async fn connect_checked_apart(&mut self, fields: ConnectFields, credentials: Credentials) {
         let (credentials, nonce) = self.with_connection_facts(credentials);
         let authenticator = self.server.authenticator();
-        let checked = credentials.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            authenticator.authenticate(&checked, nonce.as_deref())
-        })
-        .await
-        .unwrap_or(Err(AuthError::NoCredentials));
+        let mut result = if authenticator.uses_bcrypt() {
+            let checked = credentials.clone();
+            let (authenticator, nonce) = (Arc::clone(&authenticator), nonce.clone());
+            tokio::task::spawn_blocking(move || {
+                authenticator.authenticate(&checked, nonce.as_deref())
+            })
+            .await
+            .unwrap_or(Err(AuthError::NoCredentials))
+        } else {
+            authenticator.authenticate(&credentials, nonce.as_deref())
+        };
+        if let Some(callout) = &authenticator.callout {
+            let presented = natsd_auth::callout::presented_user(
+                credentials.nkey.as_deref(),
+                credentials.user.as_deref(),
+                credentials.token.as_deref(),
+            );
+            let placed = result
+                .as_ref()
+                .ok()
+                .and_then(|identity| identity.account.as_deref())
+                .filter(|account| *account != crate::account::GLOBAL_ACCOUNT);
+            if callout.covers(&presented, placed) {
+                let asker = callout::Asker {
+                    cid: self.conn.cid,
+                    host: self.client_ip.clone(),
+                    credentials: &credentials,
+                    fields: &fields,
+                    nonce: nonce.as_deref(),
+                };
+                result = callout::ask(&self.server, callout, asker).await;
+            }
+            if let Ok(identity) = &mut result {
+                let account = identity.account.as_deref();
+                if account.unwrap_or(crate::account::GLOBAL_ACCOUNT) == callout.account {
+                    callout::deny_callout_publish(&mut identity.permissions);
+                }
+            }
+        }
         let reconnect = self.conn.was_admitted();
         if self.admit(result, credentials, Some(&fields)) {
             self.finish_connect(fields, reconnect);

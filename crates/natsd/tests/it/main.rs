@@ -5,6 +5,7 @@
 use futures::StreamExt;
 
 mod binary;
+mod callout;
 mod clients;
 mod config;
 mod cross_clients;

@@ -1,0 +1,254 @@
+//! Auth callout's transport: the request goes out on `$SYS.REQ.USER.AUTH` in the callout
+//! account from an internal client, the answer comes back on a one-off `$SYS._INBOX`
+//! reply subject, and [`natsd_auth::callout`] judges it. The client's CONNECT waits,
+//! for the authentication timeout at most.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use natsd_auth::callout::{self, AuthCallout, Expectation};
+use natsd_auth::{AuthError, Credentials, Identity};
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::sync::oneshot;
+
+use crate::conn::{ConnKind, Flusher};
+use crate::info::ConnectFields;
+use crate::internal::{InternalClient, InternalMsg};
+use crate::server::ServerInner;
+
+/// The connection asking, as the request describes it.
+pub(super) struct Asker<'a> {
+    pub cid: u64,
+    pub host: String,
+    pub credentials: &'a Credentials,
+    pub fields: &'a ConnectFields,
+    /// The nonce the client signed, when it signed one.
+    pub nonce: Option<&'a str>,
+}
+
+/// Asks the service about a client; its answer stands in for the configured users'.
+pub(super) async fn ask(
+    server: &Arc<ServerInner>,
+    callout: &AuthCallout,
+    asker: Asker<'_>,
+) -> Result<Identity, AuthError> {
+    let unanswered = |why: String| AuthError::CalloutUnanswered(why);
+    let account = server.loaded_account(&callout.account).ok_or_else(|| {
+        unanswered(format!(
+            "No valid account {:?} for auth callout request",
+            callout.account
+        ))
+    })?;
+    let user = nkeys::KeyPair::new_user();
+    let user_nkey = user.public_key();
+    let server_id = server.keys.server_id();
+    let client = InternalClient::new(account, ConnKind::System);
+    let reply = format!("$SYS._INBOX.{}.{}", &server_id[1..9], random_token());
+    let (answer, answered) = oneshot::channel::<InternalMsg>();
+    let answer = Mutex::new(Some(answer));
+    let sub = client
+        .subscribe(
+            &reply,
+            None,
+            Arc::new(move |msg: InternalMsg, _: &mut Flusher| {
+                if let Some(answer) = answer.lock().take() {
+                    let _ = answer.send(msg);
+                }
+            }),
+        )
+        .map_err(|_| unanswered("Error setting up reply subscription for auth request".into()))?;
+    let result = exchange(
+        server, callout, &asker, &client, &reply, &user_nkey, answered,
+    )
+    .await;
+    client.unsubscribe(&sub);
+    let grant = result?;
+    let target = server.loaded_account(&grant.account).ok_or_else(|| {
+        AuthError::CalloutUnanswered(format!(
+            "No valid account {:?} for auth callout response on account {:?}: account not found",
+            grant.account, callout.account
+        ))
+    })?;
+    let permissions = grant
+        .permissions
+        .or_else(|| server.authenticator().default_permissions.clone());
+    Ok(Identity {
+        user: grant.user,
+        permissions,
+        account: Some(target.name.clone()),
+        expires: grant.expires,
+        max_subscriptions: None,
+        max_payload: None,
+    })
+}
+
+/// Sends the request and waits for the answer.
+async fn exchange(
+    server: &Arc<ServerInner>,
+    callout: &AuthCallout,
+    asker: &Asker<'_>,
+    client: &InternalClient,
+    reply: &str,
+    user_nkey: &str,
+    answered: oneshot::Receiver<InternalMsg>,
+) -> Result<callout::Grant, AuthError> {
+    let unanswered = AuthError::CalloutUnanswered;
+    let opts = server.opts();
+    let timeout = opts
+        .auth_timeout
+        .unwrap_or(crate::options::DEFAULT_AUTH_TIMEOUT);
+    let sealed_for = callout
+        .xkey
+        .as_deref()
+        .map(nkeys::XKey::from_public_key)
+        .transpose()
+        .map_err(|e| unanswered(format!("Error encrypting auth request claim: {e}")))?;
+    let request = request(server, asker, user_nkey, sealed_for.is_some());
+    let now = natsd_auth::jwt::now_unix();
+    let expires = now + i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX);
+    let token = callout::encode_request(
+        &request,
+        &callout.issuer,
+        &server.keys.signing,
+        now,
+        expires,
+    )
+    .map_err(|e| unanswered(format!("Error encoding auth request claim: {e}")))?;
+    let (header, body) = match &sealed_for {
+        Some(service) => {
+            let sealed = server
+                .keys
+                .xkey
+                .seal(token.as_bytes(), service)
+                .map_err(|e| unanswered(format!("Error encrypting auth request claim: {e}")))?;
+            let header = format!(
+                "NATS/1.0\r\n{}: {}\r\n\r\n",
+                callout::XKEY_HEADER,
+                server.keys.xkey.public_key()
+            );
+            (header.into_bytes(), sealed)
+        }
+        None => (Vec::new(), token.into_bytes()),
+    };
+    let header_len = header.len();
+    let mut payload = header;
+    payload.extend_from_slice(&body);
+    let mut flusher = Flusher::default();
+    let delivered = client.publish(
+        callout::CALLOUT_SUBJECT.as_bytes(),
+        reply.as_bytes(),
+        header_len,
+        Bytes::from(payload),
+        &mut flusher,
+    );
+    flusher.flush();
+    if !delivered {
+        return Err(unanswered(format!(
+            "No auth callout service is listening on {:?} in account {:?}",
+            callout::CALLOUT_SUBJECT,
+            callout.account
+        )));
+    }
+    let message = match tokio::time::timeout(timeout, answered).await {
+        Ok(Ok(message)) => message,
+        _ => {
+            return Err(unanswered(format!(
+                "Authorization callout response not received in time on account {:?}",
+                callout.account
+            )))
+        }
+    };
+    let expect = Expectation {
+        callout,
+        user_nkey,
+        server_id: &server.keys.server_id(),
+        now: natsd_auth::jwt::now_unix(),
+        connection_type: asker.credentials.connection_type.as_str(),
+    };
+    let open = |body: &[u8]| -> Result<Vec<u8>, String> {
+        let service = sealed_for.as_ref().ok_or_else(|| "no xkey".to_owned())?;
+        server
+            .keys
+            .xkey
+            .open(body, service)
+            .map_err(|e| e.to_string())
+    };
+    let opener: Option<callout::Opener<'_>> = sealed_for.is_some().then_some(&open);
+    Ok(callout::judge_response(message.body(), &expect, opener)?)
+}
+
+/// The authorization request for this client.
+fn request(
+    server: &ServerInner,
+    asker: &Asker<'_>,
+    user_nkey: &str,
+    sealed: bool,
+) -> callout::AuthorizationRequest {
+    let credentials = asker.credentials;
+    let fields = asker.fields;
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    let opts = server.opts();
+    callout::AuthorizationRequest {
+        server_id: callout::ServerIdentity {
+            name: server.server_name(),
+            host: opts.host.clone(),
+            id: server.keys.server_id(),
+            version: crate::options::COMPATIBLE_VERSION.to_owned(),
+            xkey: if sealed {
+                server.keys.xkey.public_key()
+            } else {
+                String::new()
+            },
+            ..callout::ServerIdentity::default()
+        },
+        user_nkey: user_nkey.to_owned(),
+        client_info: callout::ClientInformation {
+            host: asker.host.clone(),
+            id: asker.cid,
+            user: callout::presented_user(
+                credentials.nkey.as_deref(),
+                credentials.user.as_deref(),
+                credentials.token.as_deref(),
+            ),
+            name: text(&fields.name),
+            kind: "Client".to_owned(),
+            client_type: "nats".to_owned(),
+            nonce: if credentials.sig.is_some() {
+                asker.nonce.unwrap_or_default().to_owned()
+            } else {
+                String::new()
+            },
+        },
+        connect_opts: callout::ConnectOptions {
+            jwt: text(&credentials.jwt),
+            nkey: text(&credentials.nkey),
+            signed_nonce: text(&credentials.sig),
+            token: text(&credentials.token),
+            username: text(&credentials.user),
+            password: text(&credentials.pass),
+            name: text(&fields.name),
+            lang: text(&fields.lang),
+            version: text(&fields.version),
+            protocol: fields.protocol.unwrap_or(0),
+        },
+        client_tls: None,
+    }
+}
+
+/// Clients in the callout account may not publish requests of their own to the service.
+pub(super) fn deny_callout_publish(permissions: &mut Option<natsd_auth::Permissions>) {
+    let permissions = permissions.get_or_insert_with(natsd_auth::Permissions::default);
+    permissions.publish.deny.get_or_insert_with(Vec::new).push(
+        natsd_auth::permissions::Entry::parse(callout::CALLOUT_SUBJECT),
+    );
+}
+
+/// Eight characters of base62, for a reply subject no one can guess.
+fn random_token() -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| char::from(DIGITS[rng.random_range(0..DIGITS.len())]))
+        .collect()
+}

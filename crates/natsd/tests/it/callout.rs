@@ -1,0 +1,221 @@
+//! Auth callout (ADR-26): a service written here, connected as an `auth_users` user, answers
+//! the server's authorization requests. Each test runs against natsd and, when it is at
+//! hand, against nats-server 2.15.1 with the same config, and expects the same outcomes.
+
+use std::time::Duration;
+
+use async_nats::ConnectErrorKind;
+use futures::StreamExt;
+use natsd_auth::jwt;
+use nkeys::{KeyPair, XKey};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The service's keys: the account key its users are issued by, and its curve key.
+struct Service {
+    issuer: KeyPair,
+    xkey: XKey,
+}
+
+impl Service {
+    fn new() -> Service {
+        Service {
+            issuer: KeyPair::new_account(),
+            xkey: XKey::new(),
+        }
+    }
+
+    /// The config the servers run; `sealed` names the service's xkey.
+    fn config(&self, sealed: bool, extra: &str) -> String {
+        let xkey = if sealed {
+            format!("xkey: {}", self.xkey.public_key())
+        } else {
+            String::new()
+        };
+        format!(
+            "accounts {{\n  AUTH {{ users: [{{user: auth, password: pw}}] }}\n  APP {{}}\n}}\n\
+             authorization {{\n  {extra}\n  auth_callout {{\n    issuer: {}\n    account: AUTH\n    \
+             auth_users: [auth]\n    {xkey}\n  }}\n}}\n",
+            self.issuer.public_key()
+        )
+    }
+
+    /// Answers one request: `bob` with password `bob-pw` goes into APP, allowed to publish
+    /// on `app.>` only; anyone else is refused with a reason.
+    fn answer(&self, headers: Option<&async_nats::HeaderMap>, body: &[u8]) -> Vec<u8> {
+        let server_xkey = headers
+            .and_then(|h| h.get("Nats-Server-Xkey"))
+            .map(|v| XKey::from_public_key(v.as_str()).unwrap());
+        let token = match &server_xkey {
+            Some(server) => self.xkey.open(body, server).unwrap(),
+            None => body.to_vec(),
+        };
+        let request: jwt::Claims<serde_json::Value> =
+            jwt::decode(std::str::from_utf8(&token).unwrap()).unwrap();
+        assert_eq!(request.aud.as_deref(), Some("nats-authorization-request"));
+        assert_eq!(request.sub, self.issuer.public_key());
+        let nats = &request.nats;
+        assert_eq!(nats["type"], "authorization_request");
+        // The request is signed by the server whose ID it names.
+        assert_eq!(nats["server_id"]["id"].as_str(), Some(request.iss.as_str()));
+        let user_nkey = nats["user_nkey"].as_str().unwrap();
+        let opts = &nats["connect_opts"];
+        let admitted = opts["user"] == "bob" && opts["pass"] == "bob-pw";
+        let outcome = if admitted {
+            let user = json!({
+                "jti": "U1", "iat": jwt::now_unix(), "iss": self.issuer.public_key(),
+                "sub": user_nkey, "aud": "APP", "name": "bob",
+                "nats": {"type": "user", "version": 2, "pub": {"allow": ["app.>"]}, "sub": {},
+                         "subs": -1, "data": -1, "payload": -1},
+            });
+            json!({"jwt": jwt::encode(&user, &self.issuer).unwrap()})
+        } else {
+            json!({"error": "bad credentials"})
+        };
+        let mut response = json!({
+            "jti": "R1", "iat": jwt::now_unix(), "iss": self.issuer.public_key(),
+            "sub": user_nkey, "aud": request.iss, "nats": outcome,
+        });
+        response["nats"]["type"] = json!("authorization_response");
+        response["nats"]["version"] = json!(2);
+        let token = jwt::encode(&response, &self.issuer).unwrap();
+        match &server_xkey {
+            Some(server) => self.xkey.seal(token.as_bytes(), server).unwrap(),
+            None => token.into_bytes(),
+        }
+    }
+
+    /// Connects as the auth user and answers requests until the test ends; `silent`
+    /// takes requests and never answers.
+    async fn run(self, url: &str, silent: bool) -> async_nats::Client {
+        let client = async_nats::ConnectOptions::with_user_and_password("auth".into(), "pw".into())
+            .connect(url)
+            .await
+            .unwrap();
+        let mut requests = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
+        // async-nats's flush does not wait for the server: a round trip proves the SUB.
+        super::round_trip(&client, "probe", "probe").await;
+        let answering = client.clone();
+        tokio::spawn(async move {
+            while let Some(request) = requests.next().await {
+                if silent {
+                    continue;
+                }
+                let body = self.answer(request.headers.as_ref(), &request.payload);
+                if let Some(reply) = request.reply {
+                    answering.publish(reply, body.into()).await.unwrap();
+                }
+            }
+        });
+        client
+    }
+}
+
+fn user(name: &str, password: &str) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::with_user_and_password(name.into(), password.into())
+        .connection_timeout(WAIT)
+}
+
+/// What a client sees of the callout on one server: whether bob is admitted into APP with
+/// the service's permissions, and whether a wrong password and an unknown user are refused.
+async fn outcomes(url: &str, service: Service) -> Vec<String> {
+    let _service = service.run(url, false).await;
+    let mut seen = Vec::new();
+    let receiver = user("bob", "bob-pw").connect(url).await.unwrap();
+    let sender = user("bob", "bob-pw").connect(url).await.unwrap();
+    let mut everything = receiver.subscribe(">").await.unwrap();
+    super::round_trip(&receiver, "app.ready", "ready").await;
+    assert_eq!(
+        tokio::time::timeout(WAIT, everything.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        "ready"
+    );
+    // Outside its publish permissions: dropped, so what arrives next is the allowed one.
+    sender.publish("other.x", "denied".into()).await.unwrap();
+    sender.publish("app.x", "allowed".into()).await.unwrap();
+    let msg = tokio::time::timeout(WAIT, everything.next())
+        .await
+        .unwrap()
+        .unwrap();
+    seen.push(format!("bob: {} {:?}", msg.subject, msg.payload));
+    for (name, password) in [("bob", "wrong"), ("eve", "x")] {
+        match user(name, password).connect(url).await {
+            Ok(_) => seen.push(format!("{name}: admitted")),
+            Err(error) => seen.push(format!("{name}: {:?}", error.kind())),
+        }
+    }
+    seen
+}
+
+fn expected() -> Vec<String> {
+    vec![
+        "bob: app.x b\"allowed\"".to_owned(),
+        format!("bob: {:?}", ConnectErrorKind::AuthorizationViolation),
+        format!("eve: {:?}", ConnectErrorKind::AuthorizationViolation),
+    ]
+}
+
+async fn check(name: &str, sealed: bool) {
+    let service = Service::new();
+    let config = service.config(sealed, "");
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(&config))
+        .await
+        .unwrap();
+    let keys = (service.issuer.seed().unwrap(), service.xkey.seed().unwrap());
+    assert_eq!(outcomes(&server.client_url(), service).await, expected());
+    if let Some(process) = natsd_testkit::process::start_reference(name, &config).unwrap() {
+        let service = Service {
+            issuer: KeyPair::from_seed(&keys.0).unwrap(),
+            xkey: XKey::from_seed(&keys.1).unwrap(),
+        };
+        assert_eq!(
+            outcomes(&format!("nats://{}", process.addr), service).await,
+            expected()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_callout_service_admits_places_and_refuses_clients() {
+    check("callout", false).await;
+}
+
+#[tokio::test]
+async fn sealed_requests_and_answers_use_the_xkeys() {
+    check("callout-sealed", true).await;
+}
+
+/// A service that takes the request and never answers: the client is refused once the
+/// authentication timeout passes, while the auth user still gets in.
+#[tokio::test]
+async fn an_unanswered_request_refuses_the_client_after_the_auth_timeout() {
+    let service = Service::new();
+    let config = service.config(false, "timeout: 0.5");
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(&config))
+        .await
+        .unwrap();
+    let url = server.client_url();
+    let _service = service.run(&url, true).await;
+    let error = user("bob", "bob-pw").connect(&url).await.unwrap_err();
+    assert_eq!(error.kind(), ConnectErrorKind::AuthorizationViolation);
+}
+
+/// The INFO of a server names its curve key, as nats-server 2.15.1's does.
+#[tokio::test]
+async fn info_carries_the_servers_xkey() {
+    let server = natsd_testkit::start_default().await.unwrap();
+    let client = async_nats::connect(server.client_url()).await.unwrap();
+    let info = client.server_info();
+    assert_eq!(info.server_id.len(), 56);
+    assert!(info.server_id.starts_with('N'));
+    assert!(nkeys::KeyPair::from_public_key(&info.server_id).is_ok());
+    let (_raw, json) = natsd_testkit::raw::RawConn::connect(server.local_addr())
+        .await
+        .unwrap();
+    let xkey = json["xkey"].as_str().unwrap();
+    assert!(XKey::from_public_key(xkey).is_ok(), "{xkey}");
+}
