@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jwt::{self, Claims, JwtError, UserNats};
-use crate::{nkey, Permissions};
+use crate::jwt::{self, Claims, JwtError, Trust, UserNats};
+use crate::{nkey, Credentials, Permissions};
 
 /// Where the server sends authorization requests, in the callout account.
 pub const CALLOUT_SUBJECT: &str = "$SYS.REQ.USER.AUTH";
@@ -57,15 +57,21 @@ impl AuthCallout {
 }
 
 /// Who a client says it is, as nats-server names it to auth callout: its NKey, else its
-/// user name, else a redacted token.
-pub fn presented_user(nkey: Option<&str>, user: Option<&str>, token: Option<&str>) -> String {
-    fn given(s: Option<&str>) -> Option<&str> {
-        s.filter(|s| !s.is_empty())
+/// user name, else its user JWT's subject, else a redacted token.
+pub fn presented_user(creds: &Credentials) -> String {
+    fn given(s: &Option<String>) -> Option<&str> {
+        s.as_deref().filter(|s| !s.is_empty())
     }
-    given(nkey)
-        .or(given(user))
-        .map(str::to_owned)
-        .or_else(|| given(token).map(|_| REDACTED.to_owned()))
+    if let Some(named) = given(&creds.nkey).or(given(&creds.user)) {
+        return named.to_owned();
+    }
+    if let Some(token) = given(&creds.jwt) {
+        return jwt::decode::<serde_json::Value>(token)
+            .map(|claims| claims.sub)
+            .unwrap_or_default();
+    }
+    given(&creds.token)
+        .map(|_| REDACTED.to_owned())
         .unwrap_or_default()
 }
 
@@ -225,6 +231,10 @@ pub enum CalloutError {
     OutsideConnectTimes(String),
     #[error("Authorized user on account {0:?} using invalid connection type")]
     ConnectionType(String),
+    #[error("Auth callout signing key is unknown")]
+    UnknownSigningKey,
+    #[error("Account {issuer:?} not permitted as valid account option for auth callout for account {account:?}")]
+    AccountNotAllowed { issuer: String, account: String },
     #[error("Error non operator mode account {0:?}: attempted to use issuer_account")]
     IssuerAccount(String),
     #[error("Wrong issuer for auth callout response on account {account:?}, expected {expected:?} got {got:?}")]
@@ -263,24 +273,32 @@ pub struct Grant {
 /// Unseals an answer sealed for the server's xkey, or says why it cannot.
 pub type Opener<'a> = &'a dyn Fn(&[u8]) -> Result<Vec<u8>, String>;
 
-/// Judges a service's answer (the message body, sealed or not) as nats-server does.
-/// `opener` unseals an answer that is not a plain JWT.
-pub fn judge_response(
+/// A service's answer that is for this server and this client, and not a refusal.
+struct Answer {
+    user_jwt: String,
+    /// Who signed the answer: its `issuer_account`, else its issuer.
+    signer: String,
+    sealed: bool,
+}
+
+/// Opens and checks a service's answer (the message body, sealed or not) up to the user
+/// JWT it carries. `opener` unseals an answer that is not a plain JWT.
+fn read_answer(
     body: &[u8],
     expect: &Expectation<'_>,
     opener: Option<Opener<'_>>,
-) -> Result<Grant, CalloutError> {
+) -> Result<Answer, CalloutError> {
     let account = &expect.callout.account;
     if body.is_empty() {
         return Err(CalloutError::NoReason(account.clone()));
     }
     let opened;
-    let body = match opener {
+    let (body, sealed) = match opener {
         Some(open) if !body.starts_with(b"eyJ") => {
             opened = open(body).map_err(|e| CalloutError::Decrypt(account.clone(), e))?;
-            &opened[..]
+            (&opened[..], true)
         }
-        _ => body,
+        _ => (body, false),
     };
     let token = std::str::from_utf8(body).map_err(|_| JwtError::Malformed)?;
     let response: Claims<ResponseNats> = jwt::decode(token)?;
@@ -302,16 +320,55 @@ pub fn judge_response(
     if !response.nats.error.is_empty() {
         return Err(CalloutError::Refused(response.nats.error));
     }
+    let signer = if response.nats.issuer_account.is_empty() {
+        response.iss
+    } else {
+        response.nats.issuer_account
+    };
+    Ok(Answer {
+        user_jwt: response.nats.jwt,
+        signer,
+        sealed,
+    })
+}
+
+/// The user JWT an answer carries, checked to be for the expected user.
+fn answered_user(
+    answer: &Answer,
+    expect: &Expectation<'_>,
+) -> Result<Claims<UserNats>, CalloutError> {
     let user: Claims<UserNats> =
-        jwt::decode(&response.nats.jwt).map_err(CalloutError::InvalidUser)?;
+        jwt::decode(&answer.user_jwt).map_err(CalloutError::InvalidUser)?;
     jwt::check_user(&user, expect.now).map_err(CalloutError::InvalidUser)?;
     if user.sub != expect.user_nkey {
         return Err(CalloutError::WrongUser {
             expected: expect.user_nkey.to_owned(),
             got: user.sub,
-            account: account.clone(),
+            account: expect.callout.account.clone(),
         });
     }
+    Ok(user)
+}
+
+/// The name a callout user is known by: its JWT's `name`, else its NKey.
+fn known_as(user: &Claims<UserNats>) -> String {
+    if user.name.is_empty() {
+        user.sub.clone()
+    } else {
+        user.name.clone()
+    }
+}
+
+/// Judges a service's answer in the config form, as nats-server does: the user JWT must
+/// come from the configured issuer and names its account in `aud`.
+pub fn judge_response(
+    body: &[u8],
+    expect: &Expectation<'_>,
+    opener: Option<Opener<'_>>,
+) -> Result<Grant, CalloutError> {
+    let answer = read_answer(body, expect, opener)?;
+    let user = answered_user(&answer, expect)?;
+    let account = &expect.callout.account;
     let limits = &user.nats.limits.limits;
     let window = jwt::connect_window(&limits.times, &limits.times_location, expect.now)
         .map_err(|_| CalloutError::OutsideConnectTimes(account.clone()))?;
@@ -342,13 +399,76 @@ pub fn judge_response(
     .min();
     Ok(Grant {
         account: user.aud.clone().unwrap_or_default(),
-        user: if user.name.is_empty() {
-            user.sub.clone()
-        } else {
-            user.name.clone()
-        },
+        user: known_as(&user),
         permissions: jwt::permissions_from(&user.nats.limits.permissions),
         expires,
+    })
+}
+
+/// An account's auth callout in operator mode, from its JWT's `authorization`, when it
+/// names `auth_users`.
+pub fn of_account(account: &str, trust: &Trust) -> Option<AuthCallout> {
+    let entry = trust.account(account)?;
+    let external = &entry.claims.nats.authorization;
+    (!external.auth_users.is_empty()).then(|| AuthCallout {
+        issuer: account.to_owned(),
+        account: account.to_owned(),
+        auth_users: external.auth_users.clone(),
+        xkey: external.xkey.clone().filter(|k| !k.is_empty()),
+        allowed_accounts: external.allowed_accounts.clone(),
+    })
+}
+
+/// Judges a service's answer in operator mode, as nats-server does: an unsealed answer
+/// is signed by the callout account or one of its signing keys; the user JWT is issued
+/// by that account or one it may place users in, and then must pass every check a user
+/// JWT passes at connect (as a bearer: the server holds the user's NKey).
+pub fn judge_operator_response(
+    body: &[u8],
+    expect: &Expectation<'_>,
+    opener: Option<Opener<'_>>,
+    trust: &Trust,
+    facts: jwt::ConnectionFacts<'_>,
+) -> Result<Grant, CalloutError> {
+    let answer = read_answer(body, expect, opener)?;
+    let callout = expect.callout;
+    let signed_by_account = answer.signer == callout.account
+        || trust.account(&callout.account).is_some_and(|entry| {
+            entry
+                .claims
+                .nats
+                .signing_keys
+                .iter()
+                .any(|k| k.key() == answer.signer)
+        });
+    if !answer.sealed && !signed_by_account {
+        return Err(CalloutError::UnknownSigningKey);
+    }
+    let user = answered_user(&answer, expect)?;
+    let issuer_account = user
+        .nats
+        .issuer_account
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| user.iss.clone());
+    let allowed = match callout.allowed_accounts.as_slice() {
+        [any] if any == "*" => true,
+        listed => listed.contains(&issuer_account),
+    };
+    if issuer_account != callout.account && !allowed {
+        return Err(CalloutError::AccountNotAllowed {
+            issuer: user.iss,
+            account: callout.account.clone(),
+        });
+    }
+    let admitted = trust
+        .verify_user(&answer.user_jwt, facts)
+        .map_err(CalloutError::InvalidUser)?;
+    Ok(Grant {
+        account: admitted.account,
+        user: known_as(&user),
+        permissions: admitted.permissions,
+        expires: admitted.expires,
     })
 }
 

@@ -93,11 +93,36 @@ fn auth_users_bypass_and_allowed_accounts_narrow_the_callout() {
 }
 
 #[test]
-fn the_presented_user_is_the_nkey_then_the_name_then_a_redacted_token() {
-    assert_eq!(presented_user(Some("UK"), Some("bob"), None), "UK");
-    assert_eq!(presented_user(None, Some("bob"), Some("t")), "bob");
-    assert_eq!(presented_user(None, Some(""), Some("t")), "[REDACTED]");
-    assert_eq!(presented_user(None, None, None), "");
+fn the_presented_user_is_the_nkey_then_the_name_then_the_jwt_then_a_redacted_token() {
+    let creds =
+        |nkey: Option<&str>, user: Option<&str>, jwt: Option<String>, token: Option<&str>| {
+            Credentials {
+                nkey: nkey.map(Into::into),
+                user: user.map(Into::into),
+                jwt,
+                token: token.map(Into::into),
+                ..Credentials::default()
+            }
+        };
+    let w = world();
+    let user_jwt = w.user_jwt(&w.issuer, json!({}));
+    assert_eq!(
+        presented_user(&creds(Some("UK"), Some("bob"), None, None)),
+        "UK"
+    );
+    assert_eq!(
+        presented_user(&creds(None, Some("bob"), None, Some("t"))),
+        "bob"
+    );
+    assert_eq!(
+        presented_user(&creds(None, None, Some(user_jwt), Some("t"))),
+        w.user.public_key()
+    );
+    assert_eq!(
+        presented_user(&creds(None, Some(""), None, Some("t"))),
+        "[REDACTED]"
+    );
+    assert_eq!(presented_user(&Credentials::default()), "");
 }
 
 #[test]
@@ -241,4 +266,97 @@ fn a_sealed_answer_is_opened_and_a_plain_one_passes() {
         judge_response(b"garbage", &expect, Some(&open)),
         Err(CalloutError::Decrypt("AUTH".into(), "not sealed".into()))
     );
+}
+
+/// An operator trusting the callout account AUTH (with a signing key, and APP allowed)
+/// and the accounts APP and OTHER.
+struct Operated {
+    trust: Trust,
+    auth: nkeys::KeyPair,
+    auth_signer: nkeys::KeyPair,
+    app: nkeys::KeyPair,
+    other: nkeys::KeyPair,
+}
+
+fn operated() -> Operated {
+    let operator = nkeys::KeyPair::new_operator();
+    let account = |key: &nkeys::KeyPair, nats: serde_json::Value| {
+        let mut claims = json!({"jti": "A", "iat": NOW, "iss": operator.public_key(),
+            "sub": key.public_key(), "nats": {"type": "account", "version": 2,
+            "limits": {"subs": -1, "conn": -1, "payload": -1, "imports": -1, "exports": -1,
+                       "wildcards": true}}});
+        merge(&mut claims["nats"], nats);
+        jwt::encode(&claims, &operator).unwrap()
+    };
+    let op = json!({"jti": "O", "iat": NOW, "iss": operator.public_key(),
+        "sub": operator.public_key(), "nats": {"type": "operator", "version": 2}});
+    let mut trust = Trust::from_operators(&[jwt::encode(&op, &operator).unwrap()], NOW).unwrap();
+    let (auth, auth_signer) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_account());
+    let (app, other) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_account());
+    let external = json!({"signing_keys": [auth_signer.public_key()],
+        "authorization": {"auth_users": ["UX"], "allowed_accounts": [app.public_key()]}});
+    trust.add_account(&account(&auth, external), NOW).unwrap();
+    trust.add_account(&account(&app, json!({})), NOW).unwrap();
+    trust.add_account(&account(&other, json!({})), NOW).unwrap();
+    Operated {
+        trust,
+        auth,
+        auth_signer,
+        app,
+        other,
+    }
+}
+
+#[test]
+fn in_operator_mode_answers_come_from_the_account_and_users_from_allowed_accounts() {
+    let o = operated();
+    let callout = of_account(&o.auth.public_key(), &o.trust).unwrap();
+    assert_eq!(callout.auth_users, ["UX"]);
+    let (user, server) = (nkeys::KeyPair::new_user(), nkeys::KeyPair::new_server());
+    let (user_key, server_key) = (user.public_key(), server.public_key());
+    let expect = Expectation {
+        callout: &callout,
+        user_nkey: &user_key,
+        server_id: &server_key,
+        now: NOW,
+        connection_type: "STANDARD",
+    };
+    let facts = jwt::ConnectionFacts {
+        ip: None,
+        connection_type: "STANDARD",
+        now: NOW,
+    };
+    let user_of = |account: &nkeys::KeyPair| {
+        let claims = json!({"jti": "U", "iat": NOW, "iss": account.public_key(),
+            "sub": user_key, "name": "bob", "nats": {"type": "user", "version": 2,
+            "subs": -1, "data": -1, "payload": -1}});
+        jwt::encode(&claims, account).unwrap()
+    };
+    let answer = |signer: &nkeys::KeyPair, user_jwt: String| {
+        let claims = json!({"jti": "R", "iat": NOW, "iss": signer.public_key(),
+            "sub": user_key, "aud": server_key,
+            "nats": {"type": "authorization_response", "version": 2, "jwt": user_jwt}});
+        jwt::encode(&claims, signer).unwrap()
+    };
+    let judge =
+        |body: String| judge_operator_response(body.as_bytes(), &expect, None, &o.trust, facts);
+    let placed = judge(answer(&o.auth, user_of(&o.app))).unwrap();
+    assert_eq!(
+        (placed.account, placed.user),
+        (o.app.public_key(), "bob".to_owned())
+    );
+    let own = judge(answer(&o.auth_signer, user_of(&o.auth))).unwrap();
+    assert_eq!(own.account, o.auth.public_key());
+    assert_eq!(
+        judge(answer(&o.app, user_of(&o.app))),
+        Err(CalloutError::UnknownSigningKey)
+    );
+    assert_eq!(
+        judge(answer(&o.auth, user_of(&o.other))),
+        Err(CalloutError::AccountNotAllowed {
+            issuer: o.other.public_key(),
+            account: o.auth.public_key(),
+        })
+    );
+    assert!(of_account(&o.app.public_key(), &o.trust).is_none());
 }

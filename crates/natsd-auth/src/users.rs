@@ -138,6 +138,32 @@ impl Authenticator {
                 .any(|u| u.password.as_deref().is_some_and(secret::is_bcrypt))
     }
 
+    /// The auth callout that decides on a client presenting `creds`: the configured one,
+    /// or in operator mode the one of the account its user JWT names.
+    pub fn callout_for(&self, creds: &Credentials) -> Option<crate::AuthCallout> {
+        let Some(trust) = &self.trust else {
+            return self.callout.clone();
+        };
+        let claims: crate::jwt::Claims<crate::jwt::UserNats> =
+            crate::jwt::decode(creds.jwt.as_deref()?).ok()?;
+        let account = claims
+            .nats
+            .issuer_account
+            .filter(|a| !a.is_empty())
+            .unwrap_or(claims.iss);
+        crate::callout::of_account(&account, trust)
+    }
+
+    /// Whether some client may have to wait for an auth callout service.
+    pub fn may_call_out(&self) -> bool {
+        self.callout.is_some()
+            || self.trust.as_ref().is_some_and(|trust| {
+                trust
+                    .accounts()
+                    .any(|entry| !entry.claims.nats.authorization.auth_users.is_empty())
+            })
+    }
+
     /// NKey users need a nonce in INFO.
     pub fn needs_nonce(&self) -> bool {
         self.trust.is_some() || self.users.iter().any(|u| u.nkey.is_some())

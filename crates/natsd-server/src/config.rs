@@ -1273,5 +1273,4 @@ fn responses(v: &Value) -> Result<Option<ResponsePermission>, ConfigIssue> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -546,11 +546,17 @@ impl ServerInner {
         let Some(name) = name else {
             return Arc::clone(&self.global);
         };
+        self.lookup_account(name)
+            .unwrap_or_else(|| Arc::clone(&self.global))
+    }
+
+    /// The account named `name`, loaded if it is not in use yet; `None` when there is
+    /// no such account.
+    pub(crate) fn lookup_account(self: &Arc<Self>, name: &str) -> Option<Arc<Account>> {
         if let Some(account) = self.registry.read().accounts.get(name) {
-            return Arc::clone(account);
+            return Some(Arc::clone(account));
         }
         self.load_account(name)
-            .unwrap_or_else(|| Arc::clone(&self.global))
     }
 
     /// An account already in use, without loading it.

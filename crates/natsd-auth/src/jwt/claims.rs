@@ -168,6 +168,22 @@ pub struct AccountNats {
     pub default_permissions: Option<JwtPermissions>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Auth callout for the account's users.
+    #[serde(default)]
+    pub authorization: ExternalAuthorization,
+}
+
+/// An account's `authorization`: its users, but for `auth_users`, are decided by the
+/// callout service running in it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExternalAuthorization {
+    #[serde(default)]
+    pub auth_users: Vec<String>,
+    /// Accounts the service may place users in besides its own; `*` is any.
+    #[serde(default)]
+    pub allowed_accounts: Vec<String>,
+    #[serde(default)]
+    pub xkey: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -34,7 +34,7 @@ pub(super) async fn ask(
     asker: Asker<'_>,
 ) -> Result<Identity, AuthError> {
     let unanswered = |why: String| AuthError::CalloutUnanswered(why);
-    let account = server.loaded_account(&callout.account).ok_or_else(|| {
+    let account = server.lookup_account(&callout.account).ok_or_else(|| {
         unanswered(format!(
             "No valid account {:?} for auth callout request",
             callout.account
@@ -64,7 +64,7 @@ pub(super) async fn ask(
     .await;
     client.unsubscribe(&sub);
     let grant = result?;
-    let target = server.loaded_account(&grant.account).ok_or_else(|| {
+    let target = server.lookup_account(&grant.account).ok_or_else(|| {
         AuthError::CalloutUnanswered(format!(
             "No valid account {:?} for auth callout response on account {:?}: account not found",
             grant.account, callout.account
@@ -175,7 +175,19 @@ async fn exchange(
             .map_err(|e| e.to_string())
     };
     let opener: Option<callout::Opener<'_>> = sealed_for.is_some().then_some(&open);
-    Ok(callout::judge_response(message.body(), &expect, opener)?)
+    let authenticator = server.authenticator();
+    let grant = match &authenticator.trust {
+        Some(trust) => {
+            let facts = natsd_auth::jwt::ConnectionFacts {
+                ip: asker.credentials.client_ip,
+                connection_type: expect.connection_type,
+                now: expect.now,
+            };
+            callout::judge_operator_response(message.body(), &expect, opener, trust, facts)
+        }
+        None => callout::judge_response(message.body(), &expect, opener),
+    };
+    Ok(grant?)
 }
 
 /// The authorization request for this client.
@@ -206,11 +218,7 @@ fn request(
         client_info: callout::ClientInformation {
             host: asker.host.clone(),
             id: asker.cid,
-            user: callout::presented_user(
-                credentials.nkey.as_deref(),
-                credentials.user.as_deref(),
-                credentials.token.as_deref(),
-            ),
+            user: callout::presented_user(credentials),
             name: text(&fields.name),
             kind: "Client".to_owned(),
             client_type: "nats".to_owned(),

@@ -597,7 +597,7 @@ impl Session {
         // a flood of logins does not hold up this worker's other connections. An auth
         // callout waits for its service, off the parser too.
         let authenticator = self.server.authenticator();
-        if authenticator.uses_bcrypt() || authenticator.callout.is_some() {
+        if authenticator.uses_bcrypt() || authenticator.may_call_out() {
             self.pending_connect = Some(Box::new((fields, credentials)));
             return;
         }
@@ -634,17 +634,17 @@ impl Session {
         } else {
             authenticator.authenticate(&credentials, nonce.as_deref())
         };
-        if let Some(callout) = &authenticator.callout {
-            let presented = natsd_auth::callout::presented_user(
-                credentials.nkey.as_deref(),
-                credentials.user.as_deref(),
-                credentials.token.as_deref(),
-            );
+        if let Some(callout) = authenticator.callout_for(&credentials) {
+            let presented = natsd_auth::callout::presented_user(&credentials);
+            // Which configured users' accounts the service covers is the config form's
+            // question; in operator mode the account's own users all go to it.
             let placed = result
                 .as_ref()
                 .ok()
                 .and_then(|identity| identity.account.as_deref())
-                .filter(|account| *account != crate::account::GLOBAL_ACCOUNT);
+                .filter(|account| {
+                    authenticator.trust.is_none() && *account != crate::account::GLOBAL_ACCOUNT
+                });
             if callout.covers(&presented, placed) {
                 let asker = callout::Asker {
                     cid: self.conn.cid,
@@ -653,7 +653,7 @@ impl Session {
                     fields: &fields,
                     nonce: nonce.as_deref(),
                 };
-                result = callout::ask(&self.server, callout, asker).await;
+                result = callout::ask(&self.server, &callout, asker).await;
             }
             if let Ok(identity) = &mut result {
                 let account = identity.account.as_deref();

@@ -12,9 +12,12 @@ use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The service's keys: the account key its users are issued by, and its curve key.
+/// The service's keys: who signs its answers and the users in them, and its curve key.
 struct Service {
+    /// Signs the answers (the configured issuer, or the callout account in operator mode).
     issuer: KeyPair,
+    /// Issues the users when not the issuer: the target account in operator mode.
+    user_signer: Option<KeyPair>,
     xkey: XKey,
 }
 
@@ -22,7 +25,20 @@ impl Service {
     fn new() -> Service {
         Service {
             issuer: KeyPair::new_account(),
+            user_signer: None,
             xkey: XKey::new(),
+        }
+    }
+
+    /// The same keys again, for the other server.
+    fn again(&self) -> Service {
+        Service {
+            issuer: KeyPair::from_seed(&self.issuer.seed().unwrap()).unwrap(),
+            user_signer: self
+                .user_signer
+                .as_ref()
+                .map(|k| KeyPair::from_seed(&k.seed().unwrap()).unwrap()),
+            xkey: XKey::from_seed(&self.xkey.seed().unwrap()).unwrap(),
         }
     }
 
@@ -61,15 +77,19 @@ impl Service {
         assert_eq!(nats["server_id"]["id"].as_str(), Some(request.iss.as_str()));
         let user_nkey = nats["user_nkey"].as_str().unwrap();
         let opts = &nats["connect_opts"];
-        let admitted = opts["user"] == "bob" && opts["pass"] == "bob-pw";
+        // Config form: user and password; operator mode: the sentinel JWT, and the
+        // password in the connection name.
+        let admitted =
+            (opts["user"] == "bob" && opts["pass"] == "bob-pw") || opts["name"] == "bob:bob-pw";
         let outcome = if admitted {
+            let signer = self.user_signer.as_ref().unwrap_or(&self.issuer);
             let user = json!({
-                "jti": "U1", "iat": jwt::now_unix(), "iss": self.issuer.public_key(),
+                "jti": "U1", "iat": jwt::now_unix(), "iss": signer.public_key(),
                 "sub": user_nkey, "aud": "APP", "name": "bob",
                 "nats": {"type": "user", "version": 2, "pub": {"allow": ["app.>"]}, "sub": {},
                          "subs": -1, "data": -1, "payload": -1},
             });
-            json!({"jwt": jwt::encode(&user, &self.issuer).unwrap()})
+            json!({"jwt": jwt::encode(&user, signer).unwrap()})
         } else {
             json!({"error": "bad credentials"})
         };
@@ -89,10 +109,17 @@ impl Service {
     /// Connects as the auth user and answers requests until the test ends; `silent`
     /// takes requests and never answers.
     async fn run(self, url: &str, silent: bool) -> async_nats::Client {
-        let client = async_nats::ConnectOptions::with_user_and_password("auth".into(), "pw".into())
-            .connect(url)
-            .await
-            .unwrap();
+        let auth = async_nats::ConnectOptions::with_user_and_password("auth".into(), "pw".into());
+        self.run_as(url, auth, silent).await
+    }
+
+    async fn run_as(
+        self,
+        url: &str,
+        options: async_nats::ConnectOptions,
+        silent: bool,
+    ) -> async_nats::Client {
+        let client = options.connect(url).await.unwrap();
         let mut requests = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
         // async-nats's flush does not wait for the server: a round trip proves the SUB.
         super::round_trip(&client, "probe", "probe").await;
@@ -112,15 +139,18 @@ impl Service {
     }
 }
 
+/// How a client presents a name and password.
+type Presenter = dyn Fn(&str, &str) -> async_nats::ConnectOptions;
+
 fn user(name: &str, password: &str) -> async_nats::ConnectOptions {
     async_nats::ConnectOptions::with_user_and_password(name.into(), password.into())
         .connection_timeout(WAIT)
 }
 
-/// What a client sees of the callout on one server: whether bob is admitted into APP with
-/// the service's permissions, and whether a wrong password and an unknown user are refused.
-async fn outcomes(url: &str, service: Service) -> Vec<String> {
-    let _service = service.run(url, false).await;
+/// What a client sees of the callout on one server (the service already answering):
+/// whether bob is admitted into APP with the service's permissions, and whether a wrong
+/// password and an unknown user are refused.
+async fn outcomes(url: &str, user: &Presenter) -> Vec<String> {
     let mut seen = Vec::new();
     let receiver = user("bob", "bob-pw").connect(url).await.unwrap();
     let sender = user("bob", "bob-pw").connect(url).await.unwrap();
@@ -165,17 +195,13 @@ async fn check(name: &str, sealed: bool) {
     let server = natsd_testkit::start(natsd_testkit::options_from_config(&config))
         .await
         .unwrap();
-    let keys = (service.issuer.seed().unwrap(), service.xkey.seed().unwrap());
-    assert_eq!(outcomes(&server.client_url(), service).await, expected());
+    let url = server.client_url();
+    let _service = service.again().run(&url, false).await;
+    assert_eq!(outcomes(&url, &user).await, expected());
     if let Some(process) = natsd_testkit::process::start_reference(name, &config).unwrap() {
-        let service = Service {
-            issuer: KeyPair::from_seed(&keys.0).unwrap(),
-            xkey: XKey::from_seed(&keys.1).unwrap(),
-        };
-        assert_eq!(
-            outcomes(&format!("nats://{}", process.addr), service).await,
-            expected()
-        );
+        let url = format!("nats://{}", process.addr);
+        let _service = service.run(&url, false).await;
+        assert_eq!(outcomes(&url, &user).await, expected());
     }
 }
 
@@ -218,4 +244,52 @@ async fn info_carries_the_servers_xkey() {
         .unwrap();
     let xkey = json["xkey"].as_str().unwrap();
     assert!(XKey::from_public_key(xkey).is_ok(), "{xkey}");
+}
+
+/// Operator mode: the AUTH account's JWT names the service's user in `auth_users` and
+/// lets it place users in APP; clients come with a sentinel (a bearer user of AUTH that
+/// may do nothing) and the service decides who they are.
+#[tokio::test]
+async fn an_account_jwt_delegates_its_users_to_the_callout_service() {
+    let operator = natsd_testkit::jwt::Operator::new();
+    let app = operator.account("APP", &json!({}));
+    let service_user = KeyPair::new_user();
+    let auth_key = KeyPair::new_account();
+    let auth = operator.account_with_key(
+        "AUTH",
+        KeyPair::from_seed(&auth_key.seed().unwrap()).unwrap(),
+        &json!({"authorization": {"auth_users": [service_user.public_key()],
+                                  "allowed_accounts": [app.key.public_key()]}}),
+    );
+    let service_creds = auth.creds(&service_user, &json!({}), None);
+    let sentinel = auth.creds(
+        &KeyPair::new_user(),
+        &json!({"bearer_token": true, "pub": {"deny": [">"]}, "sub": {"deny": [">"]}}),
+        None,
+    );
+    let config = operator.memory_config(&[&auth, &app]);
+    let service = Service {
+        issuer: auth_key,
+        user_signer: Some(KeyPair::from_seed(&app.key.seed().unwrap()).unwrap()),
+        xkey: XKey::new(),
+    };
+    let present = move |name: &str, password: &str| {
+        async_nats::ConnectOptions::with_credentials(&sentinel)
+            .unwrap()
+            .name(format!("{name}:{password}"))
+            .connection_timeout(WAIT)
+    };
+    let as_service = || async_nats::ConnectOptions::with_credentials(&service_creds).unwrap();
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(&config))
+        .await
+        .unwrap();
+    let url = server.client_url();
+    let _service = service.again().run_as(&url, as_service(), false).await;
+    assert_eq!(outcomes(&url, &present).await, expected());
+    if let Some(process) = natsd_testkit::process::start_reference("callout-jwt", &config).unwrap()
+    {
+        let url = format!("nats://{}", process.addr);
+        let _service = service.run_as(&url, as_service(), false).await;
+        assert_eq!(outcomes(&url, &present).await, expected());
+    }
 }
