@@ -50,6 +50,14 @@ impl HeaderBlock {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, compared ignoring ASCII case (as W3C headers are).
+    pub fn values_ignoring_case<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn decode(block: &[u8]) -> Result<Self, HeaderError> {
         let text = std::str::from_utf8(block).map_err(|_| HeaderError::NotUtf8)?;
         let body = text

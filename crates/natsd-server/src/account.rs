@@ -49,6 +49,8 @@ pub struct Account {
     observers: RwLock<Vec<Arc<dyn InterestObserver>>>,
     /// Replaced when an account JWT is updated.
     limits: RwLock<AccountLimits>,
+    /// Replaced with the limits.
+    msg_trace: RwLock<Option<Arc<MsgTraceConfig>>>,
     /// Client connections bound to the account now.
     connections: AtomicUsize,
     /// The internal subscriptions serving this account's imports, with the account each
@@ -64,16 +66,13 @@ impl std::fmt::Debug for Account {
 
 impl Account {
     pub fn new(name: &str, sublist_cache: bool) -> Self {
-        Account::with_limits(name, sublist_cache, AccountLimits::default())
-    }
-
-    pub fn with_limits(name: &str, sublist_cache: bool, limits: AccountLimits) -> Self {
         Account {
             name: name.to_owned(),
             sublist: Sublist::new(sublist_cache),
             interest: Mutex::new(HashMap::new()),
             observers: RwLock::new(Vec::new()),
-            limits: RwLock::new(limits),
+            limits: RwLock::new(AccountLimits::default()),
+            msg_trace: RwLock::new(None),
             connections: AtomicUsize::new(0),
             import_subscriptions: Mutex::new(Vec::new()),
         }
@@ -85,6 +84,17 @@ impl Account {
 
     pub(crate) fn set_limits(&self, limits: AccountLimits) {
         *self.limits.write() = limits;
+    }
+
+    /// Takes the limits and message tracing of a (new or changed) account config.
+    pub(crate) fn configure(&self, config: &AccountConfig) {
+        self.set_limits(config.limits);
+        *self.msg_trace.write() = config.msg_trace.clone().map(Arc::new);
+    }
+
+    /// Where messages with a sampled `traceparent` are traced, if anywhere.
+    pub(crate) fn msg_trace(&self) -> Option<Arc<MsgTraceConfig>> {
+        self.msg_trace.read().clone()
     }
 
     /// Counts a connection in, unless the account is at its limit.

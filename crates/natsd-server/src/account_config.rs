@@ -75,6 +75,16 @@ pub struct AccountConfig {
     pub exports: Vec<Export>,
     pub imports: Vec<Import>,
     pub limits: AccountLimits,
+    /// Where messages carrying a sampled W3C `traceparent` are traced.
+    pub msg_trace: Option<MsgTraceConfig>,
+}
+
+/// An account's `msg_trace { dest, sampling }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MsgTraceConfig {
+    pub dest: String,
+    /// The percentage of such messages traced, 1 to 100.
+    pub sampling: u8,
 }
 
 impl AccountConfig {
@@ -158,6 +168,16 @@ impl AccountConfig {
                 max_subscriptions: jwt::limit(limits.subs),
                 max_payload: jwt::limit(limits.payload),
             },
+            msg_trace: nats.trace.as_ref().and_then(|trace| {
+                (!trace.dest.is_empty()).then(|| MsgTraceConfig {
+                    dest: trace.dest.clone(),
+                    sampling: if (1..=100).contains(&trace.sampling) {
+                        trace.sampling as u8
+                    } else {
+                        100
+                    },
+                })
+            }),
         }
     }
 }

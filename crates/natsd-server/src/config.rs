@@ -16,7 +16,7 @@ use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{AuthCallout, Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
 use crate::account_config::{
-    AccountConfig, AccountLimits, Export, Import, ResponseType, ShareKind,
+    AccountConfig, AccountLimits, Export, Import, MsgTraceConfig, ResponseType, ShareKind,
 };
 use crate::jwt_store::{ResolverKind, ResolverOptions};
 use crate::options::Options;
@@ -636,7 +636,10 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
                 }
                 "default_permissions" => defaults = Some(permissions(value)?),
                 "limits" => account.limits = account_limits(value)?,
-                "jetstream" | "mappings" | "maps" | "nkey" | "msg_trace" | "trace" => {
+                "msg_trace" | "trace_dest" => {
+                    account.msg_trace = msg_trace(&field.value, &field.key, report)?;
+                }
+                "jetstream" | "mappings" | "maps" | "nkey" | "trace" => {
                     report
                         .unsupported
                         .push(format!("accounts.{}.{}", entry.key, field.key));
@@ -655,6 +658,81 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
         opts.accounts.push(account);
     }
     Ok(())
+}
+
+/// An account's `msg_trace: dest` or `msg_trace { dest, sampling }`, with nats-server's
+/// checks and words: sampling is a number or a percentage, 100 when a destination has none.
+fn msg_trace(
+    v: &Value,
+    key: &str,
+    report: &mut ConfigReport,
+) -> Result<Option<MsgTraceConfig>, ConfigIssue> {
+    let dest_of = |value: &Value, key: &str| -> Result<String, ConfigIssue> {
+        let Kind::String(dest) = &value.kind else {
+            return Err(issue(value, format!("Field {key:?} should be a string")));
+        };
+        if !natsd_subject::is_valid_literal_subject(dest.as_bytes()) {
+            return Err(issue(
+                value,
+                format!("Trace destination {dest:?} is not valid"),
+            ));
+        }
+        Ok(dest.clone())
+    };
+    let (mut dest, mut sampling) = (None, None);
+    match &v.kind {
+        Kind::Map(map) => {
+            for entry in map.entries() {
+                let value = &entry.value;
+                match entry.key.to_ascii_lowercase().as_str() {
+                    "dest" => dest = Some(dest_of(value, &entry.key)?),
+                    "sampling" => {
+                        let n = match &value.kind {
+                            Kind::Integer(n) => *n,
+                            Kind::String(text) => text.trim_end_matches('%').parse().map_err(|_| {
+                                issue(value, format!("Invalid trace destination sampling value {text:?}"))
+                            })?,
+                            _ => {
+                                return Err(issue(
+                                    value,
+                                    format!("Trace destination sampling field {:?} should be an integer or a percentage", entry.key),
+                                ))
+                            }
+                        };
+                        if !(1..=100).contains(&n) {
+                            return Err(issue(
+                                value,
+                                format!("Ttrace destination sampling value {n} is invalid, needs to be [1..100]"),
+                            ));
+                        }
+                        sampling = u8::try_from(n).ok();
+                    }
+                    _ if entry.used_as_variable => {}
+                    _ => return Err(issue(
+                        value,
+                        format!(
+                            "Unknown field {:?} parsing account message trace map/struct {key:?}",
+                            entry.key
+                        ),
+                    )),
+                }
+            }
+        }
+        _ => dest = Some(dest_of(v, key)?),
+    }
+    let Some(dest) = dest else {
+        if sampling.is_some() {
+            report.warnings.push(issue(
+                v,
+                "Trace destination sampling ignored since no destination was set".to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(MsgTraceConfig {
+        dest,
+        sampling: sampling.unwrap_or(100),
+    }))
 }
 
 /// `limits { max_connections, max_subscriptions, max_payload, max_leafnodes }`.

@@ -336,7 +336,7 @@ fn apply(inner: &Arc<ServerInner>, token: &str) -> Result<(), jwt::JwtError> {
         trust.insert_account(entry);
         let account = accounts.get(&key).cloned();
         if let Some(account) = &account {
-            account.set_limits(AccountConfig::from_jwt(&claims, trust, now).limits);
+            account.configure(&AccountConfig::from_jwt(&claims, trust, now));
         }
         Ok::<_, jwt::JwtError>((key, account))
     });

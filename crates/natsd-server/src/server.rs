@@ -180,7 +180,7 @@ impl ServerInner {
         for account in registry.accounts.values() {
             if let Some(config) = account_config(&opts, authenticator.trust.as_ref(), &account.name)
             {
-                account.set_limits(config.limits);
+                account.configure(&config);
             }
         }
         registry.authenticator = Arc::new(authenticator);
@@ -331,13 +331,11 @@ impl ServerInner {
         accounts.insert(GLOBAL_ACCOUNT.to_owned(), Arc::clone(&global));
         let trust = opts.authorization.trust.as_ref();
         for config in &opts.accounts {
-            let limits = account_config(&opts, trust, &config.name)
-                .map(|config| config.limits)
-                .unwrap_or_default();
-            accounts.insert(
-                config.name.clone(),
-                Arc::new(Account::with_limits(&config.name, cache, limits)),
-            );
+            let account = Arc::new(Account::new(&config.name, cache));
+            if let Some(config) = account_config(&opts, trust, &config.name) {
+                account.configure(&config);
+            }
+            accounts.insert(config.name.clone(), account);
         }
         let system = opts.system_account_name().map(|name| {
             Arc::clone(
@@ -575,7 +573,8 @@ impl ServerInner {
             }
             let opts = self.opts();
             let config = account_config(&opts, registry.authenticator.trust.as_ref(), name)?;
-            let account = Arc::new(Account::with_limits(name, cache, config.limits));
+            let account = Arc::new(Account::new(name, cache));
+            account.configure(&config);
             registry
                 .accounts
                 .insert(name.to_owned(), Arc::clone(&account));

@@ -171,6 +171,18 @@ pub struct AccountNats {
     /// Auth callout for the account's users.
     #[serde(default)]
     pub authorization: ExternalAuthorization,
+    /// Where messages carrying a sampled W3C `traceparent` are traced.
+    #[serde(default)]
+    pub trace: Option<AccountTrace>,
+}
+
+/// An account's message tracing destination and sampling percentage.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AccountTrace {
+    #[serde(default)]
+    pub dest: String,
+    #[serde(default)]
+    pub sampling: i64,
 }
 
 /// An account's `authorization`: its users, but for `auth_users`, are decided by the

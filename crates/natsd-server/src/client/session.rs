@@ -856,7 +856,7 @@ impl Session {
         };
         // Only messages with headers can ask to be traced; the rest never leave this path.
         let traced = if message.header_len > 0 {
-            super::trace::requested(&message)
+            super::trace::requested(&message, &self.account)
         } else {
             None
         };

@@ -3,15 +3,18 @@
 //! each connection it went out to, in nats-server's JSON (`server`, `request`, `events`
 //! of type `in`, `eg`, and `se`/`si` where a stream export or a service import took it
 //! into another account, where its trace stops). With `Nats-Trace-Only: true` it is
-//! traced and not delivered.
+//! traced and not delivered. A message with a sampled W3C `traceparent` instead is traced
+//! to its account's `msg_trace` destination, if the account has one.
 
 use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use natsd_proto::headers::HeaderBlock;
+use rand::Rng;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::account::Account;
 use crate::delivery::{Trace, TraceEvent};
 use crate::server::ServerInner;
 use crate::subscription::{Hop, Message};
@@ -19,6 +22,10 @@ use crate::timefmt::rfc3339;
 
 const TRACE_DEST: &str = "Nats-Trace-Dest";
 const TRACE_ONLY: &str = "Nats-Trace-Only";
+/// The `Nats-Trace-Dest` value of a message whose tracing was turned off upstream.
+const TRACE_DISABLED: &str = "trace disabled";
+/// The W3C trace context header.
+const TRACE_PARENT: &str = "traceparent";
 /// nats-server's kind code for a client connection in trace events.
 const KIND_CLIENT: u8 = 0;
 
@@ -43,26 +50,62 @@ pub(super) struct Ingress {
 }
 
 /// The trace `message` asks for, if any; the caller asks only for messages with headers.
-pub(super) fn requested(message: &Message<'_>) -> Option<TraceRequest> {
+/// A message without `Nats-Trace-Dest` but with a sampled W3C `traceparent` is traced to
+/// the account's `msg_trace` destination, for the share of messages its sampling sets.
+pub(super) fn requested(message: &Message<'_>, account: &Account) -> Option<TraceRequest> {
     let block = message.payload.as_slice().get(..message.header_len)?;
     // Cheap refusal before decoding: most header blocks are not traced.
-    if !contains(block, TRACE_DEST.as_bytes()) {
+    if contains(block, TRACE_DEST.as_bytes()) {
+        let headers = HeaderBlock::decode(block).ok()?;
+        let dest = headers.get(TRACE_DEST)?;
+        if dest.is_empty() || dest == TRACE_DISABLED {
+            return None;
+        }
+        let only = headers.get(TRACE_ONLY).is_some_and(|value| {
+            ["1", "true", "on"]
+                .iter()
+                .any(|t| value.eq_ignore_ascii_case(t))
+        });
+        return Some(TraceRequest {
+            dest: dest.as_bytes().to_vec(),
+            only,
+            at: SystemTime::now(),
+            headers,
+        });
+    }
+    if !block
+        .windows(TRACE_PARENT.len())
+        .any(|window| window.eq_ignore_ascii_case(TRACE_PARENT.as_bytes()))
+    {
         return None;
     }
+    let trace = account.msg_trace()?;
     let headers = HeaderBlock::decode(block).ok()?;
-    let dest = headers.get(TRACE_DEST)?.as_bytes().to_vec();
-    if dest.is_empty() {
+    if !headers.values_ignoring_case(TRACE_PARENT).any(is_sampled) || !sampled(trace.sampling) {
         return None;
     }
-    let only = headers
-        .get(TRACE_ONLY)
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
     Some(TraceRequest {
-        dest,
-        only,
+        dest: trace.dest.as_bytes().to_vec(),
+        only: false,
         at: SystemTime::now(),
         headers,
     })
+}
+
+/// Whether a `traceparent` value (`version-trace_id-parent_id-flags`) has its sampled flag.
+fn is_sampled(value: &str) -> bool {
+    let fields: Vec<&str> = value.split('-').collect();
+    match fields.as_slice() {
+        [_, _, _, flags] if flags.len() == 2 => {
+            u8::from_str_radix(flags, 16).is_ok_and(|flags| flags & 1 == 1)
+        }
+        _ => false,
+    }
+}
+
+/// Whether this message falls in the `sampling` percent traced.
+fn sampled(sampling: u8) -> bool {
+    sampling >= 100 || rand::rng().random_range(0..100u8) < sampling
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -274,3 +274,51 @@ fn auth_callout_settings_and_their_errors() {
         assert!(found.contains(error), "{text}: {found}");
     }
 }
+
+#[test]
+fn account_msg_trace_settings_and_their_errors() {
+    let (opts, report) = apply_text(
+        "accounts { A { msg_trace: { dest: t.a, sampling: \"25%\" } }, B { trace_dest: t.b } }\n",
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let traces: Vec<_> = opts.accounts.iter().map(|a| a.msg_trace.clone()).collect();
+    assert_eq!(
+        traces,
+        [
+            Some(MsgTraceConfig {
+                dest: "t.a".into(),
+                sampling: 25
+            }),
+            Some(MsgTraceConfig {
+                dest: "t.b".into(),
+                sampling: 100
+            })
+        ]
+    );
+    let (opts, report) = apply_text("accounts { A { msg_trace: { sampling: 5 } } }\n");
+    assert_eq!(opts.accounts[0].msg_trace, None);
+    assert!(report.warnings[0]
+        .to_string()
+        .contains("Trace destination sampling ignored since no destination was set"));
+    for (text, error) in [
+        (
+            "accounts { A { msg_trace: { dest: \"t.*\" } } }\n",
+            "Trace destination \"t.*\" is not valid",
+        ),
+        (
+            "accounts { A { msg_trace: { dest: t, sampling: 101 } } }\n",
+            "sampling value 101 is invalid, needs to be [1..100]",
+        ),
+        (
+            "accounts { A { msg_trace: { dest: t, sampling: lots } } }\n",
+            "Invalid trace destination sampling value \"lots\"",
+        ),
+        (
+            "accounts { A { msg_trace: { dest: t, rate: 1 } } }\n",
+            "Unknown field \"rate\" parsing account message trace map/struct \"msg_trace\"",
+        ),
+    ] {
+        let found = first_error(text);
+        assert!(found.contains(error), "{text}: {found}");
+    }
+}

@@ -490,3 +490,63 @@ async fn hop_traces(url: String) -> Vec<serde_json::Value> {
     }
     found
 }
+
+/// An account's `msg_trace`: a message with a sampled W3C `traceparent` (and no
+/// `Nats-Trace-Dest`) is traced to the account's destination and still delivered; one
+/// whose flags say "not sampled" is not traced. Checked against the reference when it is
+/// at hand.
+#[tokio::test]
+async fn the_account_msg_trace_traces_sampled_traceparent_messages() {
+    const CONFIG: &str = "accounts {\n\
+        A { users [{user: a, password: a}], msg_trace: { dest: acc.traces, sampling: \"100%\" } }\n\
+        }\n";
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(CONFIG))
+        .await
+        .unwrap();
+    let ours = traceparent_traces(server.client_url()).await;
+    assert_eq!(ours["events"][0]["type"], "in");
+    assert_eq!(ours["events"][1]["type"], "eg");
+    assert!(
+        ours["request"]["header"]["traceparent"].is_array(),
+        "{ours}"
+    );
+    if let Some(process) = natsd_testkit::process::start_reference("acc-trace", CONFIG).unwrap() {
+        let theirs = traceparent_traces(format!("nats://{}", process.addr)).await;
+        assert_eq!(comparable(&ours), comparable(&theirs));
+    }
+}
+
+/// Publishes an unsampled then a sampled `traceparent` message; returns the one trace,
+/// having checked that both messages were delivered and the first made no trace.
+async fn traceparent_traces(url: String) -> serde_json::Value {
+    let client = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .name("tracer")
+        .connect(url)
+        .await
+        .unwrap();
+    let mut reports = client.subscribe("acc.traces").await.unwrap();
+    let mut delivered = client.subscribe("work").await.unwrap();
+    client.publish("work", "probe".into()).await.unwrap();
+    assert_eq!(next(&mut delivered).await.payload, "probe");
+    for (flags, body) in [("00", "unsampled"), ("01", "sampled")] {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}").as_str(),
+        );
+        client
+            .publish_with_headers("work", headers, body.into())
+            .await
+            .unwrap();
+        assert_eq!(next(&mut delivered).await.payload, body);
+    }
+    let report = next(&mut reports).await;
+    // The unsampled message made none: the first report is the sampled one's, and it
+    // names the subscriber it went to.
+    let trace: serde_json::Value = serde_json::from_slice(&report.payload).unwrap();
+    assert_eq!(
+        trace["request"]["header"]["traceparent"][0],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+    trace
+}
