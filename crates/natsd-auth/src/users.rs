@@ -156,12 +156,7 @@ impl Authenticator {
 
     /// Whether some client may have to wait for an auth callout service.
     pub fn may_call_out(&self) -> bool {
-        self.callout.is_some()
-            || self.trust.as_ref().is_some_and(|trust| {
-                trust
-                    .accounts()
-                    .any(|entry| !entry.claims.nats.authorization.auth_users.is_empty())
-            })
+        self.callout.is_some() || self.trust.as_ref().is_some_and(Trust::has_callout_accounts)
     }
 
     /// NKey users need a nonce in INFO.

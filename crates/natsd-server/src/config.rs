@@ -686,35 +686,15 @@ fn msg_trace(
                 let value = &entry.value;
                 match entry.key.to_ascii_lowercase().as_str() {
                     "dest" => dest = Some(dest_of(value, &entry.key)?),
-                    "sampling" => {
-                        let n = match &value.kind {
-                            Kind::Integer(n) => *n,
-                            Kind::String(text) => text.trim_end_matches('%').parse().map_err(|_| {
-                                issue(value, format!("Invalid trace destination sampling value {text:?}"))
-                            })?,
-                            _ => {
-                                return Err(issue(
-                                    value,
-                                    format!("Trace destination sampling field {:?} should be an integer or a percentage", entry.key),
-                                ))
-                            }
-                        };
-                        if !(1..=100).contains(&n) {
-                            return Err(issue(
-                                value,
-                                format!("Ttrace destination sampling value {n} is invalid, needs to be [1..100]"),
-                            ));
-                        }
-                        sampling = u8::try_from(n).ok();
-                    }
+                    "sampling" => sampling = Some(trace_sampling(value, &entry.key)?),
                     _ if entry.used_as_variable => {}
-                    _ => return Err(issue(
-                        value,
-                        format!(
-                            "Unknown field {:?} parsing account message trace map/struct {key:?}",
-                            entry.key
-                        ),
-                    )),
+                    _ => {
+                        let field = &entry.key;
+                        let text = format!(
+                            "Unknown field {field:?} parsing account message trace map/struct {key:?}"
+                        );
+                        return Err(issue(value, text));
+                    }
                 }
             }
         }
@@ -733,6 +713,32 @@ fn msg_trace(
         dest,
         sampling: sampling.unwrap_or(100),
     }))
+}
+
+/// A `msg_trace` sampling: a number or a percentage, from 1 to 100.
+fn trace_sampling(value: &Value, key: &str) -> Result<u8, ConfigIssue> {
+    let n: i64 = match &value.kind {
+        Kind::Integer(n) => *n,
+        Kind::String(text) => text.trim_end_matches('%').parse().map_err(|_| {
+            let text = format!("Invalid trace destination sampling value {text:?}");
+            issue(value, text)
+        })?,
+        _ => {
+            let text = format!(
+                "Trace destination sampling field {key:?} should be an integer or a percentage"
+            );
+            return Err(issue(value, text));
+        }
+    };
+    u8::try_from(n)
+        .ok()
+        .filter(|n| (1..=100).contains(n))
+        .ok_or_else(|| {
+            // nats-server's spelling, typo included.
+            let text =
+                format!("Ttrace destination sampling value {n} is invalid, needs to be [1..100]");
+            issue(value, text)
+        })
 }
 
 /// `limits { max_connections, max_subscriptions, max_payload, max_leafnodes }`.

@@ -225,6 +225,13 @@ pub struct AccountEntry {
     pub problem: Option<String>,
 }
 
+impl AccountEntry {
+    /// Whether the account's users go to an auth callout service.
+    fn calls_out(&self) -> bool {
+        !self.claims.nats.authorization.auth_users.is_empty()
+    }
+}
+
 /// The trusted operators and the account JWTs the resolver holds.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
@@ -232,6 +239,8 @@ pub struct Trust {
     operator_keys: Vec<String>,
     /// Account public key -> its JWT.
     accounts: HashMap<String, AccountEntry>,
+    /// How many of the accounts delegate their users to an auth callout service.
+    callout_accounts: usize,
     /// The system account named by the operator.
     pub system_account: Option<String>,
 }
@@ -301,17 +310,29 @@ impl Trust {
     pub fn add_account(&mut self, token: &str, now: i64) -> Result<String, JwtError> {
         let entry = self.verify_account(token, now)?;
         let key = entry.claims.sub.clone();
-        self.accounts.insert(key.clone(), entry);
+        self.insert_account(entry);
         Ok(key)
     }
 
     /// Holds an account JWT already verified.
     pub fn insert_account(&mut self, entry: AccountEntry) {
-        self.accounts.insert(entry.claims.sub.clone(), entry);
+        self.callout_accounts += usize::from(entry.calls_out());
+        if let Some(old) = self.accounts.insert(entry.claims.sub.clone(), entry) {
+            self.callout_accounts -= usize::from(old.calls_out());
+        }
     }
 
     pub fn remove_account(&mut self, key: &str) -> Option<AccountEntry> {
-        self.accounts.remove(key)
+        let removed = self.accounts.remove(key);
+        if let Some(old) = &removed {
+            self.callout_accounts -= usize::from(old.calls_out());
+        }
+        removed
+    }
+
+    /// Whether some account delegates its users to an auth callout service.
+    pub fn has_callout_accounts(&self) -> bool {
+        self.callout_accounts > 0
     }
 
     /// An operator's identity key or one of its signing keys.
