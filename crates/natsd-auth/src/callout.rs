@@ -56,9 +56,21 @@ impl AuthCallout {
     }
 }
 
+/// A client the auth callout service decides on, and who the client says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    pub callout: AuthCallout,
+    /// See [`presented_user`].
+    pub presented: String,
+}
+
 /// Who a client says it is, as nats-server names it to auth callout: its NKey, else its
-/// user name, else its user JWT's subject, else a redacted token.
-pub fn presented_user(creds: &Credentials) -> String {
+/// user name, else its user JWT's subject (`jwt_subject` reads it, when it comes to
+/// that), else a redacted token.
+pub fn presented_user(
+    creds: &Credentials,
+    jwt_subject: impl FnOnce(&str) -> Option<String>,
+) -> String {
     fn given(s: &Option<String>) -> Option<&str> {
         s.as_deref().filter(|s| !s.is_empty())
     }
@@ -66,9 +78,7 @@ pub fn presented_user(creds: &Credentials) -> String {
         return named.to_owned();
     }
     if let Some(token) = given(&creds.jwt) {
-        return jwt::decode::<serde_json::Value>(token)
-            .map(|claims| claims.sub)
-            .unwrap_or_default();
+        return jwt_subject(token).unwrap_or_default();
     }
     given(&creds.token)
         .map(|_| REDACTED.to_owned())
@@ -403,6 +413,13 @@ pub fn judge_response(
         permissions: jwt::permissions_from(&user.nats.limits.permissions),
         expires,
     })
+}
+
+/// The subject of a user JWT whose signature verifies.
+pub fn jwt_subject(token: &str) -> Option<String> {
+    jwt::decode::<serde_json::Value>(token)
+        .ok()
+        .map(|claims| claims.sub)
 }
 
 /// An account's auth callout in operator mode, from its JWT's `authorization`, when it

@@ -107,22 +107,22 @@ fn the_presented_user_is_the_nkey_then_the_name_then_the_jwt_then_a_redacted_tok
     let w = world();
     let user_jwt = w.user_jwt(&w.issuer, json!({}));
     assert_eq!(
-        presented_user(&creds(Some("UK"), Some("bob"), None, None)),
+        presented_user(&creds(Some("UK"), Some("bob"), None, None), jwt_subject),
         "UK"
     );
     assert_eq!(
-        presented_user(&creds(None, Some("bob"), None, Some("t"))),
+        presented_user(&creds(None, Some("bob"), None, Some("t")), jwt_subject),
         "bob"
     );
     assert_eq!(
-        presented_user(&creds(None, None, Some(user_jwt), Some("t"))),
+        presented_user(&creds(None, None, Some(user_jwt), Some("t")), jwt_subject),
         w.user.public_key()
     );
     assert_eq!(
-        presented_user(&creds(None, Some(""), None, Some("t"))),
+        presented_user(&creds(None, Some(""), None, Some("t")), jwt_subject),
         "[REDACTED]"
     );
-    assert_eq!(presented_user(&Credentials::default()), "");
+    assert_eq!(presented_user(&Credentials::default(), jwt_subject), "");
 }
 
 #[test]

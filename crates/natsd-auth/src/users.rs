@@ -139,10 +139,15 @@ impl Authenticator {
     }
 
     /// The auth callout that decides on a client presenting `creds`: the configured one,
-    /// or in operator mode the one of the account its user JWT names.
-    pub fn callout_for(&self, creds: &Credentials) -> Option<crate::AuthCallout> {
+    /// or in operator mode the one of the account its user JWT names. The user JWT is
+    /// decoded once, for both the account and who the client is.
+    pub fn callout_for(&self, creds: &Credentials) -> Option<crate::callout::Covered> {
+        use crate::callout::{of_account, presented_user, Covered};
         let Some(trust) = &self.trust else {
-            return self.callout.clone();
+            return self.callout.clone().map(|callout| Covered {
+                presented: presented_user(creds, crate::callout::jwt_subject),
+                callout,
+            });
         };
         let claims: crate::jwt::Claims<crate::jwt::UserNats> =
             crate::jwt::decode(creds.jwt.as_deref()?).ok()?;
@@ -151,7 +156,10 @@ impl Authenticator {
             .issuer_account
             .filter(|a| !a.is_empty())
             .unwrap_or(claims.iss);
-        crate::callout::of_account(&account, trust)
+        Some(Covered {
+            callout: of_account(&account, trust)?,
+            presented: presented_user(creds, |_| Some(claims.sub)),
+        })
     }
 
     /// Whether some client may have to wait for an auth callout service.

@@ -373,7 +373,8 @@ fn exported_subject(target: Option<&str>, subject: &[u8]) -> Vec<u8> {
     target.map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec())
 }
 
-fn random_token(len: usize) -> String {
+/// `len` random base62 characters, for reply subjects no one can guess.
+pub(crate) fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..len)

@@ -634,8 +634,8 @@ impl Session {
         } else {
             authenticator.authenticate(&credentials, nonce.as_deref())
         };
-        if let Some(callout) = authenticator.callout_for(&credentials) {
-            let presented = natsd_auth::callout::presented_user(&credentials);
+        if let Some(covered) = authenticator.callout_for(&credentials) {
+            let callout = covered.callout;
             // Which configured users' accounts the service covers is the config form's
             // question; in operator mode the account's own users all go to it.
             let placed = result
@@ -645,10 +645,11 @@ impl Session {
                 .filter(|account| {
                     authenticator.trust.is_none() && *account != crate::account::GLOBAL_ACCOUNT
                 });
-            if callout.covers(&presented, placed) {
+            if callout.covers(&covered.presented, placed) {
                 let asker = callout::Asker {
                     cid: self.conn.cid,
                     host: self.client_ip.clone(),
+                    user: covered.presented,
                     credentials: &credentials,
                     fields: &fields,
                     nonce: nonce.as_deref(),
