@@ -11,12 +11,13 @@
 //! internal subscriptions; what an account is configured with is in `account_config`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
-use natsd_subject::{Sublist, SublistError, SublistResult, SublistStats};
+use natsd_subject::{Mappings, Sublist, SublistError, SublistResult, SublistStats};
 use parking_lot::{Mutex, RwLock};
+use rand::Rng;
 
 pub use crate::account_config::*;
 use crate::subscription::SubRef;
@@ -51,6 +52,10 @@ pub struct Account {
     limits: RwLock<AccountLimits>,
     /// Replaced with the limits.
     msg_trace: RwLock<Option<Arc<MsgTraceConfig>>>,
+    /// Subject mappings, replaced with the limits; `has_mappings` lets the publish path
+    /// skip the lock when there are none.
+    mappings: RwLock<Arc<Mappings>>,
+    has_mappings: AtomicBool,
     /// Client connections bound to the account now.
     connections: AtomicUsize,
     /// The internal subscriptions serving this account's imports, with the account each
@@ -73,6 +78,8 @@ impl Account {
             observers: RwLock::new(Vec::new()),
             limits: RwLock::new(AccountLimits::default()),
             msg_trace: RwLock::new(None),
+            mappings: RwLock::new(Arc::default()),
+            has_mappings: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             import_subscriptions: Mutex::new(Vec::new()),
         }
@@ -86,10 +93,32 @@ impl Account {
         *self.limits.write() = limits;
     }
 
-    /// Takes the limits and message tracing of a (new or changed) account config.
+    /// Takes the limits, message tracing and mappings of a (new or changed) account
+    /// config.
     pub(crate) fn configure(&self, config: &AccountConfig) {
         self.set_limits(config.limits);
         *self.msg_trace.write() = config.msg_trace.clone().map(Arc::new);
+        let mappings = config.subject_mappings();
+        self.has_mappings
+            .store(!mappings.is_empty(), Ordering::Release);
+        *self.mappings.write() = Arc::new(mappings);
+    }
+
+    pub(crate) fn has_mappings(&self) -> bool {
+        self.has_mappings.load(Ordering::Acquire)
+    }
+
+    /// The subject a client's publish to `subject` goes to instead, if a mapping takes
+    /// it; empty when the mapping's weights drop the message.
+    pub(crate) fn mapped_subject(&self, subject: &[u8]) -> Option<Vec<u8>> {
+        let mut rng = rand::rng();
+        self.mappings
+            .read()
+            .select(subject, "", &mut || rng.random())
+    }
+
+    pub(crate) fn mappings(&self) -> Arc<Mappings> {
+        Arc::clone(&self.mappings.read())
     }
 
     /// Where messages with a sampled `traceparent` are traced, if anywhere.

@@ -1,7 +1,9 @@
 //! What an account is made of, as configured or as its JWT describes it: limits, exports
-//! and imports. Data only; the running account is in `account`.
+//! and imports, message tracing and subject mappings. Data only; the running account is in
+//! `account`.
 
 use natsd_auth::jwt::{self, AccountNats, Claims, ImportClaim, ShareType, Trust};
+use natsd_subject::{MapDest, Mappings};
 
 /// The account of clients that name none, and of every client when no accounts are
 /// configured.
@@ -77,6 +79,8 @@ pub struct AccountConfig {
     pub limits: AccountLimits,
     /// Where messages carrying a sampled W3C `traceparent` are traced.
     pub msg_trace: Option<MsgTraceConfig>,
+    /// Subject mappings, each source with its destinations, in the order given.
+    pub mappings: Vec<(String, Vec<MapDest>)>,
 }
 
 /// An account's `msg_trace { dest, sampling }`.
@@ -88,6 +92,16 @@ pub struct MsgTraceConfig {
 }
 
 impl AccountConfig {
+    /// The account's mappings, ready to select from. Those that cannot be made are left
+    /// out, as nats-server leaves out a JWT's (a config file's were refused at load).
+    pub fn subject_mappings(&self) -> Mappings {
+        let mut mappings = Mappings::default();
+        for (source, destinations) in &self.mappings {
+            let _ = mappings.add(source, destinations);
+        }
+        mappings
+    }
+
     /// The export that lets `importer` take `import`, if any.
     pub fn export_for(&self, import: &Import, importer: &str) -> Option<&Export> {
         self.exports.iter().find(|export| {
@@ -178,6 +192,21 @@ impl AccountConfig {
                     },
                 })
             }),
+            mappings: nats
+                .mappings
+                .iter()
+                .map(|(source, destinations)| {
+                    let destinations = destinations
+                        .iter()
+                        .map(|d| MapDest {
+                            subject: d.subject.clone(),
+                            weight: d.weight(),
+                            cluster: d.cluster.clone(),
+                        })
+                        .collect();
+                    (source.clone(), destinations)
+                })
+                .collect(),
         }
     }
 }

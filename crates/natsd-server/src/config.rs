@@ -15,6 +15,8 @@ use natsd_auth::jwt::Trust;
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{AuthCallout, Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
+mod mappings;
+
 use crate::account_config::{
     AccountConfig, AccountLimits, Export, Import, MsgTraceConfig, ResponseType, ShareKind,
 };
@@ -276,6 +278,23 @@ pub fn apply(opts: &mut Options, map: &Map) -> ConfigReport {
     report
 }
 
+/// The global account's config, made when first needed: top-level settings such as
+/// `mappings` apply to it, as nats-server applies them.
+fn global_account(opts: &mut Options) -> &mut AccountConfig {
+    let global = crate::account_config::GLOBAL_ACCOUNT;
+    match opts.accounts.iter().position(|a| a.name == global) {
+        Some(at) => &mut opts.accounts[at],
+        None => {
+            opts.accounts.push(AccountConfig {
+                name: global.to_owned(),
+                ..AccountConfig::default()
+            });
+            let last = opts.accounts.len() - 1;
+            &mut opts.accounts[last]
+        }
+    }
+}
+
 fn unknown(entry: &Entry) -> ConfigIssue {
     ConfigIssue {
         pos: entry.key_pos.clone(),
@@ -428,9 +447,8 @@ fn apply_entry(
         }
         "system_account" | "system" => opts.system_account = Some(v.as_str()?.to_owned()),
         "no_system_account" | "no_system" | "no_sys_acc" => opts.no_system_account = v.as_bool()?,
-        "mappings"
-        | "maps"
-        | "resolver_tls"
+        "mappings" | "maps" => global_account(opts).mappings = mappings::mappings(entry)?,
+        "resolver_tls"
         | "resolver_pinned_accounts"
         | "trusted"
         | "trusted_keys"
@@ -639,7 +657,8 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
                 "msg_trace" | "trace_dest" => {
                     account.msg_trace = msg_trace(&field.value, &field.key, report)?;
                 }
-                "jetstream" | "mappings" | "maps" | "nkey" | "trace" => {
+                "mappings" | "maps" => account.mappings = mappings::mappings(field)?,
+                "jetstream" | "nkey" | "trace" => {
                     report
                         .unsupported
                         .push(format!("accounts.{}.{}", entry.key, field.key));

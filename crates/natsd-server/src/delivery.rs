@@ -25,6 +25,11 @@ pub(crate) struct Trace {
 /// One step of a traced message, in order.
 #[derive(Debug)]
 pub(crate) enum TraceEvent {
+    /// A subject mapping sent the message to `to`.
+    Mapping {
+        at: SystemTime,
+        to: Vec<u8>,
+    },
     Egress(Egress),
     /// Into another account through an import; the trace stops there, as nats-server's
     /// does unless the import allows tracing.

@@ -295,7 +295,7 @@ fn service(
                 Some(info) => with_header(msg, REQUEST_INFO, info),
                 None => msg,
             };
-            let subject = exported_subject(target.as_deref(), &msg.subject);
+            let subject = request_subject(into.account(), target.as_deref(), &msg.subject);
             let reply = match &msg.reply {
                 Some(reply) => {
                     let token = random_token(10);
@@ -316,12 +316,12 @@ fn service(
             forward(&into, &subject, reply.as_bytes(), msg, flusher);
         })
     };
-    let account = exporter.name.clone();
+    let (account, into) = (exporter.name.clone(), Arc::downgrade(exporter));
     let hop_of = Arc::new(move |subject: &[u8]| {
         Some(Hop::ServiceImport {
             account: account.clone(),
             from: subject.to_vec(),
-            to: exported_subject(target.as_deref(), subject),
+            to: request_subject(&*into.upgrade()?, target.as_deref(), subject),
         })
     });
     let sub = InternalClient::new(Arc::clone(importer), ConnKind::Account)
@@ -368,9 +368,14 @@ fn service(
 }
 
 /// Where a request on `subject` goes in the exporting account: `target`, or `subject`
-/// itself when the import has no single target.
-fn exported_subject(target: Option<&str>, subject: &[u8]) -> Vec<u8> {
-    target.map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec())
+/// itself when the import has no single target, then wherever the exporter's mappings
+/// send that, as nats-server maps service requests.
+fn request_subject(exporter: &Account, target: Option<&str>, subject: &[u8]) -> Vec<u8> {
+    let subject = target.map_or_else(|| subject.to_vec(), |t| t.as_bytes().to_vec());
+    if !exporter.has_mappings() {
+        return subject;
+    }
+    exporter.mapped_subject(&subject).unwrap_or(subject)
 }
 
 /// `len` random base62 characters, for reply subjects no one can guess.

@@ -13,7 +13,7 @@ use natsd_auth::AuthError;
 
 use bytes::Bytes;
 
-use crate::account::Account;
+use crate::account::{Account, AccountConfig, GLOBAL_ACCOUNT};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::CloseReason;
 use crate::options::Options;
@@ -146,6 +146,17 @@ impl Server {
         inner.replace_opts(Arc::clone(&new));
         for account in &rewired {
             crate::imports::rewire(inner, account);
+        }
+        // Limits, tracing and mappings take effect at once; an account the settings no
+        // longer describe keeps what it had, but the global account falls back to none.
+        for account in inner.all_accounts() {
+            match inner.account_config(&account.name) {
+                Some(config) => account.configure(&config),
+                None if account.name == GLOBAL_ACCOUNT => {
+                    account.configure(&AccountConfig::default());
+                }
+                None => {}
+            }
         }
         *inner.monitor.config_load_time.lock() = SystemTime::now();
         if auth_changed {

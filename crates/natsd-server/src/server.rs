@@ -331,7 +331,11 @@ impl ServerInner {
         accounts.insert(GLOBAL_ACCOUNT.to_owned(), Arc::clone(&global));
         let trust = opts.authorization.trust.as_ref();
         for config in &opts.accounts {
-            let account = Arc::new(Account::new(&config.name, cache));
+            let account = if config.name == GLOBAL_ACCOUNT {
+                Arc::clone(&global)
+            } else {
+                Arc::new(Account::new(&config.name, cache))
+            };
             if let Some(config) = account_config(&opts, trust, &config.name) {
                 account.configure(&config);
             }

@@ -9,6 +9,8 @@
 //! nats-io/jwt's validation has it (see [`validate_account`], which also checks the
 //! operator's limits on imports and exports); a missing token only leaves the import out.
 
+use std::collections::HashMap;
+
 use super::claims::{AccountNats, ActivationNats, ExportClaim, ShareType, NO_LIMIT};
 use super::{check_times, decode, Claims, JwtError};
 
@@ -81,6 +83,7 @@ pub(crate) fn validate_account(claims: &Claims<AccountNats>) -> Result<(), Strin
             );
         }
     }
+    validate_mappings(nats)?;
     for import in &nats.imports {
         let local = import.local_subject.as_deref().filter(|s| !s.is_empty());
         let to = import.to.as_deref().filter(|s| !s.is_empty());
@@ -118,6 +121,52 @@ pub(crate) fn validate_account(claims: &Claims<AccountNats>) -> Result<(), Strin
             return Err(format!(
                 "activation token import subject {:?} doesn't match import {subject:?}",
                 activation.nats.subject
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// nats-io/jwt's checks of an account's mappings: subjects, and weights within 100 per
+/// cluster and in all.
+fn validate_mappings(nats: &AccountNats) -> Result<(), String> {
+    let subject_ok = |subject: &str| {
+        if subject.is_empty() {
+            Err("subject cannot be empty".to_owned())
+        } else if subject.contains(' ') {
+            Err(format!("subject {subject:?} cannot have spaces"))
+        } else {
+            Ok(())
+        }
+    };
+    for (from, destinations) in &nats.mappings {
+        subject_ok(from)?;
+        let mut total = 0u32;
+        let mut clusters: HashMap<&str, u32> = HashMap::new();
+        for destination in destinations {
+            subject_ok(&destination.subject)?;
+            let weight = u32::from(destination.weight());
+            if weight > 100 {
+                return Err(format!(
+                    "Mapping {from:?} has a weight {weight} that exceeds 100"
+                ));
+            }
+            if destination.cluster.is_empty() {
+                total += weight;
+            } else {
+                let cluster = clusters.entry(&destination.cluster).or_default();
+                *cluster += weight;
+                if *cluster > 100 {
+                    return Err(format!(
+                        "Mapping {from:?} in cluster {:?} exceeds 100% among all of it's weighted to mappings",
+                        destination.cluster
+                    ));
+                }
+            }
+        }
+        if total > 100 {
+            return Err(format!(
+                "Mapping {from:?} exceeds 100% among all of it's weighted to mappings"
             ));
         }
     }

@@ -4,7 +4,7 @@
 //! zero, which nats-server enforces as zero (an account JWT without `limits.conn` admits
 //! no connection). Tools such as `nsc` write `-1` for every limit they do not set.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Deserializer};
 
@@ -174,6 +174,31 @@ pub struct AccountNats {
     /// Where messages carrying a sampled W3C `traceparent` are traced.
     #[serde(default)]
     pub trace: Option<AccountTrace>,
+    /// Subject mappings: each source with its weighted destinations.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, Vec<WeightedMapping>>,
+}
+
+/// One destination of an account's subject mapping.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WeightedMapping {
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub weight: u8,
+    #[serde(default)]
+    pub cluster: String,
+}
+
+impl WeightedMapping {
+    /// The weight in percent; a JWT leaves it out for all of the traffic.
+    pub fn weight(&self) -> u8 {
+        if self.weight == 0 {
+            100
+        } else {
+            self.weight
+        }
+    }
 }
 
 /// An account's message tracing destination and sampling percentage.

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use natsd_auth::{AuthError, Credentials, Identity};
@@ -17,7 +17,7 @@ use super::callout;
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::{CloseReason, Conn, ConnKind, Flusher};
-use crate::delivery::{deliver, Trace};
+use crate::delivery::{deliver, Trace, TraceEvent};
 use crate::info::{ClientOptions, ConnectFields};
 use crate::internal::InternalClient;
 use crate::server::ServerInner;
@@ -816,95 +816,137 @@ impl Session {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
-        let subject = publish.subject();
+        let header_len = publish.header_len.unwrap_or(0);
+        // Only messages with headers can ask to be traced; the rest never leave this path.
+        let traced = if header_len > 0 {
+            super::trace::requested(publish.payload().as_slice(), header_len, &self.account)
+        } else {
+            None
+        };
+        // A mapping rewrites the subject before anything else looks at it.
+        let mapped = if self.account.has_mappings() {
+            self.map_subject(publish.subject())
+        } else {
+            None
+        };
+        let subject = mapped.as_deref().unwrap_or(publish.subject());
+        let message = Message {
+            publisher: Some(self.conn.cid),
+            subject,
+            reply: publish.reply().unwrap_or_default(),
+            header_len,
+            header_len_text: publish.header_len_text(),
+            size_text: publish.size_text(),
+            payload: publish.payload(),
+        };
+        let refused = self.refuse_publish(subject, publish.reply());
+        if refused.is_none() {
+            self.send_ok_if_verbose();
+        }
+        let delivered = match (traced, refused) {
+            (None, Some(_)) => return,
+            (None, None) => {
+                let result = self.match_subject(subject);
+                !result.is_empty()
+                    && deliver(&self.account, &result, &message, &mut self.flusher, None)
+            }
+            (Some(request), refused) => {
+                let ingress = super::trace::Ingress {
+                    cid: self.conn.cid,
+                    name: self.conn.stats.details.lock().name.clone(),
+                    account: self.account.name.clone(),
+                    subject: publish.subject().to_vec(),
+                    error: refused,
+                };
+                match self.deliver_traced(request, ingress, mapped.is_some(), &message) {
+                    Some(delivered) => delivered,
+                    // Refused, or trace-only: nothing was delivered, and nobody is told so.
+                    None => return,
+                }
+            }
+        };
+        if !delivered && !message.reply.is_empty() && self.options.no_responders {
+            self.send_no_responders(subject, message.reply);
+        }
+    }
+
+    /// The subject an account mapping sends a publish to `subject` to, if any, noted in
+    /// the trace log as nats-server notes it.
+    fn map_subject(&self, subject: &[u8]) -> Option<Vec<u8>> {
+        let mapped = self.account.mapped_subject(subject)?;
+        if self.trace {
+            let what = format!(
+                "MAPPING {} -> {}",
+                String::from_utf8_lossy(subject),
+                String::from_utf8_lossy(&mapped)
+            );
+            self.trace_line("<<-", &what);
+        }
+        Some(mapped)
+    }
+
+    /// Refuses a publish the client's permissions or the reserved subjects forbid, telling
+    /// the client; returns the error it was sent.
+    fn refuse_publish(&mut self, subject: &[u8], reply: Option<&[u8]>) -> Option<String> {
         if !self.client.permits.may_publish(subject) {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
             let what = format!("Publish Violation - Subject {}", go_quote(subject));
             self.report_violation(&text, &what);
-            return;
+            return Some(text);
         }
-        if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
+        if self.options.pedantic && !is_valid_literal_subject(subject) {
             self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }
-        if is_reserved_subject(publish.subject()) {
-            let text = format!(
-                "Permissions Violation for Publish to {}",
-                go_quote(publish.subject())
-            );
+        if is_reserved_subject(subject) {
+            let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
             self.queue_err(&text);
-            return;
+            return Some(text);
         }
-        if let Some(reply) = publish.reply().filter(|r| is_reserved_reply(r)) {
+        if let Some(reply) = reply.filter(|r| is_reserved_reply(r)) {
             let text = format!(
                 "Permissions Violation for Publish with Reply of {}",
                 go_quote(reply)
             );
             self.queue_err(&text);
-            return;
+            return Some(text);
         }
-        self.send_ok_if_verbose();
-
-        let result = self.match_subject(publish.subject());
-        let reply = publish.reply().unwrap_or_default();
-        let message = Message {
-            publisher: Some(self.conn.cid),
-            subject: publish.subject(),
-            reply,
-            header_len: publish.header_len.unwrap_or(0),
-            header_len_text: publish.header_len_text(),
-            size_text: publish.size_text(),
-            payload: publish.payload(),
-        };
-        // Only messages with headers can ask to be traced; the rest never leave this path.
-        let traced = if message.header_len > 0 {
-            super::trace::requested(&message, &self.account)
-        } else {
-            None
-        };
-        let delivered = match traced {
-            None => {
-                !result.is_empty()
-                    && deliver(&self.account, &result, &message, &mut self.flusher, None)
-            }
-            Some(request) => match self.deliver_traced(request, &result, &message) {
-                Some(delivered) => delivered,
-                // Trace-only: nothing was delivered, and nobody is told so.
-                None => return,
-            },
-        };
-        if !delivered && !reply.is_empty() && self.options.no_responders {
-            self.send_no_responders(publish.subject(), reply);
-        }
+        None
     }
 
-    /// Delivers a traced message (unless it is trace-only) and publishes what it did, in
-    /// the publisher's account, to the subject its `Nats-Trace-Dest` named. Returns whether
-    /// it was delivered, `None` when trace-only. Out of line, so that the publish path of
-    /// untraced messages stays as it was.
+    /// Delivers a traced message (unless it is trace-only or was refused) and publishes
+    /// what happened to it, in the publisher's account, to the subject its
+    /// `Nats-Trace-Dest` named. Returns whether it was delivered, `None` when it was not
+    /// meant to be. Out of line, so that the publish path of untraced messages stays as
+    /// it was.
     #[inline(never)]
     fn deliver_traced(
         &mut self,
         request: super::trace::TraceRequest,
-        result: &MatchResult,
+        ingress: super::trace::Ingress,
+        mapped: bool,
         message: &Message<'_>,
     ) -> Option<bool> {
         let mut trace = Trace {
             only: request.only,
             ..Trace::default()
         };
-        let delivered = !result.is_empty()
-            && deliver(
-                &self.account,
-                result,
-                message,
-                &mut self.flusher,
-                Some(&mut trace),
-            );
-        let name = self.conn.stats.details.lock().name.clone();
-        let ingress = super::trace::Ingress {
-            cid: self.conn.cid,
-            name,
-            account: self.account.name.clone(),
+        if mapped {
+            trace.events.push(TraceEvent::Mapping {
+                at: SystemTime::now(),
+                to: message.subject.to_vec(),
+            });
+        }
+        let refused = ingress.error.is_some();
+        let delivered = !refused && {
+            let result = self.match_subject(message.subject);
+            !result.is_empty()
+                && deliver(
+                    &self.account,
+                    &result,
+                    message,
+                    &mut self.flusher,
+                    Some(&mut trace),
+                )
         };
         let event = super::trace::event(&self.server, &request, &ingress, message, &trace);
         InternalClient::new(Arc::clone(&self.account), ConnKind::System).publish(
@@ -914,7 +956,7 @@ impl Session {
             event.into(),
             &mut self.flusher,
         );
-        (!request.only).then_some(delivered)
+        (!request.only && !refused).then_some(delivered)
     }
 
     /// Looks the subject up in the connection's own cache first; the cache is dropped

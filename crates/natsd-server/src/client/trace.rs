@@ -1,9 +1,10 @@
 //! Message tracing (ADR-41): a message whose headers carry `Nats-Trace-Dest` makes the
 //! server publish, on that subject, what it did with the message: where it came in and
 //! each connection it went out to, in nats-server's JSON (`server`, `request`, `events`
-//! of type `in`, `eg`, and `se`/`si` where a stream export or a service import took it
-//! into another account, where its trace stops). With `Nats-Trace-Only: true` it is
-//! traced and not delivered. A message with a sampled W3C `traceparent` instead is traced
+//! of type `in`, `sm` where a subject mapping rewrote its subject, `eg`, and `se`/`si`
+//! where a stream export or a service import took it into another account, where its
+//! trace stops). With `Nats-Trace-Only: true` it is traced and not delivered; one the
+//! server refuses is traced with the error in its `in` event. A message with a sampled W3C `traceparent` instead is traced
 //! to its account's `msg_trace` destination, if the account has one.
 
 use std::sync::atomic::AtomicU64;
@@ -47,13 +48,22 @@ pub(super) struct Ingress {
     pub cid: u64,
     pub name: String,
     pub account: String,
+    /// The subject it was published to, before any mapping.
+    pub subject: Vec<u8>,
+    /// Why the server refused it, if it did.
+    pub error: Option<String>,
 }
 
-/// The trace `message` asks for, if any; the caller asks only for messages with headers.
-/// A message without `Nats-Trace-Dest` but with a sampled W3C `traceparent` is traced to
-/// the account's `msg_trace` destination, for the share of messages its sampling sets.
-pub(super) fn requested(message: &Message<'_>, account: &Account) -> Option<TraceRequest> {
-    let block = message.payload.as_slice().get(..message.header_len)?;
+/// The trace a message (its payload, headers first) asks for, if any; the caller asks only
+/// for messages with headers. A message without `Nats-Trace-Dest` but with a sampled W3C
+/// `traceparent` is traced to the account's `msg_trace` destination, for the share of
+/// messages its sampling sets.
+pub(super) fn requested(
+    payload: &[u8],
+    header_len: usize,
+    account: &Account,
+) -> Option<TraceRequest> {
+    let block = payload.get(..header_len)?;
     // Cheap refusal before decoding: most header blocks are not traced.
     if contains(block, TRACE_DEST.as_bytes()) {
         let headers = HeaderBlock::decode(block).ok()?;
@@ -137,6 +147,8 @@ struct Event<'a> {
     from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 /// The trace event's JSON for `message`, which came in at `ingress` and did what `trace`
@@ -156,10 +168,17 @@ pub(super) fn event(
         cid: Some(ingress.cid),
         name: &ingress.name,
         acc: Some(&ingress.account),
-        subj: Some(text(message.subject)),
+        subj: Some(text(&ingress.subject)),
+        error: ingress.error.as_deref(),
         ..Event::default()
     }];
     events.extend(trace.events.iter().map(|event| match event {
+        TraceEvent::Mapping { at, to } => Event {
+            kind_of_event: "sm",
+            ts: rfc3339(*at),
+            to: Some(text(to)),
+            ..Event::default()
+        },
         TraceEvent::Egress(egress) => Event {
             kind_of_event: "eg",
             ts: rfc3339(egress.at),

@@ -322,3 +322,65 @@ fn account_msg_trace_settings_and_their_errors() {
         assert!(found.contains(error), "{text}: {found}");
     }
 }
+
+#[test]
+fn mappings_go_to_their_account_in_order() {
+    let (opts, report) = apply_text(
+        "mappings { a: b, \"c.*\": [ {dest: \"d.$1\", weight: \"40%\"}, {destination: e, weight: 60, cluster: x} ] }\n\
+         accounts { A { maps { f: { dest: g, weight: 100 } } } }\n",
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let mapped = |name: &str| {
+        let account = opts.accounts.iter().find(|a| a.name == name).unwrap();
+        account.mappings.clone()
+    };
+    let to = |subject: &str, weight, cluster: &str| natsd_subject::MapDest {
+        subject: subject.to_owned(),
+        weight,
+        cluster: cluster.to_owned(),
+    };
+    assert_eq!(
+        mapped(crate::account_config::GLOBAL_ACCOUNT),
+        [
+            ("a".to_owned(), vec![to("b", 100, "")]),
+            ("c.*".to_owned(), vec![to("d.$1", 40, ""), to("e", 60, "x")]),
+        ]
+    );
+    assert_eq!(mapped("A"), [("f".to_owned(), vec![to("g", 100, "")])]);
+}
+
+/// nats-server's words and places: at the key of what is wrong.
+#[test]
+fn bad_mappings_are_refused_where_nats_server_refuses_them() {
+    for (mapping, error) in [
+        (
+            "\"a.*\": \"b.{{wildcard(2)}}\"",
+            "1:13: Error adding mapping for \"a.*\" to \"b.{{wildcard(2)}}\" : invalid mapping destination: wildcard index out of range in {{wildcard(2)}}: [2]",
+        ),
+        ("\"a b\": c", "1:1: Subject \"a b\" is not a valid subject"),
+        (
+            "\"a.*\": [{dest: \"x.$1\", weight: 40%}, {dest: \"y.$1\", weight: 70}]",
+            "1:13: Error adding mapping for \"a.*\" : total weight needs to be <= 100",
+        ),
+        (
+            "\"a.*\": {dest: \"x.$1\"}",
+            "1:13: Missing weight for mapping destination \"x.$1\"",
+        ),
+        (
+            "\"a.*\": {dest: \"x.$1\", weight: 101}",
+            "1:34: Invalid weight 101 for mapping destination",
+        ),
+        (
+            "\"a.*\": {dest: \"x.$1\", weight: 10, foo: 1}",
+            "1:46: Unknown field \"foo\" for mapping destination",
+        ),
+        (
+            "\"a.*\": 5",
+            "1:13: Expected an entry for the mapping destination",
+        ),
+    ] {
+        let text = format!("mappings {{ {mapping} }}\n");
+        let found = first_error(&text);
+        assert!(found.ends_with(error), "{text}: {found}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The remaining endpoints. Routes, gateways, leaf nodes and JetStream are not served by
 //! natsd yet, and answer exactly as nats-server does when they are unused.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -57,6 +58,18 @@ pub struct AccountDetail {
     pub leafnode_connections: usize,
     pub client_connections: usize,
     pub subscriptions: usize,
+    /// Sources in order, as Go writes a map.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub mappings: BTreeMap<String, Vec<MappingDestination>>,
+}
+
+/// One destination of a mapping as monitoring shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingDestination {
+    pub subject: String,
+    pub weight: u8,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,6 +197,22 @@ impl Server {
                 leafnode_connections: 0,
                 client_connections: inner.snapshot_clients().len(),
                 subscriptions: inner.global.sublist_stats().subscriptions,
+                mappings: inner
+                    .global
+                    .mappings()
+                    .destinations()
+                    .map(|(source, destinations)| {
+                        let destinations = destinations
+                            .into_iter()
+                            .map(|d| MappingDestination {
+                                subject: d.subject,
+                                weight: d.weight,
+                                cluster: d.cluster,
+                            })
+                            .collect();
+                        (source.to_owned(), destinations)
+                    })
+                    .collect(),
             });
         Accountz {
             server_id: self.server_id(),

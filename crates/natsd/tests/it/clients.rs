@@ -17,7 +17,7 @@ async fn setup() -> (Server, Client) {
     (server, client)
 }
 
-async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+pub(crate) async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
     timeout(WAIT, sub.next())
         .await
         .expect("message in time")
@@ -346,7 +346,7 @@ async fn traced_messages_report_where_they_went() {
 }
 
 /// A trace without what is each server's own: the server, connection ids and times.
-fn comparable(trace: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn comparable(trace: &serde_json::Value) -> serde_json::Value {
     let mut trace = trace.clone();
     for event in trace["events"].as_array_mut().unwrap() {
         let event = event.as_object_mut().unwrap();

@@ -12,6 +12,7 @@ mod cross_clients;
 mod diff;
 mod jwt;
 mod limits;
+mod mappings;
 mod monitor_diff;
 mod monitoring;
 mod raw;
