@@ -48,6 +48,8 @@ pub struct Export {
     pub response: ResponseType,
     /// A JWT export with `token_req`: only imports with a valid activation token match.
     pub token_required: bool,
+    /// Services: traced requests go on being traced in this account.
+    pub allow_trace: bool,
 }
 
 /// An `imports` entry.
@@ -68,6 +70,8 @@ pub struct Import {
     /// Services: requests carry everything about the requesting client in their
     /// `Nats-Request-Info` header, not only its account and round-trip time.
     pub share: bool,
+    /// Streams: traced messages go on being traced in this account.
+    pub allow_trace: bool,
 }
 
 /// One configured account.
@@ -141,6 +145,7 @@ impl AccountConfig {
                     _ => ResponseType::Singleton,
                 },
                 token_required: export.token_req,
+                allow_trace: export.allow_trace && export.kind == ShareType::Service,
             })
             .collect();
         let imports = nats
@@ -169,6 +174,7 @@ impl AccountConfig {
                     prefix,
                     activated,
                     share: import.share,
+                    allow_trace: import.allow_trace && import.kind == ShareType::Stream,
                 }
             })
             .collect();

@@ -787,9 +787,11 @@ fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
     let mut export = None;
     let mut accounts = None;
     let mut response = ResponseType::Singleton;
+    let mut allow_trace = None;
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
+            "allow_trace" => allow_trace = Some((value.as_bool()?, entry.key_pos.clone())),
             "stream" => export = Some((ShareKind::Stream, value.as_str()?.to_owned())),
             "service" => export = Some((ShareKind::Service, value.as_str()?.to_owned())),
             "accounts" => accounts = Some(strings(value)?),
@@ -805,20 +807,27 @@ fn export_entry(v: &Value) -> Result<Export, ConfigIssue> {
             | "threshold"
             | "latency"
             | "account_token_position"
-            | "advertise"
-            | "allow_trace" => {}
+            | "advertise" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
     }
     let (kind, subject) =
         export.ok_or_else(|| issue(v, "an export needs a stream or a service".to_owned()))?;
+    let allow_trace = match allow_trace {
+        Some((_, pos)) if kind != ShareKind::Service => {
+            let message = "Detected allow_trace directive on non-service".to_owned();
+            return Err(ConfigIssue { pos, message });
+        }
+        other => other.is_some_and(|(allow, _)| allow),
+    };
     Ok(Export {
         kind,
         subject,
         accounts,
         response,
         token_required: false,
+        allow_trace,
     })
 }
 
@@ -827,6 +836,7 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
     let mut source = None;
     let (mut to, mut prefix) = (None, None);
     let mut share = false;
+    let mut allow_trace = None;
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
@@ -849,13 +859,20 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
             "to" | "local_subject" => to = Some(value.as_str()?.to_owned()),
             "prefix" => prefix = Some(value.as_str()?.to_owned()),
             "share" => share = value.as_bool()?,
-            "allow_trace" => {}
+            "allow_trace" => allow_trace = Some((value.as_bool()?, entry.key_pos.clone())),
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
     }
     let (kind, account, subject) =
         source.ok_or_else(|| issue(v, "an import needs a stream or a service".to_owned()))?;
+    let allow_trace = match allow_trace {
+        Some((_, pos)) if kind != ShareKind::Stream => {
+            let message = "Detected allow_trace directive on a non-stream".to_owned();
+            return Err(ConfigIssue { pos, message });
+        }
+        other => other.is_some_and(|(allow, _)| allow),
+    };
     Ok(Import {
         kind,
         account,
@@ -864,6 +881,7 @@ fn import_entry(v: &Value) -> Result<Import, ConfigIssue> {
         prefix,
         activated: false,
         share,
+        allow_trace,
     })
 }
 

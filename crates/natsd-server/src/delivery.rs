@@ -6,48 +6,12 @@
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use natsd_subject::SublistResult;
 use rand::Rng;
 
 use crate::account::Account;
 use crate::conn::Flusher;
-use crate::subscription::{Hop, Message, SubRef};
-
-/// What a traced message did on its way out.
-#[derive(Debug, Default)]
-pub(crate) struct Trace {
-    /// `Nats-Trace-Only`: note where the message would go, deliver it nowhere.
-    pub only: bool,
-    pub events: Vec<TraceEvent>,
-}
-
-/// One step of a traced message, in order.
-#[derive(Debug)]
-pub(crate) enum TraceEvent {
-    /// A subject mapping sent the message to `to`.
-    Mapping {
-        at: SystemTime,
-        to: Vec<u8>,
-    },
-    Egress(Egress),
-    /// Into another account through an import; the trace stops there, as nats-server's
-    /// does unless the import allows tracing.
-    Hop {
-        at: SystemTime,
-        hop: Hop,
-    },
-}
-
-/// One connection a traced message reached (or, trace-only, would have).
-#[derive(Debug)]
-pub(crate) struct Egress {
-    pub at: SystemTime,
-    pub cid: u64,
-    pub name: String,
-    pub subject: Bytes,
-    pub queue: Option<Bytes>,
-}
+use crate::subscription::{Egress, Message, SubRef, Trace, TraceEvent};
 
 /// Delivers `message` to every plain subscription and one member of every queue group in
 /// `result`, noting each in `trace` when it is traced. Returns whether anything received
@@ -94,34 +58,54 @@ fn deliver_to(
     if sub.is_closed() || !sub.target.accepts(message) {
         return false;
     }
-    if let Some(trace) = trace {
-        if let (Some(cid), Some(name)) = (sub.target.cid(), sub.target.name()) {
-            trace.events.push(TraceEvent::Egress(Egress {
-                at: SystemTime::now(),
-                cid,
-                name,
-                subject: sub.subject.clone(),
-                queue: sub.queue.clone(),
-            }));
-        } else if let Some(hop) = sub.target.hop(message.subject) {
-            trace.events.push(TraceEvent::Hop {
-                at: SystemTime::now(),
-                hop,
-            });
+    let mut trace = trace;
+    let only = match trace.as_deref_mut() {
+        Some(trace) => {
+            note(trace, sub, message);
+            trace.only
         }
-        if trace.only {
-            return true;
-        }
-    }
-    let Some(last) = sub.take_delivery() else {
-        auto_unsubscribe(account, sub);
-        return false;
+        None => false,
     };
-    sub.target.write(sub, message, flusher);
+    let follows = trace.is_some() && sub.target.forwards_traces();
+    if only && !follows {
+        return true;
+    }
+    let last = if only {
+        false
+    } else {
+        let Some(last) = sub.take_delivery() else {
+            auto_unsubscribe(account, sub);
+            return false;
+        };
+        last
+    };
+    match trace {
+        Some(trace) if follows => sub.target.write_traced(sub, message, flusher, trace),
+        _ => sub.target.write(sub, message, flusher),
+    }
     if last {
         auto_unsubscribe(account, sub);
     }
     true
+}
+
+/// Notes in `trace` the connection `sub` takes a message to, or the import it crosses.
+fn note(trace: &mut Trace, sub: &SubRef, message: &Message<'_>) {
+    if let (Some(cid), Some(name)) = (sub.target.cid(), sub.target.name()) {
+        trace.events.push(TraceEvent::Egress(Egress {
+            at: SystemTime::now(),
+            cid,
+            name,
+            subject: sub.subject.clone(),
+            queue: sub.queue.clone(),
+            account: None,
+        }));
+    } else if let Some(hop) = sub.target.hop(message.subject) {
+        trace.events.push(TraceEvent::Hop {
+            at: SystemTime::now(),
+            hop,
+        });
+    }
 }
 
 /// Removes a subscription that reached its auto-unsubscribe limit.

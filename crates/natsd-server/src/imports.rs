@@ -9,6 +9,9 @@
 //!   for a singleton export, every one until the request expires for stream and chunked.
 //!   Requests and their responses carry a `Nats-Request-Info` header saying who asked
 //!   (account and round-trip time, or all about the client when the import shares it).
+//! - A traced message's trace goes on into the other account when the stream import or
+//!   the service export allows it (`allow_trace`); a traced request the export does not
+//!   let be traced reaches the responder with its tracing turned off.
 //!
 //! Forwarding happens on the publisher's task, through internal clients, whose depth
 //! limit stops imports that would feed each other forever. Imports are an extension: they
@@ -24,11 +27,11 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::account::{Account, AccountConfig, Import, ResponseType, ShareKind};
+use crate::account::{Account, AccountConfig, Export, Import, ResponseType, ShareKind};
 use crate::conn::{ConnKind, Flusher};
 use crate::internal::{InternalClient, InternalMsg};
 use crate::server::{Extension, Server, ServerError, ServerInner};
-use crate::subscription::Hop;
+use crate::subscription::{Hop, Trace, TraceEvent, TRACE_DEST, TRACE_DISABLED};
 
 /// How long a service response is awaited, nats-server's default threshold.
 const RESPONSE_WAIT: Duration = Duration::from_secs(120);
@@ -86,9 +89,7 @@ pub(crate) fn wire_account(
         let exporter = inner.account(Some(&import.account));
         match import.kind {
             ShareKind::Stream => stream(&exporter, &importer, import)?,
-            ShareKind::Service => {
-                service(inner, &exporter, &importer, import, export.response)?;
-            }
+            ShareKind::Service => service(inner, &exporter, &importer, import, &export)?,
         }
     }
     Ok(())
@@ -119,6 +120,58 @@ fn forward(
     flusher: &mut Flusher,
 ) {
     client.publish(subject, reply, msg.header_len, msg.payload, flusher);
+}
+
+/// Forwards a traced `msg` through `client` on `subject`, its trace following it into
+/// the client's account: each connection it reaches there is noted with that account,
+/// and with its subscription's subject as `shown` gives it.
+fn forward_traced(
+    client: &InternalClient,
+    (subject, reply): (&[u8], &[u8]),
+    msg: InternalMsg,
+    flusher: &mut Flusher,
+    trace: &mut Trace,
+    shown: impl Fn(&[u8]) -> Vec<u8>,
+) {
+    let before = trace.events.len();
+    let (header_len, payload) = (msg.header_len, msg.payload);
+    client.publish_traced(subject, reply, header_len, payload, flusher, Some(trace));
+    for event in &mut trace.events[before..] {
+        if let TraceEvent::Egress(egress) = event {
+            if egress.account.is_none() {
+                egress.account = Some(client.account().name.clone());
+                egress.subject = shown(&egress.subject).into();
+            }
+        }
+    }
+}
+
+/// Where a message's headers ask for it to be traced, while its trace is on.
+fn trace_dest(msg: &InternalMsg) -> Option<String> {
+    if msg.header_len == 0 {
+        return None;
+    }
+    let block = HeaderBlock::decode(msg.headers()).ok()?;
+    block
+        .get(TRACE_DEST)
+        .filter(|dest| !dest.is_empty() && *dest != TRACE_DISABLED)
+        .map(str::to_owned)
+}
+
+/// A subscription of the importing account on `local`, as nats-server's shadow
+/// subscription in the exporting account sees it: the exporter's subject for what the
+/// import brings to `local`.
+fn exporter_view(import: &Import, local: &[u8]) -> Vec<u8> {
+    let exported = import.subject.as_bytes();
+    let candidate = match (&import.prefix, &import.to) {
+        (Some(prefix), _) => local.strip_prefix(format!("{prefix}.").as_bytes()),
+        (None, Some(_)) if !natsd_subject::has_wildcard(exported) => None,
+        _ => Some(local),
+    };
+    match candidate {
+        Some(candidate) if natsd_subject::is_subset(candidate, exported) => candidate.to_vec(),
+        _ => exported.to_vec(),
+    }
 }
 
 /// The header naming who sent a request that crossed accounts.
@@ -225,14 +278,22 @@ fn stream(
 ) -> Result<(), ServerError> {
     let into = Arc::downgrade(importer);
     let mapping = import.clone();
-    let handler = Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
-        let Some(into) = client_of(&into) else {
-            return;
-        };
-        let subject = stream_subject(&mapping, &msg.subject);
-        let reply = msg.reply.clone().unwrap_or_default();
-        forward(&into, &subject, &reply, msg, flusher);
-    });
+    let handler = Arc::new(
+        move |msg: InternalMsg, flusher: &mut Flusher, trace: Option<&mut Trace>| {
+            let Some(into) = client_of(&into) else {
+                return;
+            };
+            let subject = stream_subject(&mapping, &msg.subject);
+            let reply = msg.reply.clone().unwrap_or_default();
+            match trace {
+                None => forward(&into, &subject, &reply, msg, flusher),
+                Some(trace) => {
+                    let shown = |local: &[u8]| exporter_view(&mapping, local);
+                    forward_traced(&into, (&subject, &reply), msg, flusher, trace, shown);
+                }
+            }
+        },
+    );
     // A stream export counts as a hop only where the importer wants the message, as
     // nats-server reports it.
     let (into, mapping) = (Arc::downgrade(importer), import.clone());
@@ -245,7 +306,7 @@ fn stream(
         })
     });
     let sub = InternalClient::new(Arc::clone(exporter), ConnKind::Account)
-        .subscribe_import(&import.subject, handler, hop_of)
+        .subscribe_import(&import.subject, handler, hop_of, import.allow_trace)
         .map_err(|_| ServerError::InvalidSubject)?;
     importer.add_import_subscription(exporter, sub.0);
     Ok(())
@@ -269,8 +330,9 @@ fn service(
     exporter: &Arc<Account>,
     importer: &Arc<Account>,
     import: &Import,
-    response: ResponseType,
+    export: &Export,
 ) -> Result<(), ServerError> {
+    let response = export.response;
     let local = import.to.clone().unwrap_or_else(|| import.subject.clone());
     let reply_prefix = format!("_R_.{}", random_token(6));
     let pending: Pending = Arc::default();
@@ -284,20 +346,21 @@ fn service(
         let share = import.share;
         let (pending, reply_prefix) = (Arc::clone(&pending), reply_prefix.clone());
         let target = target.clone();
-        Arc::new(move |msg: InternalMsg, flusher: &mut Flusher| {
-            let Some(into) = client_of(&into) else {
-                return;
-            };
-            let info = server
-                .upgrade()
-                .and_then(|server| request_info(&server, msg.publisher, share));
-            let msg = match &info {
-                Some(info) => with_header(msg, REQUEST_INFO, info),
-                None => msg,
-            };
-            let subject = request_subject(into.account(), target.as_deref(), &msg.subject);
-            let reply = match &msg.reply {
-                Some(reply) => {
+        Arc::new(
+            move |msg: InternalMsg, flusher: &mut Flusher, trace: Option<&mut Trace>| {
+                let Some(into) = client_of(&into) else {
+                    return;
+                };
+                let info = server
+                    .upgrade()
+                    .and_then(|server| request_info(&server, msg.publisher, share));
+                let msg = match &info {
+                    Some(info) => with_header(msg, REQUEST_INFO, info),
+                    None => msg,
+                };
+                let subject = request_subject(into.account(), target.as_deref(), &msg.subject);
+                // A reply subject in the exporting account that routes back to `reply`.
+                let route_back = |reply: &Bytes, info: Option<String>| {
                     let token = random_token(10);
                     let mut pending = pending.lock();
                     if pending.len() >= PENDING_PRUNE_AT {
@@ -310,11 +373,30 @@ fn service(
                     };
                     pending.insert(token.clone(), request);
                     format!("{reply_prefix}.{token}")
+                };
+                let reply = match &msg.reply {
+                    Some(reply) => route_back(reply, info),
+                    None => String::new(),
+                };
+                match trace {
+                    // The trace goes on in the exporter, whose trace events reach the
+                    // importer's destination through a reply subject of its own.
+                    Some(trace) => {
+                        let dest = trace_dest(&msg).unwrap_or_default();
+                        let back = route_back(&Bytes::from(dest), None);
+                        let msg = with_header(msg, TRACE_DEST, &back);
+                        let subject = (subject.as_slice(), reply.as_bytes());
+                        forward_traced(&into, subject, msg, flusher, trace, <[u8]>::to_vec);
+                    }
+                    // A traced request the export does not let be traced goes on untraced.
+                    None if trace_dest(&msg).is_some() => {
+                        let msg = with_header(msg, TRACE_DEST, TRACE_DISABLED);
+                        forward(&into, &subject, reply.as_bytes(), msg, flusher);
+                    }
+                    None => forward(&into, &subject, reply.as_bytes(), msg, flusher),
                 }
-                None => String::new(),
-            };
-            forward(&into, &subject, reply.as_bytes(), msg, flusher);
-        })
+            },
+        )
     };
     let (account, into) = (exporter.name.clone(), Arc::downgrade(exporter));
     let hop_of = Arc::new(move |subject: &[u8]| {
@@ -325,7 +407,7 @@ fn service(
         })
     });
     let sub = InternalClient::new(Arc::clone(importer), ConnKind::Account)
-        .subscribe_import(&local, requests, hop_of)
+        .subscribe_import(&local, requests, hop_of, export.allow_trace)
         .map_err(|_| ServerError::InvalidSubject)?;
     importer.add_import_subscription(importer, sub.0);
 
@@ -400,7 +482,23 @@ mod tests {
             prefix: prefix.map(Into::into),
             activated: false,
             share: false,
+            allow_trace: true,
         }
+    }
+
+    #[test]
+    fn importer_subscriptions_show_as_the_exporter_sees_them() {
+        let view = |import: &Import, local: &str| {
+            String::from_utf8(exporter_view(import, local.as_bytes())).unwrap()
+        };
+        let prefixed = import(Some("from_a"), None, "news.>");
+        assert_eq!(view(&prefixed, "from_a.>"), "news.>");
+        assert_eq!(view(&prefixed, "from_a.news.sport"), "news.sport");
+        let renamed = import(None, Some("alerts.local"), "alerts");
+        assert_eq!(view(&renamed, "alerts.local"), "alerts");
+        let plain = import(None, None, "a.*");
+        assert_eq!(view(&plain, "a.b"), "a.b");
+        assert_eq!(view(&plain, ">"), "a.*");
     }
 
     #[test]

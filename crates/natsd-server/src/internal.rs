@@ -17,7 +17,7 @@ use natsd_proto::encode;
 use crate::account::Account;
 use crate::conn::{ConnKind, Flusher};
 use crate::delivery::deliver;
-use crate::subscription::{Deliver, Hop, Message, SubRef, Subscription};
+use crate::subscription::{Deliver, Hop, Message, SubRef, Subscription, Trace};
 
 /// How many internal publishes one message may pass through.
 const MAX_DEPTH: usize = 8;
@@ -56,6 +56,11 @@ impl InternalMsg {
 /// the handler publishes in turn.
 pub type InternalHandler = Arc<dyn Fn(InternalMsg, &mut Flusher) + Send + Sync>;
 
+/// Callback of an import's subscription, which carries messages into another account.
+/// For a traced message whose import allows tracing it is given the trace, to go on
+/// noting where the message goes there.
+pub type ImportHandler = Arc<dyn Fn(InternalMsg, &mut Flusher, Option<&mut Trace>) + Send + Sync>;
+
 /// A subscription of an internal client; dropping it does not unsubscribe, call
 /// [`InternalClient::unsubscribe`].
 #[derive(Debug, Clone)]
@@ -93,18 +98,25 @@ impl InternalClient {
         queue: Option<&str>,
         handler: InternalHandler,
     ) -> Result<InternalSubscription, InvalidSubject> {
-        self.subscribe_as(subject, queue, Handler(handler, None))
+        self.subscribe_as(subject, queue, Handler::Plain(handler))
     }
 
     /// Subscribes `handler`, which carries messages into another account, to `subject`;
-    /// `hop_of` says where a message goes, for traced messages to report.
+    /// `hop_of` says where a message goes, for traced messages to report, and
+    /// `allow_trace` whether their trace goes on there.
     pub fn subscribe_import(
         &self,
         subject: &str,
-        handler: InternalHandler,
+        handler: ImportHandler,
         hop_of: HopOf,
+        allow_trace: bool,
     ) -> Result<InternalSubscription, InvalidSubject> {
-        self.subscribe_as(subject, None, Handler(handler, Some(hop_of)))
+        let import = Handler::Import {
+            forward: handler,
+            hop_of,
+            allow_trace,
+        };
+        self.subscribe_as(subject, None, import)
     }
 
     fn subscribe_as(
@@ -141,6 +153,19 @@ impl InternalClient {
         payload: Bytes,
         flusher: &mut Flusher,
     ) -> bool {
+        self.publish_traced(subject, reply, header_len, payload, flusher, None)
+    }
+
+    /// [`InternalClient::publish`] of a traced message, noting in `trace` where it goes.
+    pub(crate) fn publish_traced(
+        &self,
+        subject: &[u8],
+        reply: &[u8],
+        header_len: usize,
+        payload: Bytes,
+        flusher: &mut Flusher,
+        trace: Option<&mut Trace>,
+    ) -> bool {
         let depth = DEPTH.get();
         if depth >= MAX_DEPTH || header_len > payload.len() {
             return false;
@@ -161,7 +186,7 @@ impl InternalClient {
             payload: natsd_proto::SharedSlice::whole(&payload),
         };
         DEPTH.set(depth + 1);
-        let delivered = deliver(&self.account, &result, &message, flusher, None);
+        let delivered = deliver(&self.account, &result, &message, flusher, trace);
         DEPTH.set(depth);
         delivered
     }
@@ -176,7 +201,14 @@ impl InternalClient {
 
 /// An internal subscriber as a delivery target: it takes every message it matched, as an
 /// [`InternalMsg`] with its own copy of the bytes.
-struct Handler(InternalHandler, Option<HopOf>);
+enum Handler {
+    Plain(InternalHandler),
+    Import {
+        forward: ImportHandler,
+        hop_of: HopOf,
+        allow_trace: bool,
+    },
+}
 
 /// Where an import's subscription takes a message on a given subject, if anywhere.
 pub type HopOf = Arc<dyn Fn(&[u8]) -> Option<Hop> + Send + Sync>;
@@ -187,20 +219,52 @@ impl Deliver for Handler {
     }
 
     fn hop(&self, subject: &[u8]) -> Option<Hop> {
-        self.1.as_ref().and_then(|hop_of| hop_of(subject))
+        match self {
+            Handler::Plain(_) => None,
+            Handler::Import { hop_of, .. } => hop_of(subject),
+        }
+    }
+
+    fn forwards_traces(&self) -> bool {
+        matches!(
+            self,
+            Handler::Import {
+                allow_trace: true,
+                ..
+            }
+        )
     }
 
     fn write(&self, _sub: &Subscription, message: &Message<'_>, flusher: &mut Flusher) {
-        (self.0)(
-            InternalMsg {
-                subject: Bytes::copy_from_slice(message.subject),
-                reply: (!message.reply.is_empty()).then(|| Bytes::copy_from_slice(message.reply)),
-                payload: Bytes::copy_from_slice(message.payload.as_slice()),
-                header_len: message.header_len,
-                publisher: message.publisher,
-            },
-            flusher,
-        );
+        let msg = owned(message);
+        match self {
+            Handler::Plain(handler) => handler(msg, flusher),
+            Handler::Import { forward, .. } => forward(msg, flusher, None),
+        }
+    }
+
+    fn write_traced(
+        &self,
+        sub: &Subscription,
+        message: &Message<'_>,
+        flusher: &mut Flusher,
+        trace: &mut Trace,
+    ) {
+        match self {
+            Handler::Import { forward, .. } => forward(owned(message), flusher, Some(trace)),
+            Handler::Plain(_) => self.write(sub, message, flusher),
+        }
+    }
+}
+
+/// A message as an internal subscriber keeps it.
+fn owned(message: &Message<'_>) -> InternalMsg {
+    InternalMsg {
+        subject: Bytes::copy_from_slice(message.subject),
+        reply: (!message.reply.is_empty()).then(|| Bytes::copy_from_slice(message.reply)),
+        payload: Bytes::copy_from_slice(message.payload.as_slice()),
+        header_len: message.header_len,
+        publisher: message.publisher,
     }
 }
 

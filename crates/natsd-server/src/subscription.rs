@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use natsd_proto::SharedSlice;
@@ -54,6 +55,24 @@ pub trait Deliver: Send + Sync {
         None
     }
 
+    /// Whether a traced message goes on being traced past this subscriber (an import
+    /// that allows tracing), through [`Deliver::write_traced`].
+    fn forwards_traces(&self) -> bool {
+        false
+    }
+
+    /// Like [`Deliver::write`], noting in `trace` where the message goes next; with a
+    /// trace-only message, only notes it.
+    fn write_traced(
+        &self,
+        sub: &Subscription,
+        message: &Message<'_>,
+        flusher: &mut Flusher,
+        _trace: &mut Trace,
+    ) {
+        self.write(sub, message, flusher);
+    }
+
     /// Drops `sub` from the subscriber's own records once it reached its delivery limit.
     fn forget(&self, _sub: &SubRef) {}
 }
@@ -69,6 +88,49 @@ pub enum Hop {
         from: Vec<u8>,
         to: Vec<u8>,
     },
+}
+
+/// The header that asks for a message to be traced, and names where to.
+pub const TRACE_DEST: &str = "Nats-Trace-Dest";
+/// Its value once tracing was turned off on the way.
+pub const TRACE_DISABLED: &str = "trace disabled";
+
+/// What a traced message did on its way out.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// `Nats-Trace-Only`: note where the message would go, deliver it nowhere.
+    pub only: bool,
+    pub events: Vec<TraceEvent>,
+}
+
+/// One step of a traced message, in order.
+#[derive(Debug)]
+pub enum TraceEvent {
+    /// A subject mapping sent the message to `to`.
+    Mapping {
+        at: SystemTime,
+        to: Vec<u8>,
+    },
+    Egress(Egress),
+    /// Into another account through an import; the trace stops there unless the import
+    /// allows tracing.
+    Hop {
+        at: SystemTime,
+        hop: Hop,
+    },
+}
+
+/// One connection a traced message reached (or, trace-only, would have).
+#[derive(Debug)]
+pub struct Egress {
+    pub at: SystemTime,
+    pub cid: u64,
+    pub name: String,
+    /// The subscription's subject, as the account the message was published in sees it.
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    /// The connection's account, when the trace followed the message into another one.
+    pub account: Option<String>,
 }
 
 /// Where a subscription's messages go.

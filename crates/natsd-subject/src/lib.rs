@@ -23,5 +23,6 @@ pub use mapping::{MapDest, MappingError, Mappings};
 pub use sublist::{QueueGroup, Sublist, SublistError, SublistResult, SublistStats};
 pub use transform::{SubjectTransform, TransformError};
 pub use validate::{
-    has_wildcard, is_valid_literal_subject, is_valid_publish_subject, is_valid_subject, matches,
+    has_wildcard, is_subset, is_valid_literal_subject, is_valid_publish_subject, is_valid_subject,
+    matches,
 };

@@ -63,9 +63,55 @@ pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     subject_tokens.next().is_none()
 }
 
+/// Whether every subject `narrow` matches is matched by `wide` too (both may hold
+/// wildcards).
+pub fn is_subset(narrow: &[u8], wide: &[u8]) -> bool {
+    let mut narrow_tokens = tokens(narrow);
+    for w in tokens(wide) {
+        if w == FULL_WILDCARD {
+            return narrow_tokens.next().is_some();
+        }
+        match narrow_tokens.next() {
+            Some(n) if n != FULL_WILDCARD && (w == SINGLE_WILDCARD || w == n) => {}
+            _ => return false,
+        }
+    }
+    narrow_tokens.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subsets_hold_where_every_match_of_one_is_a_match_of_the_other() {
+        for (narrow, wide) in [
+            ("a.b", "a.b"),
+            ("a.b", "a.*"),
+            ("a.*", "a.*"),
+            ("a.*", "a.>"),
+            ("a.b.>", "a.>"),
+            ("a.*.c", "*.*.c"),
+        ] {
+            assert!(
+                is_subset(narrow.as_bytes(), wide.as_bytes()),
+                "{narrow} in {wide}"
+            );
+        }
+        for (narrow, wide) in [
+            ("a.*", "a.b"),
+            ("a.>", "a.*"),
+            ("a", "a.>"),
+            (">", "a.>"),
+            ("a.b.c", "a.*"),
+            ("b.c", "a.c"),
+        ] {
+            assert!(
+                !is_subset(narrow.as_bytes(), wide.as_bytes()),
+                "{narrow} in {wide}"
+            );
+        }
+    }
 
     #[test]
     fn validity_follows_nats_server() {

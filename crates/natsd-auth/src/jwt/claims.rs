@@ -112,6 +112,9 @@ pub struct ExportClaim {
     /// revoked.
     #[serde(default)]
     pub revocations: HashMap<String, i64>,
+    /// Services: traced requests go on being traced in the exporting account.
+    #[serde(default)]
+    pub allow_trace: bool,
 }
 
 /// One entry of an account JWT's `imports`.
@@ -133,6 +136,9 @@ pub struct ImportClaim {
     /// Services: the responder learns everything about the requesting client.
     #[serde(default)]
     pub share: bool,
+    /// Streams: traced messages go on being traced in the importing account.
+    #[serde(default)]
+    pub allow_trace: bool,
 }
 
 /// `nats` of an activation JWT: the exporter lets one account import `subject`.

@@ -17,11 +17,11 @@ use super::callout;
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::{CloseReason, Conn, ConnKind, Flusher};
-use crate::delivery::{deliver, Trace, TraceEvent};
+use crate::delivery::deliver;
 use crate::info::{ClientOptions, ConnectFields};
 use crate::internal::InternalClient;
 use crate::server::ServerInner;
-use crate::subscription::{Message, SubRef, Subscription, Target};
+use crate::subscription::{Message, SubRef, Subscription, Target, Trace, TraceEvent};
 
 /// Smallest read buffer; idle connections keep only this much.
 const READ_BUFFER_MIN: usize = 512;

@@ -16,15 +16,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::account::Account;
-use crate::delivery::{Trace, TraceEvent};
 use crate::server::ServerInner;
-use crate::subscription::{Hop, Message};
+use crate::subscription::{Hop, Message, Trace, TraceEvent, TRACE_DEST, TRACE_DISABLED};
 use crate::timefmt::rfc3339;
 
-const TRACE_DEST: &str = "Nats-Trace-Dest";
 const TRACE_ONLY: &str = "Nats-Trace-Only";
-/// The `Nats-Trace-Dest` value of a message whose tracing was turned off upstream.
-const TRACE_DISABLED: &str = "trace disabled";
 /// The W3C trace context header.
 const TRACE_PARENT: &str = "traceparent";
 /// nats-server's kind code for a client connection in trace events.
@@ -185,6 +181,7 @@ pub(super) fn event(
             kind: Some(KIND_CLIENT),
             cid: Some(egress.cid),
             name: &egress.name,
+            acc: egress.account.as_deref(),
             sub: Some(text(&egress.subject)),
             queue: egress.queue.as_deref().map(text),
             ..Event::default()
@@ -221,10 +218,27 @@ pub(super) fn event(
             values.push(Value::String(value.clone()));
         }
     }
-    let report = serde_json::json!({
-        "server": crate::monitor::server_brief(server, &SEQUENCE),
-        "request": { "header": header, "msgsize": message.payload.as_slice().len() },
-        "events": events,
-    });
-    report.to_string().into_bytes()
+    let report = Report {
+        server: crate::monitor::server_brief(server, &SEQUENCE),
+        request: TracedRequest {
+            header,
+            msgsize: message.payload.as_slice().len(),
+        },
+        events,
+    };
+    serde_json::to_vec(&report).unwrap_or_default()
+}
+
+/// A trace event's JSON, its fields in nats-server's order.
+#[derive(Serialize)]
+struct Report<'a> {
+    server: Value,
+    request: TracedRequest,
+    events: Vec<Event<'a>>,
+}
+
+#[derive(Serialize)]
+struct TracedRequest {
+    header: Map<String, Value>,
+    msgsize: usize,
 }

@@ -384,3 +384,38 @@ fn bad_mappings_are_refused_where_nats_server_refuses_them() {
         assert!(found.ends_with(error), "{text}: {found}");
     }
 }
+
+#[test]
+fn allow_trace_belongs_to_service_exports_and_stream_imports() {
+    let (opts, report) = apply_text(
+        "accounts { A { exports: [ {service: s, allow_trace: true}, {stream: t} ] },\n\
+         B { imports: [ {stream: {account: A, subject: t}, allow_trace: true}, {service: {account: A, subject: s}} ] } }\n",
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let (a, b) = (&opts.accounts[0], &opts.accounts[1]);
+    assert_eq!(
+        (a.exports[0].allow_trace, a.exports[1].allow_trace),
+        (true, false)
+    );
+    assert_eq!(
+        (b.imports[0].allow_trace, b.imports[1].allow_trace),
+        (true, false)
+    );
+    for (text, error) in [
+        (
+            "accounts { A { exports: [ {stream: \"a\", allow_trace: true} ] } }\n",
+            "1:41: Detected allow_trace directive on non-service",
+        ),
+        (
+            "accounts { A { exports: [ {allow_trace: true, stream: \"a\"} ] } }\n",
+            "1:28: Detected allow_trace directive on non-service",
+        ),
+        (
+            "accounts { A { exports: [ {service: \"a\"} ] }, B { imports: [ {service: {account: A, subject: a}, allow_trace: true} ] } }\n",
+            "1:98: Detected allow_trace directive on a non-stream",
+        ),
+    ] {
+        let found = first_error(text);
+        assert!(found.ends_with(error), "{text}: {found}");
+    }
+}

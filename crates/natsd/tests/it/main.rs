@@ -20,6 +20,7 @@ mod resolver_diff;
 mod seams;
 mod security;
 mod tls;
+mod traces;
 
 /// Subscribes to `subject`, publishes `payload` there and waits for it to come back.
 pub(crate) async fn round_trip(client: &async_nats::Client, subject: &str, payload: &str) {

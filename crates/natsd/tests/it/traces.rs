@@ -1,0 +1,133 @@
+//! Message traces that follow a message into another account: a stream import and a
+//! service export with `allow_trace`, and a service export without it. Checked against the
+//! reference when it is at hand.
+
+use async_nats::HeaderMap;
+
+use super::clients::{comparable, next};
+
+const CONFIG: &str = "accounts {\n\
+    A { users [{user: a, password: a}],\n\
+        exports [{stream: \"news.>\"}, {service: svc, allow_trace: true}, {service: closed}] }\n\
+    B { users [{user: b, password: b}],\n\
+        imports [{stream: {account: A, subject: \"news.>\"}, prefix: from_a, allow_trace: true},\n\
+                 {service: {account: A, subject: svc}, to: ask},\n\
+                 {service: {account: A, subject: closed}, to: ask_closed}] }\n\
+    }\n";
+
+#[tokio::test]
+async fn traces_follow_messages_through_imports_that_allow_it() {
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(CONFIG))
+        .await
+        .unwrap();
+    let ours = import_traces(server.client_url()).await;
+    let events = |n: usize| ours[n]["events"].as_array().unwrap().clone();
+    // The stream import lets the trace name the subscriber in B, by A's subject.
+    let stream = events(0);
+    assert_eq!(stream.len(), 3, "{}", ours[0]);
+    assert_eq!(
+        (&stream[2]["type"], &stream[2]["acc"], &stream[2]["sub"]),
+        (&"eg".into(), &"B".into(), &"news.>".into())
+    );
+    // Trace-only: the same events, and nothing delivered (checked in `import_traces`).
+    assert_eq!(
+        comparable(&ours[1])["events"],
+        comparable(&ours[0])["events"]
+    );
+    // The service export lets it name the responder in A.
+    let service = events(2);
+    assert_eq!(
+        (&service[2]["type"], &service[2]["acc"], &service[2]["sub"]),
+        (&"eg".into(), &"A".into(), &"svc".into())
+    );
+    // The other service export does not: the trace stops at the import.
+    assert_eq!(events(3).len(), 2, "{}", ours[3]);
+    if let Some(process) = natsd_testkit::process::start_reference("trace-allow", CONFIG).unwrap() {
+        let theirs = import_traces(format!("nats://{}", process.addr)).await;
+        assert_eq!(
+            ours.iter().map(comparable).collect::<Vec<_>>(),
+            theirs.iter().map(comparable).collect::<Vec<_>>()
+        );
+    }
+}
+
+fn traced(dest: &str, only: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Trace-Dest", dest);
+    if only {
+        headers.insert("Nats-Trace-Only", "true");
+    }
+    headers
+}
+
+fn trace_dest(message: &async_nats::Message) -> String {
+    let dest = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Trace-Dest"));
+    dest.map(|v| v.as_str().to_owned()).unwrap_or_default()
+}
+
+/// Traces of: a message into the stream import, the same trace-only, a request through
+/// the service import that allows tracing, one through the one that does not. Checks on
+/// the way what the receivers got.
+async fn import_traces(url: String) -> Vec<serde_json::Value> {
+    let user = |name: &str| {
+        async_nats::ConnectOptions::with_user_and_password(name.into(), name.into())
+            .name(format!("{name}-client"))
+            .connect(url.clone())
+    };
+    let (a, b) = (user("a").await.unwrap(), user("b").await.unwrap());
+    let mut imported = b.subscribe("from_a.>").await.unwrap();
+    let mut served = a.subscribe("svc").await.unwrap();
+    let mut closed = a.subscribe("closed").await.unwrap();
+    let mut a_reports = a.subscribe("trace.a").await.unwrap();
+    let mut b_reports = b.subscribe("trace.b").await.unwrap();
+    // async-nats's flush does not wait for the server: probes prove each SUB, and a
+    // client's own probe proves the SUBs it sent before.
+    for (client, subject, sub) in [
+        (&b, "trace.b", &mut b_reports),
+        (&a, "news.probe", &mut imported),
+        (&a, "svc", &mut served),
+        (&a, "closed", &mut closed),
+        (&a, "trace.a", &mut a_reports),
+    ] {
+        client.publish(subject, "probe".into()).await.unwrap();
+        assert_eq!(next(sub).await.payload, "probe");
+    }
+    let mut found = Vec::new();
+    let report = async |reports: &mut async_nats::Subscriber| -> serde_json::Value {
+        serde_json::from_slice(&next(reports).await.payload).unwrap()
+    };
+
+    a.publish_with_headers("news.today", traced("trace.a", false), "news".into())
+        .await
+        .unwrap();
+    let delivered = next(&mut imported).await;
+    assert_eq!(delivered.subject.as_str(), "from_a.news.today");
+    assert_eq!(trace_dest(&delivered), "trace.a");
+    found.push(report(&mut a_reports).await);
+
+    a.publish_with_headers("news.today", traced("trace.a", true), "only".into())
+        .await
+        .unwrap();
+    found.push(report(&mut a_reports).await);
+
+    b.publish_with_headers("ask", traced("trace.b", false), "q".into())
+        .await
+        .unwrap();
+    // The responder's copy is traced on, to a reply subject that leads back to B.
+    assert!(trace_dest(&next(&mut served).await).starts_with("_R_."));
+    found.push(report(&mut b_reports).await);
+
+    b.publish_with_headers("ask_closed", traced("trace.b", false), "q".into())
+        .await
+        .unwrap();
+    assert_eq!(trace_dest(&next(&mut closed).await), "trace disabled");
+    found.push(report(&mut b_reports).await);
+
+    // The trace-only message reached nobody: the next message is the probe.
+    a.publish("news.after", "after".into()).await.unwrap();
+    assert_eq!(next(&mut imported).await.payload, "after");
+    found
+}
