@@ -42,6 +42,30 @@ impl HeaderBlock {
         self
     }
 
+    /// `payload` (a header block of `header_len` bytes, then the body) with the header
+    /// `name` set to `value`, and the new header block's length. Earlier values of `name`
+    /// go and the new one comes last, as nats-server sets a header. `None` when the block
+    /// does not decode.
+    pub fn set_in(
+        payload: &[u8],
+        header_len: usize,
+        name: &str,
+        value: &str,
+    ) -> Option<(Vec<u8>, usize)> {
+        let (block, body) = (payload.get(..header_len)?, payload.get(header_len..)?);
+        let mut headers = if header_len == 0 {
+            HeaderBlock::default()
+        } else {
+            HeaderBlock::decode(block).ok()?
+        };
+        headers.entries.retain(|(n, _)| n != name);
+        let encoded = headers.insert(name, value).encode();
+        let new_len = encoded.len();
+        let mut out = encoded;
+        out.extend_from_slice(body);
+        Some((out, new_len))
+    }
+
     /// The first value of `name` (names compare case-sensitively, as in nats-server).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries

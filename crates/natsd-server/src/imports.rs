@@ -244,23 +244,14 @@ fn request_info(inner: &ServerInner, publisher: Option<u64>, share: bool) -> Opt
 }
 
 /// `msg` with the header `name` set to `value` (replacing any it had), for forwarding.
+/// A block the publisher got wrong travels as it came.
 fn with_header(mut msg: InternalMsg, name: &str, value: &str) -> InternalMsg {
-    let mut block = if msg.header_len == 0 {
-        HeaderBlock::default()
-    } else {
-        match HeaderBlock::decode(msg.headers()) {
-            Ok(block) => block,
-            // A block the publisher got wrong travels as it came.
-            Err(_) => return msg,
-        }
-    };
-    block.entries.retain(|(n, _)| n != name);
-    let encoded = block.insert(name, value).encode();
-    let mut payload = Vec::with_capacity(encoded.len() + msg.body().len());
-    payload.extend_from_slice(&encoded);
-    payload.extend_from_slice(msg.body());
-    msg.header_len = encoded.len();
-    msg.payload = payload.into();
+    if let Some((payload, header_len)) =
+        HeaderBlock::set_in(&msg.payload, msg.header_len, name, value)
+    {
+        msg.payload = payload.into();
+        msg.header_len = header_len;
+    }
     msg
 }
 

@@ -8,12 +8,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use natsd_auth::{AuthError, Credentials, Identity};
+use natsd_proto::encode::decimal;
+use natsd_proto::headers::HeaderBlock;
 use natsd_proto::{encode, errors, ClientOp, Parser, ParserLimits, Publish, SharedSlice};
 use natsd_subject::{is_valid_literal_subject, SublistError, SublistResult};
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::callout;
+use super::trace::Asked;
 use crate::account::{Account, UNSUBSCRIBE_BATCH};
 use crate::client_conn::{go_quote, subscription_violation, ClientConn};
 use crate::conn::{CloseReason, Conn, ConnKind, Flusher};
@@ -21,7 +24,9 @@ use crate::delivery::deliver;
 use crate::info::{ClientOptions, ConnectFields};
 use crate::internal::InternalClient;
 use crate::server::ServerInner;
-use crate::subscription::{Message, SubRef, Subscription, Target, Trace, TraceEvent};
+use crate::subscription::{
+    Message, SubRef, Subscription, Target, Trace, TraceEvent, TRACE_DEST, TRACE_DISABLED,
+};
 
 /// Smallest read buffer; idle connections keep only this much.
 const READ_BUFFER_MIN: usize = 512;
@@ -816,37 +821,86 @@ impl Session {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
-        let header_len = publish.header_len.unwrap_or(0);
-        // Only messages with headers can ask to be traced; the rest never leave this path.
-        let traced = if header_len > 0 {
-            super::trace::requested(publish.payload().as_slice(), header_len, &self.account)
-        } else {
-            None
-        };
-        // A mapping rewrites the subject before anything else looks at it.
-        let mapped = if self.account.has_mappings() {
-            self.map_subject(publish.subject())
-        } else {
-            None
-        };
-        let subject = mapped.as_deref().unwrap_or(publish.subject());
         let message = Message {
             publisher: Some(self.conn.cid),
-            subject,
+            subject: publish.subject(),
             reply: publish.reply().unwrap_or_default(),
-            header_len,
+            header_len: publish.header_len.unwrap_or(0),
             header_len_text: publish.header_len_text(),
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
-        let refused = self.refuse_publish(subject, publish.reply());
+        // Only messages with headers can ask to be traced; the rest never leave this path.
+        if message.header_len == 0 {
+            return self.route(message, None);
+        }
+        let payload = message.payload.as_slice();
+        match super::trace::requested(payload, message.header_len, &self.account, &self.server.log)
+        {
+            Asked::Nothing => self.route(message, None),
+            Asked::Trace(request) => self.route_traced(message, request),
+            Asked::Drop => {}
+            Asked::Disable => self.route_trace_disabled(message),
+        }
+    }
+
+    /// Routes a message the publisher asked to be traced, if it may publish the trace
+    /// where it asked; else it is refused, as nats-server refuses it.
+    #[inline(never)]
+    fn route_traced(&mut self, message: Message<'_>, request: super::trace::TraceRequest) {
+        if !self.client.permits.may_publish(&request.dest) || is_reserved_subject(&request.dest) {
+            let dest = go_quote(&request.dest);
+            let text = format!("Permissions Violation for Publish to {dest}");
+            self.report_violation(&text, &format!("Publish Violation - Subject {dest}"));
+            return;
+        }
+        self.route(message, Some(request));
+    }
+
+    /// Routes a message whose trace is turned off here: it goes on with its
+    /// `Nats-Trace-Dest` set to `trace disabled`, so that nothing downstream traces it.
+    #[inline(never)]
+    fn route_trace_disabled(&mut self, message: Message<'_>) {
+        let payload = message.payload.as_slice();
+        let Some((payload, header_len)) =
+            HeaderBlock::set_in(payload, message.header_len, TRACE_DEST, TRACE_DISABLED)
+        else {
+            return self.route(message, None);
+        };
+        let payload = Bytes::from(payload);
+        let (header_len_text, size_text) = (decimal(header_len), decimal(payload.len()));
+        let message = Message {
+            header_len,
+            header_len_text: header_len_text.as_bytes(),
+            size_text: size_text.as_bytes(),
+            payload: SharedSlice::whole(&payload),
+            ..message
+        };
+        self.route(message, None);
+    }
+
+    /// Maps, checks and delivers a published message, tracing it when asked.
+    fn route(&mut self, message: Message<'_>, traced: Option<super::trace::TraceRequest>) {
+        let published = message.subject;
+        // A mapping rewrites the subject before anything else looks at it.
+        let mapped = if self.account.has_mappings() {
+            self.map_subject(published)
+        } else {
+            None
+        };
+        let message = Message {
+            subject: mapped.as_deref().unwrap_or(published),
+            ..message
+        };
+        let reply = (!message.reply.is_empty()).then_some(message.reply);
+        let refused = self.refuse_publish(message.subject, reply);
         if refused.is_none() {
             self.send_ok_if_verbose();
         }
         let delivered = match (traced, refused) {
             (None, Some(_)) => return,
             (None, None) => {
-                let result = self.match_subject(subject);
+                let result = self.match_subject(message.subject);
                 !result.is_empty()
                     && deliver(&self.account, &result, &message, &mut self.flusher, None)
             }
@@ -855,7 +909,7 @@ impl Session {
                     cid: self.conn.cid,
                     name: self.conn.stats.details.lock().name.clone(),
                     account: self.account.name.clone(),
-                    subject: publish.subject().to_vec(),
+                    subject: published.to_vec(),
                     error: refused,
                 };
                 match self.deliver_traced(request, ingress, mapped.is_some(), &message) {
@@ -866,7 +920,7 @@ impl Session {
             }
         };
         if !delivered && !message.reply.is_empty() && self.options.no_responders {
-            self.send_no_responders(subject, message.reply);
+            self.send_no_responders(message.subject, message.reply);
         }
     }
 

@@ -17,10 +17,12 @@ use serde_json::{Map, Value};
 
 use crate::account::Account;
 use crate::server::ServerInner;
-use crate::subscription::{Hop, Message, Trace, TraceEvent, TRACE_DEST, TRACE_DISABLED};
+use crate::subscription::{Hop, Message, Trace, TraceEvent, TRACE_DEST};
 use crate::timefmt::rfc3339;
 
 const TRACE_ONLY: &str = "Nats-Trace-Only";
+/// A header of older servers' traces; a message carrying it is not traced.
+const TRACE_ORIGIN_ACCOUNT: &str = "Nats-Trace-Origin-Account";
 /// The W3C trace context header.
 const TRACE_PARENT: &str = "traceparent";
 /// nats-server's kind code for a client connection in trace events.
@@ -50,30 +52,62 @@ pub(super) struct Ingress {
     pub error: Option<String>,
 }
 
-/// The trace a message (its payload, headers first) asks for, if any; the caller asks only
-/// for messages with headers. A message without `Nats-Trace-Dest` but with a sampled W3C
+/// What a message's headers ask of tracing.
+pub(super) enum Asked {
+    Nothing,
+    Trace(TraceRequest),
+    /// A trace that cannot be made, of a trace-only message: it goes nowhere.
+    Drop,
+    /// Not to be traced here, nor anywhere it goes on to: it is delivered with its
+    /// `Nats-Trace-Dest` set to `trace disabled`.
+    Disable,
+}
+
+/// What a message (its payload, headers first) asks of tracing; the caller asks only for
+/// messages with headers. A message without `Nats-Trace-Dest` but with a sampled W3C
 /// `traceparent` is traced to the account's `msg_trace` destination, for the share of
-/// messages its sampling sets.
+/// messages its sampling sets; the others are disabled, as nats-server disables them.
 pub(super) fn requested(
     payload: &[u8],
     header_len: usize,
     account: &Account,
-) -> Option<TraceRequest> {
-    let block = payload.get(..header_len)?;
+    log: &crate::log::Logger,
+) -> Asked {
+    let Some(block) = payload.get(..header_len) else {
+        return Asked::Nothing;
+    };
     // Cheap refusal before decoding: most header blocks are not traced.
     if contains(block, TRACE_DEST.as_bytes()) {
-        let headers = HeaderBlock::decode(block).ok()?;
-        let dest = headers.get(TRACE_DEST)?;
-        if dest.is_empty() || dest == TRACE_DISABLED {
-            return None;
-        }
+        let Some((headers, dest)) = HeaderBlock::decode(block)
+            .ok()
+            .and_then(|h| h.get(TRACE_DEST).map(str::to_owned).map(|d| (h, d)))
+        else {
+            return Asked::Nothing;
+        };
         let only = headers.get(TRACE_ONLY).is_some_and(|value| {
             ["1", "true", "on"]
                 .iter()
                 .any(|t| value.eq_ignore_ascii_case(t))
         });
-        return Some(TraceRequest {
-            dest: dest.as_bytes().to_vec(),
+        // An empty destination is no request at all, as nats-server reads it.
+        if dest.is_empty() {
+            return Asked::Nothing;
+        }
+        let untraced = if only { Asked::Drop } else { Asked::Nothing };
+        if let Some(origin) = headers.get(TRACE_ORIGIN_ACCOUNT) {
+            log.error(format_args!(
+                "Message tracing disabled because of header {TRACE_ORIGIN_ACCOUNT:?} with value={origin:?}"
+            ));
+            return if only { Asked::Drop } else { Asked::Disable };
+        }
+        if !natsd_subject::is_valid_publish_subject(dest.as_bytes()) {
+            log.error(format_args!(
+                "Destination {dest:?} is not valid, won't be able to trace events"
+            ));
+            return untraced;
+        }
+        return Asked::Trace(TraceRequest {
+            dest: dest.into_bytes(),
             only,
             at: SystemTime::now(),
             headers,
@@ -83,14 +117,21 @@ pub(super) fn requested(
         .windows(TRACE_PARENT.len())
         .any(|window| window.eq_ignore_ascii_case(TRACE_PARENT.as_bytes()))
     {
-        return None;
+        return Asked::Nothing;
     }
-    let trace = account.msg_trace()?;
-    let headers = HeaderBlock::decode(block).ok()?;
-    if !headers.values_ignoring_case(TRACE_PARENT).any(is_sampled) || !sampled(trace.sampling) {
-        return None;
+    let Some(trace) = account.msg_trace() else {
+        return Asked::Nothing;
+    };
+    let Ok(headers) = HeaderBlock::decode(block) else {
+        return Asked::Nothing;
+    };
+    if !headers.values_ignoring_case(TRACE_PARENT).any(is_sampled) {
+        return Asked::Nothing;
     }
-    Some(TraceRequest {
+    if !sampled(trace.sampling) {
+        return Asked::Disable;
+    }
+    Asked::Trace(TraceRequest {
         dest: trace.dest.as_bytes().to_vec(),
         only: false,
         at: SystemTime::now(),
@@ -109,9 +150,10 @@ fn is_sampled(value: &str) -> bool {
     }
 }
 
-/// Whether this message falls in the `sampling` percent traced.
+/// Whether this message falls in the `sampling` percent traced, by nats-server's draw
+/// (which takes one in a hundred more than the percentage says).
 fn sampled(sampling: u8) -> bool {
-    sampling >= 100 || rand::rng().random_range(0..100u8) < sampling
+    sampling >= 100 || rand::rng().random_range(0..100u8) <= sampling
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -131,3 +131,59 @@ async fn import_traces(url: String) -> Vec<serde_json::Value> {
     assert_eq!(next(&mut imported).await.payload, "after");
     found
 }
+
+/// Messages with a sampled `traceparent` that the account's sampling leaves out go on
+/// with `Nats-Trace-Dest: trace disabled`, so that nothing after traces them; the others
+/// are traced and keep their headers. With 1% sampling, 30 messages all traced would be a
+/// one in 10^50 chance. Checked against the reference when it is at hand.
+#[tokio::test]
+async fn unsampled_messages_go_on_with_tracing_disabled() {
+    const CONFIG: &str = "accounts {\n\
+        A { users [{user: a, password: a}], msg_trace: { dest: acc.traces, sampling: 1 } }\n\
+        }\n";
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(CONFIG))
+        .await
+        .unwrap();
+    sampled_out(server.client_url()).await;
+    if let Some(process) = natsd_testkit::process::start_reference("trace-sampled", CONFIG).unwrap()
+    {
+        sampled_out(format!("nats://{}", process.addr)).await;
+    }
+}
+
+async fn sampled_out(url: String) {
+    const SENT: usize = 30;
+    let client = async_nats::ConnectOptions::with_user_and_password("a".into(), "a".into())
+        .connect(url)
+        .await
+        .unwrap();
+    let mut work = client.subscribe("work").await.unwrap();
+    let mut reports = client.subscribe("acc.traces").await.unwrap();
+    client.publish("acc.traces", "probe".into()).await.unwrap();
+    assert_eq!(next(&mut reports).await.payload, "probe");
+    for _ in 0..SENT {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        client
+            .publish_with_headers("work", headers, "w".into())
+            .await
+            .unwrap();
+    }
+    let mut disabled = 0;
+    for _ in 0..SENT {
+        match trace_dest(&next(&mut work).await).as_str() {
+            "trace disabled" => disabled += 1,
+            "" => {}
+            other => panic!("delivered with Nats-Trace-Dest {other:?}"),
+        }
+    }
+    assert!(disabled > 0, "every message was sampled");
+    for _ in disabled..SENT {
+        let trace: serde_json::Value =
+            serde_json::from_slice(&next(&mut reports).await.payload).unwrap();
+        assert_eq!(trace["events"][0]["type"], "in");
+    }
+}
