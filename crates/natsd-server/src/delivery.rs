@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::account::Account;
 use crate::conn::Flusher;
-use crate::subscription::{Egress, Message, SubRef, Trace, TraceEvent};
+use crate::subscription::{Egress, Message, Refusal, SubRef, Trace, TraceEvent};
 
 /// Delivers `message` to every plain subscription and one member of every queue group in
 /// `result`, noting each in `trace` when it is traced. Returns whether anything received
@@ -55,13 +55,21 @@ fn deliver_to(
     flusher: &mut Flusher,
     trace: Option<&mut Trace>,
 ) -> bool {
-    if sub.is_closed() || !sub.target.accepts(message) {
+    let mut trace = trace;
+    let accepted = if sub.is_closed() {
+        Err(Refusal::SubscriptionClosed)
+    } else {
+        sub.target.accepts(message)
+    };
+    if let Err(refusal) = accepted {
+        if let Some(trace) = trace {
+            note(trace, sub, message, Some(refusal));
+        }
         return false;
     }
-    let mut trace = trace;
     let only = match trace.as_deref_mut() {
         Some(trace) => {
-            note(trace, sub, message);
+            note(trace, sub, message, None);
             trace.only
         }
         None => false,
@@ -74,6 +82,9 @@ fn deliver_to(
         false
     } else {
         let Some(last) = sub.take_delivery() else {
+            if let Some(TraceEvent::Egress(egress)) = trace.and_then(|t| t.events.last_mut()) {
+                egress.error = Some(Refusal::AutoUnsubscribeExceeded);
+            }
             auto_unsubscribe(account, sub);
             return false;
         };
@@ -89,8 +100,9 @@ fn deliver_to(
     true
 }
 
-/// Notes in `trace` the connection `sub` takes a message to, or the import it crosses.
-fn note(trace: &mut Trace, sub: &SubRef, message: &Message<'_>) {
+/// Notes in `trace` the connection `sub` takes a message to (or, with `refusal`, does
+/// not), or the import it crosses.
+fn note(trace: &mut Trace, sub: &SubRef, message: &Message<'_>, refusal: Option<Refusal>) {
     if let (Some(cid), Some(name)) = (sub.target.cid(), sub.target.name()) {
         trace.events.push(TraceEvent::Egress(Egress {
             at: SystemTime::now(),
@@ -99,12 +111,17 @@ fn note(trace: &mut Trace, sub: &SubRef, message: &Message<'_>) {
             subject: sub.subject.clone(),
             queue: sub.queue.clone(),
             account: None,
+            error: refusal,
         }));
-    } else if let Some(hop) = sub.target.hop(message.subject) {
-        trace.events.push(TraceEvent::Hop {
-            at: SystemTime::now(),
-            hop,
-        });
+        return;
+    }
+    if refusal.is_none() {
+        if let Some(hop) = sub.target.hop(message.subject) {
+            trace.events.push(TraceEvent::Hop {
+                at: SystemTime::now(),
+                hop,
+            });
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use natsd_proto::encode;
 use crate::account::Account;
 use crate::conn::{ConnKind, Flusher};
 use crate::delivery::deliver;
-use crate::subscription::{Deliver, Hop, Message, SubRef, Subscription, Trace};
+use crate::subscription::{Deliver, Hop, Message, Refusal, SubRef, Subscription, Trace};
 
 /// How many internal publishes one message may pass through.
 const MAX_DEPTH: usize = 8;
@@ -214,8 +214,8 @@ enum Handler {
 pub type HopOf = Arc<dyn Fn(&[u8]) -> Option<Hop> + Send + Sync>;
 
 impl Deliver for Handler {
-    fn accepts(&self, _message: &Message<'_>) -> bool {
-        true
+    fn accepts(&self, _message: &Message<'_>) -> Result<(), Refusal> {
+        Ok(())
     }
 
     fn hop(&self, subject: &[u8]) -> Option<Hop> {

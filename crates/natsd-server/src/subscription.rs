@@ -30,10 +30,10 @@ pub struct Message<'a> {
 
 /// A subscriber: what owns subscriptions and takes their messages.
 pub trait Deliver: Send + Sync {
-    /// Whether a message may go to this subscriber: not its own publish when it asked for
-    /// no echo, not denied by its permissions, not closed. A subscriber that tracks the
-    /// requests it may answer notes the reply here.
-    fn accepts(&self, message: &Message<'_>) -> bool;
+    /// Whether a message may go to this subscriber, or why not: not its own publish when
+    /// it asked for no echo, not denied by its permissions, not closed. A subscriber that
+    /// tracks the requests it may answer notes the reply here.
+    fn accepts(&self, message: &Message<'_>) -> Result<(), Refusal>;
 
     /// Queues the message for `sub` in the subscriber's framing, marking what must be
     /// woken in `flusher`.
@@ -75,6 +75,29 @@ pub trait Deliver: Send + Sync {
 
     /// Drops `sub` from the subscriber's own records once it reached its delivery limit.
     fn forget(&self, _sub: &SubRef) {}
+}
+
+/// Why a subscription did not take a message; traced messages report it, in
+/// nats-server's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NoEcho,
+    SubjectDenied,
+    SubscriptionClosed,
+    ClientClosed,
+    AutoUnsubscribeExceeded,
+}
+
+impl Refusal {
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::NoEcho => "Not delivered because of no echo",
+            Refusal::SubjectDenied => "Not delivered because subscription denies this subject",
+            Refusal::SubscriptionClosed => "Not delivered because subscription is closed",
+            Refusal::ClientClosed => "Not delivered because client is closed",
+            Refusal::AutoUnsubscribeExceeded => "Not delivered because auto-unsubscribe exceeded",
+        }
+    }
 }
 
 /// An import a message crossed into.
@@ -131,6 +154,8 @@ pub struct Egress {
     pub queue: Option<Bytes>,
     /// The connection's account, when the trace followed the message into another one.
     pub account: Option<String>,
+    /// Why it was not delivered there, when it was not.
+    pub error: Option<Refusal>,
 }
 
 /// Where a subscription's messages go.

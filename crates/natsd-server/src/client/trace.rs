@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::account::Account;
 use crate::server::ServerInner;
-use crate::subscription::{Hop, Message, Trace, TraceEvent, TRACE_DEST};
+use crate::subscription::{Hop, Message, Refusal, Trace, TraceEvent, TRACE_DEST};
 use crate::timefmt::rfc3339;
 
 const TRACE_ONLY: &str = "Nats-Trace-Only";
@@ -226,6 +226,7 @@ pub(super) fn event(
             acc: egress.account.as_deref(),
             sub: Some(text(&egress.subject)),
             queue: egress.queue.as_deref().map(text),
+            error: egress.error.map(Refusal::text),
             ..Event::default()
         },
         TraceEvent::Hop {

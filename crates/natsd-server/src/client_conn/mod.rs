@@ -19,7 +19,7 @@ use natsd_proto::encode::{self, MsgLine, Sizes};
 use parking_lot::Mutex;
 
 use crate::conn::{Conn, Flusher};
-use crate::subscription::{Deliver, Message, SubRef, Subscription};
+use crate::subscription::{Deliver, Message, Refusal, SubRef, Subscription};
 
 pub(crate) use permits::Permits;
 
@@ -82,14 +82,20 @@ impl ClientConn {
 }
 
 impl Deliver for ClientConn {
-    fn accepts(&self, message: &Message<'_>) -> bool {
+    fn accepts(&self, message: &Message<'_>) -> Result<(), Refusal> {
         if message.publisher == Some(self.conn.cid) && !self.echo.load(Ordering::Relaxed) {
-            return false;
+            return Err(Refusal::NoEcho);
         }
-        !self.conn.is_closed()
-            && self
-                .permits
-                .accepts_delivery(message.subject, message.reply)
+        if !self
+            .permits
+            .accepts_delivery(message.subject, message.reply)
+        {
+            return Err(Refusal::SubjectDenied);
+        }
+        if self.conn.is_closed() {
+            return Err(Refusal::ClientClosed);
+        }
+        Ok(())
     }
 
     /// `MSG`/`HMSG`; header blocks go only to clients that asked for headers, others get

@@ -187,3 +187,85 @@ async fn sampled_out(url: String) {
         assert_eq!(trace["events"][0]["type"], "in");
     }
 }
+
+/// A subscriber that does not take a traced message is named with the reason: its own
+/// publish with echo off, or a subject its permissions deny. Checked against the
+/// reference when it is at hand.
+#[tokio::test]
+async fn refusing_subscribers_are_traced_with_the_reason() {
+    const CONFIG: &str = "authorization { users: [\n\
+        {user: quiet, password: q},\n\
+        {user: guarded, password: g, permissions: {subscribe: {allow: \">\", deny: \"work.secret\"}}}\n\
+        ] }\n";
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(CONFIG))
+        .await
+        .unwrap();
+    let ours = refusals(server.client_url()).await;
+    let mut errors: Vec<&str> = ours["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["error"].as_str())
+        .collect();
+    errors.sort_unstable();
+    assert_eq!(
+        errors,
+        [
+            "Not delivered because of no echo",
+            "Not delivered because subscription denies this subject"
+        ],
+        "{ours}"
+    );
+    if let Some(process) =
+        natsd_testkit::process::start_reference("trace-refusals", CONFIG).unwrap()
+    {
+        let theirs = refusals(format!("nats://{}", process.addr)).await;
+        assert_eq!(in_any_order(&ours), in_any_order(&theirs));
+    }
+}
+
+/// A trace's comparable events, sorted: subscriptions match in no fixed order.
+fn in_any_order(trace: &serde_json::Value) -> Vec<String> {
+    let mut events: Vec<String> = comparable(trace)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    events.sort_unstable();
+    events
+}
+
+async fn refusals(url: String) -> serde_json::Value {
+    let quiet = async_nats::ConnectOptions::with_user_and_password("quiet".into(), "q".into())
+        .name("quiet")
+        .no_echo()
+        .connect(url.clone())
+        .await
+        .unwrap();
+    let guarded = async_nats::ConnectOptions::with_user_and_password("guarded".into(), "g".into())
+        .name("guarded")
+        .connect(url)
+        .await
+        .unwrap();
+    let mut own = quiet.subscribe("work.secret").await.unwrap();
+    let mut reports = guarded.subscribe("reports").await.unwrap();
+    let mut denied = guarded.subscribe("work.>").await.unwrap();
+    guarded.publish("work.open", "probe".into()).await.unwrap();
+    assert_eq!(next(&mut denied).await.payload, "probe");
+    guarded.publish("reports", "probe".into()).await.unwrap();
+    assert_eq!(next(&mut reports).await.payload, "probe");
+    quiet.publish("work.secret", "probe".into()).await.unwrap();
+    quiet
+        .publish_with_headers("work.secret", traced("reports", true), "x".into())
+        .await
+        .unwrap();
+    let report = serde_json::from_slice(&next(&mut reports).await.payload).unwrap();
+    // Neither subscriber took either message: the next each sees is this one.
+    guarded
+        .publish("work.secret", "after".into())
+        .await
+        .unwrap();
+    assert_eq!(next(&mut own).await.payload, "after");
+    report
+}
