@@ -55,44 +55,61 @@ fn deliver_to(
     flusher: &mut Flusher,
     trace: Option<&mut Trace>,
 ) -> bool {
-    let mut trace = trace;
+    if let Some(trace) = trace {
+        return deliver_traced_to(account, sub, message, flusher, trace);
+    }
+    if sub.is_closed() || sub.target.accepts(message).is_err() {
+        return false;
+    }
+    let Some(last) = sub.take_delivery() else {
+        auto_unsubscribe(account, sub);
+        return false;
+    };
+    sub.target.write(sub, message, flusher);
+    if last {
+        auto_unsubscribe(account, sub);
+    }
+    true
+}
+
+/// [`deliver_to`] for a traced message, noting where it went, or did not go and why; a
+/// trace-only message is noted and not delivered, unless an import carries its trace on.
+#[inline(never)]
+fn deliver_traced_to(
+    account: &Account,
+    sub: &SubRef,
+    message: &Message<'_>,
+    flusher: &mut Flusher,
+    trace: &mut Trace,
+) -> bool {
     let accepted = if sub.is_closed() {
         Err(Refusal::SubscriptionClosed)
     } else {
         sub.target.accepts(message)
     };
     if let Err(refusal) = accepted {
-        if let Some(trace) = trace {
-            note(trace, sub, message, Some(refusal));
-        }
+        note(trace, sub, message, Some(refusal));
         return false;
     }
-    let only = match trace.as_deref_mut() {
-        Some(trace) => {
-            note(trace, sub, message, None);
-            trace.only
+    note(trace, sub, message, None);
+    let follows = sub.target.forwards_traces();
+    if trace.only {
+        if follows {
+            sub.target.write_traced(sub, message, flusher, trace);
         }
-        None => false,
-    };
-    let follows = trace.is_some() && sub.target.forwards_traces();
-    if only && !follows {
         return true;
     }
-    let last = if only {
-        false
-    } else {
-        let Some(last) = sub.take_delivery() else {
-            if let Some(TraceEvent::Egress(egress)) = trace.and_then(|t| t.events.last_mut()) {
-                egress.error = Some(Refusal::AutoUnsubscribeExceeded);
-            }
-            auto_unsubscribe(account, sub);
-            return false;
-        };
-        last
+    let Some(last) = sub.take_delivery() else {
+        if let Some(TraceEvent::Egress(egress)) = trace.events.last_mut() {
+            egress.error = Some(Refusal::AutoUnsubscribeExceeded);
+        }
+        auto_unsubscribe(account, sub);
+        return false;
     };
-    match trace {
-        Some(trace) if follows => sub.target.write_traced(sub, message, flusher, trace),
-        _ => sub.target.write(sub, message, flusher),
+    if follows {
+        sub.target.write_traced(sub, message, flusher, trace);
+    } else {
+        sub.target.write(sub, message, flusher);
     }
     if last {
         auto_unsubscribe(account, sub);

@@ -821,9 +821,15 @@ impl Session {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
+        // A mapping rewrites the subject before anything else looks at it.
+        let mapped = if self.account.has_mappings() {
+            self.map_subject(publish.subject())
+        } else {
+            None
+        };
         let message = Message {
             publisher: Some(self.conn.cid),
-            subject: publish.subject(),
+            subject: mapped.as_deref().unwrap_or(publish.subject()),
             reply: publish.reply().unwrap_or_default(),
             header_len: publish.header_len.unwrap_or(0),
             header_len_text: publish.header_len_text(),
@@ -831,41 +837,93 @@ impl Session {
             payload: publish.payload(),
         };
         // Only messages with headers can ask to be traced; the rest never leave this path.
-        if message.header_len == 0 {
-            return self.route(message, None);
+        if message.header_len > 0 {
+            return self.publish_with_headers(message, publish.subject(), mapped.is_some());
         }
+        self.route(&message);
+    }
+
+    /// Publishes a message with headers, which may ask to be traced; `published` is the
+    /// subject it came on, before any mapping. Out of line, so that the publish path of
+    /// messages without headers stays as it was.
+    #[inline(never)]
+    fn publish_with_headers(&mut self, message: Message<'_>, published: &[u8], mapped: bool) {
         let payload = message.payload.as_slice();
         match super::trace::requested(payload, message.header_len, &self.account, &self.server.log)
         {
-            Asked::Nothing => self.route(message, None),
-            Asked::Trace(request) => self.route_traced(message, request),
+            Asked::Nothing => self.route(&message),
+            Asked::Trace(request) => self.route_traced(message, request, published, mapped),
             Asked::Drop => {}
             Asked::Disable => self.route_trace_disabled(message),
         }
     }
 
-    /// Routes a message the publisher asked to be traced, if it may publish the trace
-    /// where it asked; else it is refused, as nats-server refuses it.
-    #[inline(never)]
-    fn route_traced(&mut self, message: Message<'_>, request: super::trace::TraceRequest) {
+    /// Checks and delivers a published message; inlined into the publish path.
+    #[inline(always)]
+    fn route(&mut self, message: &Message<'_>) {
+        let reply = (!message.reply.is_empty()).then_some(message.reply);
+        if !self.clean_publish(message.subject, reply)
+            && self.refuse_publish(message.subject, reply).is_some()
+        {
+            return;
+        }
+        self.send_ok_if_verbose();
+        let result = self.match_subject(message.subject);
+        let delivered =
+            !result.is_empty() && deliver(&self.account, &result, message, &mut self.flusher, None);
+        self.after_delivery(message, delivered);
+    }
+
+    /// Tells a requester nobody took its request, when it asked to be told.
+    #[inline]
+    fn after_delivery(&mut self, message: &Message<'_>, delivered: bool) {
+        if !delivered && !message.reply.is_empty() && self.options.no_responders {
+            self.send_no_responders(message.subject, message.reply);
+        }
+    }
+
+    /// Checks, delivers and traces a message the publisher asked to be traced, if it may
+    /// publish the trace where it asked; else the message is refused, as nats-server
+    /// refuses it. A message the checks refuse is traced with the reason.
+    fn route_traced(
+        &mut self,
+        message: Message<'_>,
+        request: super::trace::TraceRequest,
+        published: &[u8],
+        mapped: bool,
+    ) {
         if !self.client.permits.may_publish(&request.dest) || is_reserved_subject(&request.dest) {
             let dest = go_quote(&request.dest);
             let text = format!("Permissions Violation for Publish to {dest}");
             self.report_violation(&text, &format!("Publish Violation - Subject {dest}"));
             return;
         }
-        self.route(message, Some(request));
+        let reply = (!message.reply.is_empty()).then_some(message.reply);
+        let refused = self.refuse_publish(message.subject, reply);
+        if refused.is_none() {
+            self.send_ok_if_verbose();
+        }
+        let ingress = super::trace::Ingress {
+            cid: self.conn.cid,
+            name: self.conn.stats.details.lock().name.clone(),
+            account: self.account.name.clone(),
+            subject: published.to_vec(),
+            error: refused,
+        };
+        // Refused, or trace-only: nothing was delivered, and nobody is told so.
+        if let Some(delivered) = self.deliver_traced(request, ingress, mapped, &message) {
+            self.after_delivery(&message, delivered);
+        }
     }
 
-    /// Routes a message whose trace is turned off here: it goes on with its
+    /// Publishes a message whose trace is turned off here: it goes on with its
     /// `Nats-Trace-Dest` set to `trace disabled`, so that nothing downstream traces it.
-    #[inline(never)]
     fn route_trace_disabled(&mut self, message: Message<'_>) {
         let payload = message.payload.as_slice();
         let Some((payload, header_len)) =
             HeaderBlock::set_in(payload, message.header_len, TRACE_DEST, TRACE_DISABLED)
         else {
-            return self.route(message, None);
+            return self.route(&message);
         };
         let payload = Bytes::from(payload);
         let (header_len_text, size_text) = (decimal(header_len), decimal(payload.len()));
@@ -876,52 +934,7 @@ impl Session {
             payload: SharedSlice::whole(&payload),
             ..message
         };
-        self.route(message, None);
-    }
-
-    /// Maps, checks and delivers a published message, tracing it when asked.
-    fn route(&mut self, message: Message<'_>, traced: Option<super::trace::TraceRequest>) {
-        let published = message.subject;
-        // A mapping rewrites the subject before anything else looks at it.
-        let mapped = if self.account.has_mappings() {
-            self.map_subject(published)
-        } else {
-            None
-        };
-        let message = Message {
-            subject: mapped.as_deref().unwrap_or(published),
-            ..message
-        };
-        let reply = (!message.reply.is_empty()).then_some(message.reply);
-        let refused = self.refuse_publish(message.subject, reply);
-        if refused.is_none() {
-            self.send_ok_if_verbose();
-        }
-        let delivered = match (traced, refused) {
-            (None, Some(_)) => return,
-            (None, None) => {
-                let result = self.match_subject(message.subject);
-                !result.is_empty()
-                    && deliver(&self.account, &result, &message, &mut self.flusher, None)
-            }
-            (Some(request), refused) => {
-                let ingress = super::trace::Ingress {
-                    cid: self.conn.cid,
-                    name: self.conn.stats.details.lock().name.clone(),
-                    account: self.account.name.clone(),
-                    subject: published.to_vec(),
-                    error: refused,
-                };
-                match self.deliver_traced(request, ingress, mapped.is_some(), &message) {
-                    Some(delivered) => delivered,
-                    // Refused, or trace-only: nothing was delivered, and nobody is told so.
-                    None => return,
-                }
-            }
-        };
-        if !delivered && !message.reply.is_empty() && self.options.no_responders {
-            self.send_no_responders(message.subject, message.reply);
-        }
+        self.route(&message);
     }
 
     /// The subject an account mapping sends a publish to `subject` to, if any, noted in
@@ -939,8 +952,21 @@ impl Session {
         Some(mapped)
     }
 
+    /// Whether a publish passes every check without a word to the client, the common
+    /// case, decided without leaving the publish path.
+    #[inline(always)]
+    fn clean_publish(&self, subject: &[u8], reply: Option<&[u8]>) -> bool {
+        self.client.permits.may_publish(subject)
+            && !self.options.pedantic
+            && !is_reserved_subject(subject)
+            && !reply.is_some_and(is_reserved_reply)
+    }
+
     /// Refuses a publish the client's permissions or the reserved subjects forbid, telling
-    /// the client; returns the error it was sent.
+    /// the client; returns the error it was sent. Pedantic clients hear of subjects that
+    /// are not literal here too.
+    #[cold]
+    #[inline(never)]
     fn refuse_publish(&mut self, subject: &[u8], reply: Option<&[u8]>) -> Option<String> {
         if !self.client.permits.may_publish(subject) {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
@@ -1015,6 +1041,7 @@ impl Session {
 
     /// Looks the subject up in the connection's own cache first; the cache is dropped
     /// whenever the account's subscriptions changed.
+    #[inline(always)]
     fn match_subject(&mut self, subject: &[u8]) -> MatchResult {
         let generation = self.account.generation();
         if generation != self.results_generation {

@@ -43,6 +43,7 @@ impl Permits {
     }
 
     /// Whether the client may publish to `subject`, or answer a request received on it.
+    #[inline]
     pub(crate) fn may_publish(&self, subject: &[u8]) -> bool {
         self.allowed_by(|permissions| {
             permissions.can_publish(subject)
