@@ -862,8 +862,12 @@ impl Session {
     #[inline(always)]
     fn route(&mut self, message: &Message<'_>) {
         let reply = (!message.reply.is_empty()).then_some(message.reply);
-        if !self.clean_publish(message.subject, reply)
-            && self.refuse_publish(message.subject, reply).is_some()
+        // Asked once: the answer may use up a response the client was allowed.
+        let permitted = self.client.permits.may_publish(message.subject);
+        if !(permitted && self.clean_publish(message.subject, reply))
+            && self
+                .refuse_publish(message.subject, reply, permitted)
+                .is_some()
         {
             return;
         }
@@ -892,14 +896,17 @@ impl Session {
         published: &[u8],
         mapped: bool,
     ) {
-        if !self.client.permits.may_publish(&request.dest) || is_reserved_subject(&request.dest) {
+        if !self.client.permits.may_publish_by_rule(&request.dest)
+            || is_reserved_subject(&request.dest)
+        {
             let dest = go_quote(&request.dest);
             let text = format!("Permissions Violation for Publish to {dest}");
             self.report_violation(&text, &format!("Publish Violation - Subject {dest}"));
             return;
         }
         let reply = (!message.reply.is_empty()).then_some(message.reply);
-        let refused = self.refuse_publish(message.subject, reply);
+        let permitted = self.client.permits.may_publish(message.subject);
+        let refused = self.refuse_publish(message.subject, reply, permitted);
         if refused.is_none() {
             self.send_ok_if_verbose();
         }
@@ -952,23 +959,27 @@ impl Session {
         Some(mapped)
     }
 
-    /// Whether a publish passes every check without a word to the client, the common
-    /// case, decided without leaving the publish path.
+    /// Whether a publish the permissions allow passes the other checks without a word
+    /// to the client, the common case, decided without leaving the publish path.
     #[inline(always)]
     fn clean_publish(&self, subject: &[u8], reply: Option<&[u8]>) -> bool {
-        self.client.permits.may_publish(subject)
-            && !self.options.pedantic
+        !self.options.pedantic
             && !is_reserved_subject(subject)
             && !reply.is_some_and(is_reserved_reply)
     }
 
-    /// Refuses a publish the client's permissions or the reserved subjects forbid, telling
-    /// the client; returns the error it was sent. Pedantic clients hear of subjects that
-    /// are not literal here too.
+    /// Refuses a publish the client's permissions (`permitted` says what they said) or
+    /// the reserved subjects forbid, telling the client; returns the error it was sent.
+    /// Pedantic clients hear of subjects that are not literal here too.
     #[cold]
     #[inline(never)]
-    fn refuse_publish(&mut self, subject: &[u8], reply: Option<&[u8]>) -> Option<String> {
-        if !self.client.permits.may_publish(subject) {
+    fn refuse_publish(
+        &mut self,
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        permitted: bool,
+    ) -> Option<String> {
+        if !permitted {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
             let what = format!("Publish Violation - Subject {}", go_quote(subject));
             self.report_violation(&text, &what);

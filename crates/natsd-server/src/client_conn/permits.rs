@@ -56,6 +56,12 @@ impl Permits {
         })
     }
 
+    /// Whether the permissions let the client publish to `subject`, leaving aside the
+    /// responses it may send (and using none of them up).
+    pub(crate) fn may_publish_by_rule(&self, subject: &[u8]) -> bool {
+        self.allowed_by(|permissions| permissions.can_publish(subject))
+    }
+
     pub(crate) fn may_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
         self.allowed_by(|permissions| permissions.can_subscribe(subject, queue))
     }
