@@ -337,6 +337,14 @@ fn apply_entry(
         "server_tags" => opts.server_tags = strings(v)?,
         "debug" => opts.debug = v.as_bool()?,
         "trace" | "trace_verbose" => opts.trace = v.as_bool()?,
+        // As in nats-server, it sets the trace log on or off with it.
+        "trace_headers" => {
+            opts.trace_headers = v.as_bool()?;
+            opts.trace = opts.trace_headers;
+        }
+        "max_traced_msg_len" => {
+            opts.max_traced_msg_len = usize::try_from(v.as_int()?).unwrap_or(0);
+        }
         "logtime" => opts.logtime = v.as_bool()?,
         "logtime_utc" => opts.logtime_utc = v.as_bool()?,
         "logfile" | "log_file" => opts.log_file = Some(PathBuf::from(v.as_str()?)),
@@ -398,8 +406,6 @@ fn apply_entry(
         "no_fast_producer_stall"
         | "connect_error_reports"
         | "reconnect_error_reports"
-        | "max_traced_msg_len"
-        | "trace_headers"
         | "prof_port"
         | "prof_block_rate" => {
             scalar(v)?;

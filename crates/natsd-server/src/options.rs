@@ -72,6 +72,10 @@ pub struct Options {
     pub log_max_num: u64,
     pub debug: bool,
     pub trace: bool,
+    /// The trace log shows message headers, not whole payloads.
+    pub trace_headers: bool,
+    /// Payloads longer than this are cut short in the trace log; 0 shows them whole.
+    pub max_traced_msg_len: usize,
     pub logtime: bool,
     pub logtime_utc: bool,
     pub server_tags: Vec<String>,
@@ -146,6 +150,8 @@ impl Default for Options {
             log_max_num: 0,
             debug: false,
             trace: false,
+            trace_headers: false,
+            max_traced_msg_len: 0,
             logtime: true,
             logtime_utc: false,
             server_tags: Vec::new(),

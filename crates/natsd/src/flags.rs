@@ -47,6 +47,7 @@ pub struct RunFlags {
     pub max_pending: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_subscriptions: Option<usize>,
+    pub max_traced_msg_len: Option<usize>,
     pub ping_interval: Option<Duration>,
     pub ping_max: Option<u32>,
     pub write_deadline: Option<Duration>,
@@ -95,8 +96,7 @@ enum Kind {
 }
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
-const UNSUPPORTED_VALUE_FLAGS: [&str; 9] = [
-    "max_traced_msg_len",
+const UNSUPPORTED_VALUE_FLAGS: [&str; 8] = [
     "r",
     "remote_syslog",
     "sd",
@@ -148,6 +148,7 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "max_pending"
         | "max_connections"
         | "max_subscriptions"
+        | "max_traced_msg_len"
         | "ping_interval"
         | "ping_max"
         | "write_deadline"
@@ -282,6 +283,9 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             "max_pending" => flags.max_pending = Some(parse_number(name, text)?),
             "max_connections" => flags.max_connections = Some(parse_number(name, text)?),
             "max_subscriptions" => flags.max_subscriptions = Some(parse_number(name, text)?),
+            "max_traced_msg_len" => {
+                flags.max_traced_msg_len = Some(parse_number(name, text)?);
+            }
             "ping_interval" => flags.ping_interval = Some(parse_duration(name, text)?),
             "ping_max" => flags.ping_max = Some(parse_number(name, text)?),
             "write_deadline" => flags.write_deadline = Some(parse_duration(name, text)?),
@@ -353,6 +357,7 @@ impl RunFlags {
         set(&mut opts.max_pending, &self.max_pending);
         set(&mut opts.max_connections, &self.max_connections);
         set(&mut opts.max_subscriptions, &self.max_subscriptions);
+        set(&mut opts.max_traced_msg_len, &self.max_traced_msg_len);
         set(&mut opts.ping_interval, &self.ping_interval);
         set(&mut opts.ping_max, &self.ping_max);
         set(&mut opts.write_deadline, &self.write_deadline);
@@ -488,12 +493,14 @@ mod tests {
             "--max_payload",
             "100",
             "--ping_interval=250ms",
+            "--max_traced_msg_len=64",
             "--write_deadline",
             "2s",
         ]);
         let opts = flags.options();
         assert_eq!(opts.max_payload, 100);
         assert_eq!(opts.ping_interval, Duration::from_millis(250));
+        assert_eq!(opts.max_traced_msg_len, 64);
         assert_eq!(opts.write_deadline, Duration::from_secs(2));
         assert_eq!(
             parse_duration("x", "1m30s").unwrap(),

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::session::Session;
-use crate::client_conn::{AuthFacts, ClientConn};
+use crate::client_conn::{AuthFacts, ClientConn, TraceLog};
 use crate::conn::{write_loop, ByteStream, ClientProtocol, CloseReason, Conn, ConnKind};
 use crate::server::ServerInner;
 
@@ -160,7 +160,11 @@ async fn run<S: ByteStream>(
         peer,
         opts.max_pending,
     ));
-    let client = Arc::new(ClientConn::new(Arc::clone(&conn)));
+    let trace_log = server.log.enabled(crate::log::Level::Trace).then(|| {
+        let (headers_only, max_len) = (opts.trace_headers, opts.max_traced_msg_len);
+        TraceLog::new(Arc::clone(&server.log), (peer, cid), headers_only, max_len)
+    });
+    let client = Arc::new(ClientConn::new(Arc::clone(&conn), trace_log));
     let writer_task = tokio::spawn(write_loop(Arc::clone(&conn), writer, opts.write_deadline));
     if let Some(info) = &greeted.info {
         conn.send_now(info);

@@ -113,7 +113,7 @@ impl Session {
             bound: false,
             expires_at: None,
             user_limits: None,
-            trace: server.log.enabled(crate::log::Level::Trace),
+            trace: client.trace_log.is_some(),
             server,
             client,
             client_ip: conn.peer.ip().to_string(),
@@ -540,7 +540,7 @@ impl Session {
 
     fn send_err(&self, text: &str) {
         if self.trace {
-            self.trace_line("->>", &format!("-ERR '{text}'"));
+            self.trace_line("->>", &format!("-ERR {text}"));
         }
         self.conn.send_error(text);
     }
@@ -550,7 +550,7 @@ impl Session {
     /// rather than a writer wake-up each.
     fn queue_err(&mut self, text: &str) {
         if self.trace {
-            self.trace_line("->>", &format!("-ERR '{text}'"));
+            self.trace_line("->>", &format!("-ERR {text}"));
         }
         if self.conn.queue_error(text) {
             self.flusher.mark(&self.conn);
@@ -568,10 +568,9 @@ impl Session {
 
     /// `127.0.0.1:5000 - cid:7 - <<- [SUB foo 1]`, nats-server's trace line shape.
     fn trace_line(&self, direction: &str, what: &str) {
-        self.server.log.trace(format_args!(
-            "{} - cid:{} - {direction} [{what}]",
-            self.conn.peer, self.conn.cid
-        ));
+        if let Some(trace_log) = &self.client.trace_log {
+            trace_log.line(direction, what);
+        }
     }
 
     fn connect(&mut self, json: &[u8]) {
@@ -821,6 +820,10 @@ impl Session {
     fn publish(&mut self, publish: Publish) {
         self.in_msgs += 1;
         self.in_bytes += publish.payload().len() as u64;
+        // Pedantic clients hear of a subject that is not literal, and it goes on.
+        if self.options.pedantic && !is_valid_literal_subject(publish.subject()) {
+            self.send_err(errors::INVALID_PUBLISH_SUBJECT);
+        }
         // A mapping rewrites the subject before anything else looks at it.
         let mapped = if self.account.has_mappings() {
             self.map_subject(publish.subject())
@@ -836,6 +839,9 @@ impl Session {
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
+        if let Some(trace_log) = self.client.trace_log.as_ref() {
+            trace_log.payload("<<-", message.payload.as_slice(), message.header_len);
+        }
         // Only messages with headers can ask to be traced; the rest never leave this path.
         if message.header_len > 0 {
             return self.publish_with_headers(message, publish.subject(), mapped.is_some());
@@ -963,14 +969,11 @@ impl Session {
     /// to the client, the common case, decided without leaving the publish path.
     #[inline(always)]
     fn clean_publish(&self, subject: &[u8], reply: Option<&[u8]>) -> bool {
-        !self.options.pedantic
-            && !is_reserved_subject(subject)
-            && !reply.is_some_and(is_reserved_reply)
+        !is_reserved_subject(subject) && !reply.is_some_and(is_reserved_reply)
     }
 
     /// Refuses a publish the client's permissions (`permitted` says what they said) or
     /// the reserved subjects forbid, telling the client; returns the error it was sent.
-    /// Pedantic clients hear of subjects that are not literal here too.
     #[cold]
     #[inline(never)]
     fn refuse_publish(
@@ -984,9 +987,6 @@ impl Session {
             let what = format!("Publish Violation - Subject {}", go_quote(subject));
             self.report_violation(&text, &what);
             return Some(text);
-        }
-        if self.options.pedantic && !is_valid_literal_subject(subject) {
-            self.send_err(errors::INVALID_PUBLISH_SUBJECT);
         }
         if is_reserved_subject(subject) {
             let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
@@ -1098,6 +1098,14 @@ impl Session {
 
     pub(super) fn remove_all_subscriptions(&mut self) {
         let subs = self.take_subscriptions();
+        if self.trace {
+            for sub in &subs {
+                self.trace_line(
+                    "<->",
+                    &format!("DELSUB {}", String::from_utf8_lossy(&sub.sid)),
+                );
+            }
+        }
         self.account.unsubscribe_all(subs);
     }
 

@@ -6,8 +6,10 @@
 //!
 //! - `permits`: permissions as publishing and delivery consult them, with the replies a
 //!   client may send under `allow_responses`.
+//! - `trace_log`: the client's lines and payloads in the trace log.
 
 mod permits;
+mod trace_log;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,12 +18,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use natsd_auth::{Credentials, Permissions};
 use natsd_proto::encode::{self, MsgLine, Sizes};
+use natsd_proto::SharedSlice;
 use parking_lot::Mutex;
 
 use crate::conn::{Conn, Flusher};
 use crate::subscription::{Deliver, Message, Refusal, SubRef, Subscription};
 
 pub(crate) use permits::Permits;
+pub(crate) use trace_log::TraceLog;
 
 /// A client connection as the rest of the server sees it.
 #[derive(Debug)]
@@ -39,6 +43,8 @@ pub(crate) struct ClientConn {
     /// What the client's admission rests on, to check it again when users, account JWTs or
     /// pinned certificates change.
     pub auth: Mutex<AuthFacts>,
+    /// Set when the trace log was on as the client connected.
+    pub(crate) trace_log: Option<TraceLog>,
 }
 
 /// The credentials a client presented (with its certificate's names and key) and the
@@ -51,8 +57,9 @@ pub(crate) struct AuthFacts {
 }
 
 impl ClientConn {
-    pub(crate) fn new(conn: Arc<Conn>) -> Self {
+    pub(crate) fn new(conn: Arc<Conn>, trace_log: Option<TraceLog>) -> Self {
         ClientConn {
+            trace_log,
             conn,
             headers: AtomicBool::new(false),
             echo: AtomicBool::new(true),
@@ -78,6 +85,15 @@ impl ClientConn {
             .credentials
             .as_ref()
             .and_then(|c| c.certificate_key.clone())
+    }
+}
+
+impl ClientConn {
+    /// Notes a message going out in the trace log, when it is on.
+    fn trace_delivery(&self, line: &MsgLine<'_>, payload: SharedSlice<'_>, header_len: usize) {
+        if let Some(trace_log) = &self.trace_log {
+            trace_log.delivery(line, payload.as_slice(), header_len);
+        }
     }
 }
 
@@ -108,14 +124,17 @@ impl Deliver for ClientConn {
             sizes,
         };
         if message.header_len == 0 {
+            self.trace_delivery(&line(Sizes::Plain(message.size_text)), message.payload, 0);
             self.conn
                 .queue_message(line(Sizes::Plain(message.size_text)), message.payload);
         } else if self.headers.load(Ordering::Relaxed) {
             let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
+            self.trace_delivery(&line(sizes), message.payload, message.header_len);
             self.conn.queue_message(line(sizes), message.payload);
         } else {
             let body = message.payload.skip(message.header_len);
             let size = encode::decimal(body.len());
+            self.trace_delivery(&line(Sizes::Plain(size.as_bytes())), body, 0);
             self.conn
                 .queue_message(line(Sizes::Plain(size.as_bytes())), body);
         }

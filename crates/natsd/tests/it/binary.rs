@@ -204,7 +204,7 @@ async fn trace_flag_logs_the_protocol() {
     for expected in [
         "<<- [SUB foo q 1]",
         "<<- [PUB foo 2]",
-        "->> [-ERR 'Invalid Subject']",
+        "->> [-ERR Invalid Subject]",
     ] {
         assert!(
             log.iter()

@@ -427,3 +427,79 @@ async fn checking_a_config_writes_no_resolver_files() {
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The trace log shows each message's payload after its line, as nats-server writes it:
+/// quoted as Go quotes it, cut at `max_traced_msg_len`, or only the headers with
+/// `trace_headers`. Compared line for line with the reference when it is at hand.
+#[tokio::test]
+async fn the_trace_log_shows_payloads_as_nats_server_does() {
+    for (name, settings) in [
+        ("payloads", "trace: true\nmax_traced_msg_len: 4\n"),
+        ("headers", "trace_headers: true\n"),
+    ] {
+        let ours = traced_lines(natsd(), &format!("ours-{name}"), settings).await;
+        assert!(
+            ours.iter().any(|l| l.contains("MSG_PAYLOAD: [")),
+            "{ours:#?}"
+        );
+        if let Some(reference) = natsd_testkit::process::reference_for_test() {
+            let theirs = traced_lines(&reference, &format!("theirs-{name}"), settings).await;
+            assert_eq!(ours, theirs);
+        }
+    }
+}
+
+/// The trace lines (after `cid:N - `) a server started with `settings` logs for a client
+/// that subscribes, then publishes with and without headers and a reply.
+async fn traced_lines(program: &Path, name: &str, settings: &str) -> Vec<String> {
+    let dir = test_dir(name);
+    let log_file = dir.join("server.log");
+    let config = dir.join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "host: 127.0.0.1\nport: -1\nlog_file: \"{}\"\n{settings}",
+            log_file.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(program)
+        .arg("-c")
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    let lines = traced_exchange(&log_file).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    lines.unwrap()
+}
+
+async fn traced_exchange(log_file: &Path) -> anyhow::Result<Vec<String>> {
+    let text = natsd_testkit::process::wait_for_ready_log(log_file, WAIT).await?;
+    let addr = natsd_testkit::process::listening_addr(&text)?;
+    let (mut conn, _) = RawConn::connect(addr).await?;
+    conn.send(
+        "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nPUB foo r 11\r\nhello world\r\n\
+         HPUB foo 21 23\r\nNATS/1.0\r\nA-B: 12\r\n\r\nhi\r\nPUB foo 0\r\n\r\nPING\r\n",
+    )
+    .await?;
+    conn.read_until(WAIT, |received| received.ends_with(b"PONG\r\n"))
+        .await?;
+    let mut lines = Vec::new();
+    wait_for(WAIT, || {
+        let text = std::fs::read_to_string(log_file).unwrap_or_default();
+        lines = text
+            .lines()
+            .filter(|l| l.contains("[TRC]"))
+            .filter_map(|l| {
+                l.split_once(" - ")
+                    .and_then(|(_, rest)| rest.split_once(" - "))
+            })
+            .map(|(_, what)| what.to_owned())
+            .collect();
+        lines.iter().any(|l| l.contains("[PONG]"))
+    })
+    .await?;
+    Ok(lines)
+}
