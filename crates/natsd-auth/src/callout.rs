@@ -151,15 +151,34 @@ pub struct ConnectOptions {
 }
 
 /// The client's TLS session, when it has one.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ClientTls {
+    /// `1.2` or `1.3`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// The cipher suite by its IANA name, as Go names it.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub cipher: String,
-    /// PEM certificates the client presented.
+    /// PEM certificates the client presented, when they were not verified.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub certs: Vec<String>,
+    /// When they were: the chain that verified them, the client's certificate first and
+    /// the trusted root last, in PEM.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verified_chains: Vec<Vec<String>>,
+}
+
+/// A DER certificate in PEM, as Go's `pem.EncodeToMemory` writes it.
+pub fn pem_certificate(der: &[u8]) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 /// The `nats` claims of an authorization request.

@@ -238,7 +238,12 @@ fn file_error(what: &'static str, path: &Path, reason: impl std::fmt::Display) -
 
 /// Accepts TLS connections with one server configuration.
 #[derive(Clone)]
-pub struct Acceptor(TlsAcceptor);
+pub struct Acceptor {
+    acceptor: TlsAcceptor,
+    /// The trusted roots client certificates are verified against; empty when they are
+    /// not asked for.
+    roots: Vec<CertificateDer<'static>>,
+}
 
 impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -254,8 +259,66 @@ impl Acceptor {
     where
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        self.0.accept(stream).await
+        self.acceptor.accept(stream).await
     }
+
+    /// What the authorization callout is told of a client's TLS session: the version,
+    /// the cipher suite, and the client's certificates, as the chain that verified them
+    /// (ending in the trusted root) when they were verified.
+    pub fn client_tls(&self, session: &rustls::ServerConnection) -> natsd_auth::callout::ClientTls {
+        use natsd_auth::callout::pem_certificate;
+        let version = match session.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+            _ => "",
+        };
+        // rustls spells TLS 1.3 suites TLS13_*; their IANA names, which Go uses, are TLS_*.
+        let cipher = session
+            .negotiated_cipher_suite()
+            .and_then(|suite| suite.suite().as_str())
+            .map(|name| match name.strip_prefix("TLS13_") {
+                Some(rest) => format!("TLS_{rest}"),
+                None => name.to_owned(),
+            })
+            .unwrap_or_default();
+        let presented: Vec<&[u8]> = session
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .map(|cert| cert.as_ref())
+            .collect();
+        let mut tls = natsd_auth::callout::ClientTls {
+            version: version.to_owned(),
+            cipher,
+            ..Default::default()
+        };
+        if self.roots.is_empty() || presented.is_empty() {
+            tls.certs = presented.into_iter().map(pem_certificate).collect();
+            return tls;
+        }
+        let mut chain: Vec<&[u8]> = presented;
+        if let Some(root) = chain
+            .last()
+            .and_then(|last| issuer_among(last, &self.roots))
+        {
+            chain.push(root);
+        }
+        tls.verified_chains = vec![chain.into_iter().map(pem_certificate).collect()];
+        tls
+    }
+}
+
+/// The certificate among `roots` that issued `cert`, unless `cert` issued itself.
+fn issuer_among<'a>(cert: &[u8], roots: &'a [CertificateDer<'static>]) -> Option<&'a [u8]> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let issuer = cert.issuer().as_raw();
+    if issuer == cert.subject().as_raw() {
+        return None;
+    }
+    roots.iter().map(|root| root.as_ref()).find(|root| {
+        x509_parser::parse_x509_certificate(root)
+            .is_ok_and(|(_, root)| root.subject().as_raw() == issuer)
+    })
 }
 
 /// The acceptor for `opts`: certificate and key, and client verification with `ca_file`.
@@ -272,16 +335,20 @@ pub fn acceptor(opts: &TlsOptions) -> Result<Acceptor, TlsError> {
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let mut roots = Vec::new();
     let builder = if opts.verify || opts.verify_and_map {
         let ca_file = opts
             .ca_file
             .as_ref()
             .ok_or_else(|| TlsError::Config("verify needs a ca_file".to_owned()))?;
-        let mut roots = RootCertStore::empty();
+        let mut store = RootCertStore::empty();
         for cert in certificates(ca_file)? {
-            roots.add(cert).map_err(|e| file_error("CA", ca_file, e))?;
+            store
+                .add(cert.clone())
+                .map_err(|e| file_error("CA", ca_file, e))?;
+            roots.push(cert);
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider)
             .build()
             .map_err(|e| TlsError::Config(e.to_string()))?;
         builder.with_client_cert_verifier(verifier)
@@ -291,7 +358,10 @@ pub fn acceptor(opts: &TlsOptions) -> Result<Acceptor, TlsError> {
     let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(Acceptor(TlsAcceptor::from(Arc::new(config))))
+    Ok(Acceptor {
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+        roots,
+    })
 }
 
 /// Whether the first byte a client sent starts a TLS handshake record.

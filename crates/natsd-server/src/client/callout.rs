@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use natsd_auth::callout::{self, AuthCallout, Expectation};
+use natsd_auth::callout::{self, AuthCallout, ClientTls, Expectation};
 use natsd_auth::{AuthError, Credentials, Identity};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -26,6 +26,8 @@ pub(super) struct Asker<'a> {
     pub fields: &'a ConnectFields,
     /// The nonce the client signed, when it signed one.
     pub nonce: Option<&'a str>,
+    /// Its TLS session, when it has one.
+    pub tls: Option<&'a ClientTls>,
 }
 
 /// Asks the service about a client; its answer stands in for the configured users'.
@@ -263,7 +265,7 @@ fn request(
             version: text(&fields.version),
             protocol: fields.protocol.unwrap_or(0),
         },
-        client_tls: None,
+        client_tls: asker.tls.cloned(),
     }
 }
 

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use natsd_auth::callout::ClientTls;
 use natsd_auth::Credentials;
 use natsd_proto::errors;
 use tokio::io::AsyncWriteExt;
@@ -97,6 +98,7 @@ async fn serve_tls(
     };
     match tokio::time::timeout(tls.timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls_stream)) => {
+            let client_tls = acceptor.client_tls(tls_stream.get_ref().1);
             let leaf = tls_stream
                 .get_ref()
                 .1
@@ -118,6 +120,7 @@ async fn serve_tls(
                 info: greeting,
                 certificate_names: names,
                 certificate_key,
+                tls: Some(Box::new(client_tls)),
             };
             run(server, cid, peer, greeted, tls_stream).await;
         }
@@ -141,6 +144,8 @@ struct Greeted {
     certificate_names: Vec<String>,
     /// The digest of its public key, for `pinned_certs`.
     certificate_key: Option<String>,
+    /// Its TLS session, for the authorization callout.
+    tls: Option<Box<ClientTls>>,
 }
 
 /// Runs a greeted connection on whatever stream carries it.
@@ -164,7 +169,7 @@ async fn run<S: ByteStream>(
         let (headers_only, max_len) = (opts.trace_headers, opts.max_traced_msg_len);
         TraceLog::new(Arc::clone(&server.log), (peer, cid), headers_only, max_len)
     });
-    let client = Arc::new(ClientConn::new(Arc::clone(&conn), trace_log));
+    let client = Arc::new(ClientConn::new(Arc::clone(&conn), trace_log, greeted.tls));
     let writer_task = tokio::spawn(write_loop(Arc::clone(&conn), writer, opts.write_deadline));
     if let Some(info) = &greeted.info {
         conn.send_now(info);

@@ -657,6 +657,7 @@ impl Session {
                     credentials: &credentials,
                     fields: &fields,
                     nonce: nonce.as_deref(),
+                    tls: self.client.tls.as_deref(),
                 };
                 result = callout::ask(&self.server, &callout, asker).await;
             }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use natsd_auth::callout::ClientTls;
 use natsd_auth::{Credentials, Permissions};
 use natsd_proto::encode::{self, MsgLine, Sizes};
 use natsd_proto::SharedSlice;
@@ -45,6 +46,8 @@ pub(crate) struct ClientConn {
     pub auth: Mutex<AuthFacts>,
     /// Set when the trace log was on as the client connected.
     pub(crate) trace_log: Option<TraceLog>,
+    /// The client's TLS session, when it came over TLS.
+    pub(crate) tls: Option<Box<ClientTls>>,
 }
 
 /// The credentials a client presented (with its certificate's names and key) and the
@@ -57,9 +60,14 @@ pub(crate) struct AuthFacts {
 }
 
 impl ClientConn {
-    pub(crate) fn new(conn: Arc<Conn>, trace_log: Option<TraceLog>) -> Self {
+    pub(crate) fn new(
+        conn: Arc<Conn>,
+        trace_log: Option<TraceLog>,
+        tls: Option<Box<ClientTls>>,
+    ) -> Self {
         ClientConn {
             trace_log,
+            tls,
             conn,
             headers: AtomicBool::new(false),
             echo: AtomicBool::new(true),

@@ -19,6 +19,8 @@ struct Service {
     /// Issues the users when not the issuer: the target account in operator mode.
     user_signer: Option<KeyPair>,
     xkey: XKey,
+    /// The `client_tls` of every request answered.
+    seen_tls: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Service {
@@ -27,6 +29,7 @@ impl Service {
             issuer: KeyPair::new_account(),
             user_signer: None,
             xkey: XKey::new(),
+            seen_tls: Default::default(),
         }
     }
 
@@ -39,6 +42,7 @@ impl Service {
                 .as_ref()
                 .map(|k| KeyPair::from_seed(&k.seed().unwrap()).unwrap()),
             xkey: XKey::from_seed(&self.xkey.seed().unwrap()).unwrap(),
+            seen_tls: Default::default(),
         }
     }
 
@@ -76,6 +80,10 @@ impl Service {
         // The request is signed by the server whose ID it names.
         assert_eq!(nats["server_id"]["id"].as_str(), Some(request.iss.as_str()));
         let user_nkey = nats["user_nkey"].as_str().unwrap();
+        self.seen_tls
+            .lock()
+            .unwrap()
+            .push(nats["client_tls"].clone());
         let opts = &nats["connect_opts"];
         // Config form: user and password; operator mode: the sentinel JWT, and the
         // password in the connection name.
@@ -272,6 +280,7 @@ async fn an_account_jwt_delegates_its_users_to_the_callout_service() {
         issuer: auth_key,
         user_signer: Some(KeyPair::from_seed(&app.key.seed().unwrap()).unwrap()),
         xkey: XKey::new(),
+        seen_tls: Default::default(),
     };
     let present = move |name: &str, password: &str| {
         async_nats::ConnectOptions::with_credentials(&sentinel)
@@ -292,4 +301,65 @@ async fn an_account_jwt_delegates_its_users_to_the_callout_service() {
         let _service = service.run_as(&url, as_service(), false).await;
         assert_eq!(outcomes(&url, &present).await, expected());
     }
+}
+
+/// Over TLS with verified client certificates, a request describes the client's session:
+/// the TLS version, the cipher suite by its IANA name, and the chain that verified the
+/// client's certificate, ending in the CA, in PEM. Checked against the reference when it
+/// is at hand (the cipher each server picks is its own choice).
+#[tokio::test]
+async fn requests_describe_the_clients_tls_session() {
+    let dir = std::env::temp_dir().join(format!("natsd-callout-tls-{}", std::process::id()));
+    let certs = natsd_testkit::certs::TestCerts::generate(&dir).unwrap();
+    let service = Service::new();
+    let tls = format!(
+        "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: true }}\n",
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca.display()
+    );
+    let config = format!("{tls}{}", service.config(false, ""));
+    let connect = |user: &str, password: &str| {
+        async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            .add_root_certificates(certs.ca.clone())
+            .add_client_certificate(certs.client_cert.clone(), certs.client_key.clone())
+            .require_tls(true)
+    };
+    let session = async |url: String, service: Service| -> serde_json::Value {
+        let seen = std::sync::Arc::clone(&service.seen_tls);
+        let _service = service.run_as(&url, connect("auth", "pw"), false).await;
+        let bob = connect("bob", "bob-pw").connect(url).await.unwrap();
+        super::round_trip(&bob, "app.tls", "tls").await;
+        let seen = seen.lock().unwrap();
+        seen.last().cloned().unwrap()
+    };
+    let server = natsd_testkit::start(natsd_testkit::options_from_config(&config))
+        .await
+        .unwrap();
+    let ours = session(server.client_url(), service.again()).await;
+    assert_eq!(ours["version"], "1.3", "{ours}");
+    assert!(
+        ours["cipher"].as_str().unwrap().starts_with("TLS_"),
+        "{ours}"
+    );
+    assert!(ours.get("certs").is_none(), "{ours}");
+    let chain = ours["verified_chains"][0].as_array().unwrap();
+    let pem = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    assert_eq!(chain.len(), 2, "{ours}");
+    assert_eq!(
+        chain[0].as_str().unwrap().trim(),
+        pem(&certs.client_cert).trim()
+    );
+    assert_eq!(chain[1].as_str().unwrap().trim(), pem(&certs.ca).trim());
+    if let Some(process) = natsd_testkit::process::start_reference("callout-tls", &config).unwrap()
+    {
+        let theirs = session(format!("tls://{}", process.addr), service.again()).await;
+        let without_cipher = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("cipher");
+            v
+        };
+        assert_eq!(without_cipher(&ours), without_cipher(&theirs));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
