@@ -12,7 +12,7 @@ use crate::permissions::Permissions;
 use crate::{nkey, secret};
 
 /// One configured user: a name and password, or an NKey.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     /// The user name; for an NKey user, the public key.
     pub name: String,
@@ -22,6 +22,11 @@ pub struct User {
     pub permissions: Option<Permissions>,
     /// The account the user belongs to; the global account when `None`.
     pub account: Option<String>,
+    /// The kinds of connection it may come on (`STANDARD`, `WEBSOCKET`, ...); any when
+    /// empty.
+    pub allowed_connection_types: Vec<String>,
+    /// It may only connect through a trusted proxy, which natsd has none of.
+    pub proxy_required: bool,
 }
 
 /// What a client presented in CONNECT.
@@ -102,6 +107,10 @@ pub enum AuthError {
     /// The auth callout service could not be asked, or did not answer in time.
     #[error("{0}")]
     CalloutUnanswered(String),
+    #[error("proxy connection required")]
+    ProxyRequired,
+    #[error("user {0:?} may not connect with this connection type")]
+    ConnectionTypeNotAllowed(String),
 }
 
 /// The configured ways in.
@@ -118,6 +127,9 @@ pub struct Authenticator {
     pub trust: Option<Trust>,
     /// An external service decides on the clients it covers.
     pub callout: Option<crate::AuthCallout>,
+    /// `authorization { proxy_required }`: the token (or single user) may only be used
+    /// through a trusted proxy.
+    pub proxy_required: bool,
 }
 
 impl Authenticator {
@@ -170,6 +182,16 @@ impl Authenticator {
     /// NKey users need a nonce in INFO.
     pub fn needs_nonce(&self) -> bool {
         self.trust.is_some() || self.users.iter().any(|u| u.nkey.is_some())
+    }
+
+    /// The identity of a configured user whose credentials held, unless the way it
+    /// came is not one it may use.
+    fn admit(&self, user: &User, creds: &Credentials) -> Result<Identity, AuthError> {
+        let kind = creds.connection_type.as_str();
+        if !crate::jwt::connection_type_allowed(&user.allowed_connection_types, kind) {
+            return Err(AuthError::ConnectionTypeNotAllowed(user.name.clone()));
+        }
+        Ok(self.identity(user))
     }
 
     fn identity(&self, user: &User) -> Identity {
@@ -238,10 +260,10 @@ impl Authenticator {
                 .certificate
                 .iter()
                 .find_map(|name| self.users.iter().find(|u| &u.name == name))
-                .map(|user| self.identity(user))
                 .ok_or_else(|| {
                     AuthError::UnknownUser(creds.certificate.first().cloned().unwrap_or_default())
-                });
+                })
+                .and_then(|user| self.checked(user, creds));
         }
         if let Some(key) = &creds.nkey {
             let user = self
@@ -249,13 +271,19 @@ impl Authenticator {
                 .iter()
                 .find(|u| u.nkey.as_deref() == Some(key))
                 .ok_or_else(|| AuthError::UnknownNkey(key.clone()))?;
+            if user.proxy_required {
+                return Err(AuthError::ProxyRequired);
+            }
             let sig = creds.sig.as_deref().unwrap_or_default();
             if !nonce.is_some_and(|nonce| nkey::verify(key, nonce, sig)) {
                 return Err(AuthError::BadSignature(key.clone()));
             }
-            return Ok(self.identity(user));
+            return self.admit(user, creds);
         }
         if let Some(token) = &self.token {
+            if self.proxy_required {
+                return Err(AuthError::ProxyRequired);
+            }
             return match &creds.token {
                 Some(given) if secret::matches(token, given) => Ok(Identity {
                     user: String::new(),
@@ -276,7 +304,7 @@ impl Authenticator {
                     .iter()
                     .find(|u| &u.name == fallback)
                     .ok_or_else(|| AuthError::UnknownUser(fallback.clone()))?;
-                return Ok(self.identity(user));
+                return self.checked(user, creds);
             }
             _ => return Err(AuthError::NoCredentials),
         };
@@ -285,11 +313,23 @@ impl Authenticator {
             .iter()
             .find(|u| &u.name == name && u.nkey.is_none())
             .ok_or_else(|| AuthError::UnknownUser(name.clone()))?;
+        if user.proxy_required {
+            return Err(AuthError::ProxyRequired);
+        }
         let password = user.password.as_deref().unwrap_or_default();
         if !secret::matches(password, creds.pass.as_deref().unwrap_or_default()) {
             return Err(AuthError::WrongPassword(name.clone()));
         }
-        Ok(self.identity(user))
+        self.admit(user, creds)
+    }
+
+    /// [`Authenticator::admit`] for a user taken without a password check (by its
+    /// certificate, or as `no_auth_user`): it too may have to come through a proxy.
+    fn checked(&self, user: &User, creds: &Credentials) -> Result<Identity, AuthError> {
+        if user.proxy_required {
+            return Err(AuthError::ProxyRequired);
+        }
+        self.admit(user, creds)
     }
 }
 
@@ -306,6 +346,7 @@ mod tests {
             nkey: None,
             permissions: None,
             account: None,
+            ..Default::default()
         }
     }
 
@@ -360,6 +401,7 @@ mod tests {
                 nkey: None,
                 permissions: None,
                 account: None,
+                ..Default::default()
             }],
             map_certificates: true,
             ..Authenticator::default()
@@ -409,6 +451,7 @@ mod tests {
                 nkey: Some(public.clone()),
                 permissions: None,
                 account: None,
+                ..Default::default()
             }],
             ..Authenticator::default()
         };

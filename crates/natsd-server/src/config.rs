@@ -1185,7 +1185,7 @@ fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
                 auth.default_permissions = Some(permissions(value)?);
             }
             "auth_callout" | "auth_hook" => auth.callout = Some(auth_callout(value)?),
-            "proxy_required" => {}
+            "proxy_required" => auth.proxy_required = value.as_bool()?,
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
@@ -1194,9 +1194,8 @@ fn authorization(v: &Value, opts: &mut Options) -> Result<(), ConfigIssue> {
         auth.users.push(User {
             name,
             password: single_password,
-            nkey: None,
-            permissions: None,
-            account: None,
+            proxy_required: auth.proxy_required,
+            ..User::default()
         });
     }
     if auth.token.is_some() && auth.users.iter().any(|u| u.account.is_none()) {
@@ -1289,6 +1288,7 @@ fn auth_callout(v: &Value) -> Result<AuthCallout, ConfigIssue> {
 
 fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
     let (mut name, mut password, mut nkey, mut perms) = (None, None, None, None);
+    let (mut allowed_connection_types, mut proxy_required) = (Vec::new(), false);
     for entry in v.as_map()?.entries() {
         let value = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
@@ -1305,11 +1305,11 @@ fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
                 nkey = Some(key.to_owned());
             }
             "permission" | "permissions" | "authorization" => perms = Some(permissions(value)?),
-            "account"
-            | "allowed_connection_types"
-            | "connection_types"
-            | "clients"
-            | "proxy_required" => {}
+            "allowed_connection_types" | "connection_types" | "clients" => {
+                allowed_connection_types = connection_types(entry)?;
+            }
+            "proxy_required" => proxy_required = value.as_bool()?,
+            "account" => {}
             _ if entry.used_as_variable => {}
             _ => return Err(unknown(entry)),
         }
@@ -1323,6 +1323,26 @@ fn user_entry(v: &Value) -> Result<User, ConfigIssue> {
         nkey,
         permissions: perms,
         account: None,
+        allowed_connection_types,
+        proxy_required,
+    })
+}
+
+/// A user's `allowed_connection_types`, upper-cased; names nats-server does not know are
+/// refused all together, in its words.
+fn connection_types(entry: &Entry) -> Result<Vec<String>, ConfigIssue> {
+    let names = strings(&entry.value)?;
+    let (known, unknown): (Vec<String>, Vec<String>) = names
+        .iter()
+        .map(|name| name.to_ascii_uppercase())
+        .partition(|name| natsd_auth::jwt::CONNECTION_TYPES.contains(&name.as_str()));
+    if unknown.is_empty() {
+        return Ok(known);
+    }
+    let quoted: Vec<String> = unknown.iter().map(|name| format!("{name:?}")).collect();
+    Err(ConfigIssue {
+        pos: entry.key_pos.clone(),
+        message: format!("invalid connection types [{}]", quoted.join(" ")),
     })
 }
 

@@ -374,9 +374,7 @@ impl RunFlags {
             opts.authorization.users.push(natsd_auth::User {
                 name: user.clone(),
                 password: self.pass.clone(),
-                nkey: None,
-                permissions: None,
-                account: None,
+                ..natsd_auth::User::default()
             });
         }
         if self.auth_token.is_some() {

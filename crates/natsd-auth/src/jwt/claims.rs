@@ -290,6 +290,9 @@ pub struct UserLimits {
     pub payload: i64,
     #[serde(default)]
     pub bearer_token: bool,
+    /// The user may only connect through a trusted proxy.
+    #[serde(default)]
+    pub proxy_required: bool,
     #[serde(default)]
     pub allowed_connection_types: Vec<String>,
 }

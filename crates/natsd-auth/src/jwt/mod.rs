@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 pub use activation::verify_activation;
 pub use claims::*;
+pub use user::CONNECTION_TYPES;
 
 use crate::permissions::{Entry, Permissions, ResponsePermission, SubjectRule};
 
@@ -53,6 +54,8 @@ pub enum JwtError {
     BearerNotAllowed,
     #[error("connection type {0} not allowed")]
     ConnectionTypeNotAllowed(String),
+    #[error("proxy connection required")]
+    ProxyRequired,
     #[error("client address not allowed by the user's src")]
     SourceNotAllowed,
     #[error("outside connect times")]
@@ -387,6 +390,10 @@ impl Trust {
         };
         if check_times(account, facts.now).is_err() {
             return Err(JwtError::AccountExpired(account_key));
+        }
+        // natsd has no trusted proxies, so a user that must come through one cannot.
+        if claims.nats.limits.limits.proxy_required || granted.limits.proxy_required {
+            return Err(JwtError::ProxyRequired);
         }
         if granted.limits.bearer_token && account.nats.limits.disallow_bearer {
             return Err(JwtError::BearerNotAllowed);

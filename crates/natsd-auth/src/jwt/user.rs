@@ -20,7 +20,7 @@ const DAY: i64 = 86_400;
 const MAX_TEMPLATE_EXPANSIONS: usize = 4096;
 
 /// The connection types nats-server knows.
-const CONNECTION_TYPES: &[&str] = &[
+pub const CONNECTION_TYPES: &[&str] = &[
     "STANDARD",
     "WEBSOCKET",
     "LEAFNODE",

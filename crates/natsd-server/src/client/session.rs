@@ -428,7 +428,14 @@ impl Session {
                     self.conn.peer, self.conn.cid
                 ));
                 self.send_err(errors::AUTHORIZATION_VIOLATION);
-                self.conn.close(CloseReason::AuthenticationViolation);
+                let reason = match error {
+                    AuthError::ProxyRequired
+                    | AuthError::Jwt(natsd_auth::jwt::JwtError::ProxyRequired) => {
+                        CloseReason::ProxyRequired
+                    }
+                    _ => CloseReason::AuthenticationViolation,
+                };
+                self.conn.close(reason);
                 let presented = credentials.nkey.as_deref().or(credentials.user.as_deref());
                 crate::monitor::client_event(
                     &self.server,

@@ -419,3 +419,21 @@ fn allow_trace_belongs_to_service_exports_and_stream_imports() {
         assert!(found.ends_with(error), "{text}: {found}");
     }
 }
+
+#[test]
+fn users_take_connection_types_and_proxy_required() {
+    let (opts, report) = apply_text(
+        "authorization { users: [ {user: a, password: p, allowed_connection_types: [standard, \"MQTT\"], proxy_required: true} ] }\n",
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let user = &opts.authorization.users[0];
+    assert_eq!(user.allowed_connection_types, ["STANDARD", "MQTT"]);
+    assert!(user.proxy_required);
+    let found = first_error(
+        "authorization { users: [ {user: a, password: p, allowed_connection_types: [\"FOO\", standard, bar]} ] }\n",
+    );
+    assert!(
+        found.ends_with("1:49: invalid connection types [\"FOO\" \"BAR\"]"),
+        "{found}"
+    );
+}

@@ -16,6 +16,8 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     NoRespondersRequiresHeaders,
     AuthenticationViolation,
+    /// A user that may only come through a trusted proxy did not.
+    ProxyRequired,
     AuthenticationTimeout,
     AuthenticationExpired,
     Revocation,
@@ -43,6 +45,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::ProxyRequired => "Proxy Required",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::Revocation => "Credentials Revoked",

@@ -137,7 +137,19 @@ async fn users_with_jwt_credentials_connect_and_get_their_permissions() {
         &json!({}),
         Some(now_secs() - 10),
     );
-    all_refused(&server, &[foreign, expired]).await;
+    // So are users that must come through a trusted proxy (natsd has none) or on another
+    // kind of connection.
+    let proxied = account.creds(
+        &nkeys::KeyPair::new_user(),
+        &json!({"proxy_required": true}),
+        None,
+    );
+    let websocket_only = account.creds(
+        &nkeys::KeyPair::new_user(),
+        &json!({"allowed_connection_types": ["WEBSOCKET"]}),
+        None,
+    );
+    all_refused(&server, &[foreign, expired, proxied, websocket_only]).await;
 }
 
 #[tokio::test]

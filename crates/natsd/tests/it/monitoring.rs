@@ -358,6 +358,7 @@ async fn users_authenticate_and_connz_names_them() {
                 nkey: None,
                 permissions: None,
                 account: None,
+                ..Default::default()
             }],
             ..Authenticator::default()
         },

@@ -18,6 +18,7 @@ fn user(name: &str, password: &str, permissions: Option<Permissions>) -> User {
         nkey: None,
         permissions,
         account: None,
+        ..Default::default()
     }
 }
 
@@ -126,6 +127,7 @@ async fn users_tokens_and_nkeys_connect() {
         nkey: Some(key.public_key()),
         permissions: None,
         account: None,
+        ..Default::default()
     }]))
     .await
     .unwrap();

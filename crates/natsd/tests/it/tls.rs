@@ -195,6 +195,7 @@ async fn verify_and_map_takes_the_user_from_the_certificate() {
             nkey: None,
             permissions: None,
             account: None,
+            ..Default::default()
         }],
         map_certificates: true,
         ..natsd_auth::Authenticator::default()
