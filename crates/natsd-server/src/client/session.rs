@@ -573,6 +573,15 @@ impl Session {
         ));
     }
 
+    /// A published message's payload in the trace log.
+    #[cold]
+    #[inline(never)]
+    fn trace_payload(&self, message: &Message<'_>) {
+        if let Some(trace_log) = &self.client.trace_log {
+            trace_log.payload("<<-", message.payload.as_slice(), message.header_len);
+        }
+    }
+
     /// `127.0.0.1:5000 - cid:7 - <<- [SUB foo 1]`, nats-server's trace line shape.
     fn trace_line(&self, direction: &str, what: &str) {
         if let Some(trace_log) = &self.client.trace_log {
@@ -847,8 +856,8 @@ impl Session {
             size_text: publish.size_text(),
             payload: publish.payload(),
         };
-        if let Some(trace_log) = self.client.trace_log.as_ref() {
-            trace_log.payload("<<-", message.payload.as_slice(), message.header_len);
+        if self.trace {
+            self.trace_payload(&message);
         }
         // Only messages with headers can ask to be traced; the rest never leave this path.
         if message.header_len > 0 {

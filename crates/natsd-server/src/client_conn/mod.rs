@@ -98,6 +98,8 @@ impl ClientConn {
 
 impl ClientConn {
     /// Notes a message going out in the trace log, when it is on.
+    #[cold]
+    #[inline(never)]
     fn trace_delivery(&self, line: &MsgLine<'_>, payload: SharedSlice<'_>, header_len: usize) {
         if let Some(trace_log) = &self.trace_log {
             trace_log.delivery(line, payload.as_slice(), header_len);
@@ -125,27 +127,27 @@ impl Deliver for ClientConn {
     /// `MSG`/`HMSG`; header blocks go only to clients that asked for headers, others get
     /// `MSG` with the body alone.
     fn write(&self, sub: &Subscription, message: &Message<'_>, flusher: &mut Flusher) {
-        let line = |sizes| MsgLine {
+        let stripped_size;
+        let (sizes, payload, header_len) = if message.header_len == 0 {
+            (Sizes::Plain(message.size_text), message.payload, 0)
+        } else if self.headers.load(Ordering::Relaxed) {
+            let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
+            (sizes, message.payload, message.header_len)
+        } else {
+            let body = message.payload.skip(message.header_len);
+            stripped_size = encode::decimal(body.len());
+            (Sizes::Plain(stripped_size.as_bytes()), body, 0)
+        };
+        let line = MsgLine {
             subject: message.subject,
             sid: &sub.sid,
             reply: message.reply,
             sizes,
         };
-        if message.header_len == 0 {
-            self.trace_delivery(&line(Sizes::Plain(message.size_text)), message.payload, 0);
-            self.conn
-                .queue_message(line(Sizes::Plain(message.size_text)), message.payload);
-        } else if self.headers.load(Ordering::Relaxed) {
-            let sizes = Sizes::WithHeaders(message.header_len_text, message.size_text);
-            self.trace_delivery(&line(sizes), message.payload, message.header_len);
-            self.conn.queue_message(line(sizes), message.payload);
-        } else {
-            let body = message.payload.skip(message.header_len);
-            let size = encode::decimal(body.len());
-            self.trace_delivery(&line(Sizes::Plain(size.as_bytes())), body, 0);
-            self.conn
-                .queue_message(line(Sizes::Plain(size.as_bytes())), body);
+        if self.trace_log.is_some() {
+            self.trace_delivery(&line, payload, header_len);
         }
+        self.conn.queue_message(line, payload);
         flusher.mark(&self.conn);
     }
 
