@@ -1,0 +1,307 @@
+//! The file store: messages appended as checksummed records (see `record`) to numbered
+//! block files, a new block once one is full. Removals and purges are records too, so a
+//! block is only ever appended to. Opening scans every block: a torn tail is cut, damaged
+//! records are skipped and counted in [`Recovery`], and what survives is indexed again.
+//!
+//! Every store hands its record to the operating system before it returns, so a crash of
+//! the process loses nothing stored. With `sync_always`, it is also synced to the device
+//! before it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::index::Index;
+use crate::msg::{StoreError, StoredMsg, StreamState, SubjectState};
+use crate::record::{self, Kind};
+use crate::storage::Storage;
+use crate::StreamStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStoreConfig {
+    /// A block takes records until it holds this many bytes.
+    pub block_size: u64,
+    /// Sync each record to the device before the store returns.
+    pub sync_always: bool,
+}
+
+impl Default for FileStoreConfig {
+    fn default() -> Self {
+        FileStoreConfig {
+            block_size: 8 * 1024 * 1024,
+            sync_always: false,
+        }
+    }
+}
+
+/// What opening the store found wrong on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Stretches of bytes that held no valid record, each dropped.
+    pub damaged: u64,
+    pub damaged_bytes: u64,
+    /// Bytes at the end of blocks that held no whole record, cut.
+    pub torn_bytes: u64,
+}
+
+/// Where a message's record lies.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    block: u64,
+    offset: u64,
+    len: u32,
+}
+
+/// A message's size as nats-server's file store counts it.
+fn size(subject: &str, headers: &[u8], payload: &[u8]) -> u64 {
+    let header_part = if headers.is_empty() {
+        0
+    } else {
+        4 + headers.len()
+    };
+    (30 + subject.len() + header_part + payload.len()) as u64
+}
+
+fn block_name(id: u64) -> String {
+    format!("{id:010}.blk")
+}
+
+#[derive(Debug)]
+pub struct FileStore<S: Storage> {
+    storage: S,
+    config: FileStoreConfig,
+    index: Index<Place>,
+    /// Block ids, oldest first; the last takes appends.
+    blocks: Vec<u64>,
+    /// Length of the last block.
+    active_len: u64,
+    /// Blocks written since the last sync.
+    unsynced: BTreeSet<u64>,
+    recovery: Recovery,
+    buffer: Vec<u8>,
+}
+
+impl<S: Storage> FileStore<S> {
+    /// Opens the store on `storage`, recovering whatever its blocks hold.
+    pub fn open(mut storage: S, config: FileStoreConfig) -> Result<Self, StoreError> {
+        let mut blocks: Vec<u64> = storage
+            .list()?
+            .iter()
+            .filter_map(|name| name.strip_suffix(".blk")?.parse().ok())
+            .collect();
+        blocks.sort_unstable();
+        let mut index = Index::default();
+        let mut recovery = Recovery::default();
+        let mut active_len = 0;
+        for &block in &blocks {
+            let name = block_name(block);
+            let bytes = storage.read(&name)?;
+            let scan = record::scan(&bytes);
+            for damaged in &scan.damaged {
+                recovery.damaged += 1;
+                recovery.damaged_bytes += (damaged.end - damaged.start) as u64;
+            }
+            let mut len = bytes.len() as u64;
+            if let Some(torn) = scan.torn_at {
+                recovery.torn_bytes += len - torn as u64;
+                len = torn as u64;
+                storage.truncate(&name, len)?;
+            }
+            for found in &scan.records {
+                apply(&mut index, block, &bytes, found);
+            }
+            active_len = len;
+        }
+        if blocks.is_empty() {
+            blocks.push(1);
+        }
+        Ok(FileStore {
+            storage,
+            config,
+            index,
+            blocks,
+            active_len,
+            unsynced: BTreeSet::new(),
+            recovery,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// What opening found damaged or torn.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
+
+    fn active(&self) -> u64 {
+        self.blocks.last().copied().unwrap_or(1)
+    }
+
+    /// Appends the record in `buffer` to the active block (a new one when it is full);
+    /// returns where it went.
+    fn append(&mut self) -> Result<Place, StoreError> {
+        let len = self.buffer.len() as u64;
+        if self.active_len > 0 && self.active_len + len > self.config.block_size {
+            self.blocks.push(self.active() + 1);
+            self.active_len = 0;
+        }
+        let block = self.active();
+        let name = block_name(block);
+        self.storage.append(&name, &self.buffer)?;
+        if self.config.sync_always {
+            self.storage.sync(&name)?;
+        } else {
+            self.unsynced.insert(block);
+        }
+        let place = Place {
+            block,
+            offset: self.active_len,
+            len: u32::try_from(len).map_err(|_| StoreError::Corrupt("record too long".into()))?,
+        };
+        self.active_len += len;
+        Ok(place)
+    }
+
+    fn message(&self, seq: u64) -> Result<StoredMsg, StoreError> {
+        let entry = self.index.get(seq).ok_or(if seq > self.index.last_seq() {
+            StoreError::NotYetStored
+        } else {
+            StoreError::NotFound
+        })?;
+        let place = entry.value;
+        let bytes =
+            self.storage
+                .read_at(&block_name(place.block), place.offset, place.len as usize)?;
+        // A record is checked again as it is read: what was damaged since is not served.
+        let scan = record::scan(&bytes);
+        let found = scan
+            .records
+            .first()
+            .filter(|r| r.seq == seq && r.kind == Kind::Message)
+            .ok_or_else(|| StoreError::Corrupt(format!("message {seq}")))?;
+        Ok(StoredMsg {
+            seq,
+            subject: entry.subject.to_string(),
+            headers: Bytes::copy_from_slice(&bytes[found.headers.clone()]),
+            payload: Bytes::copy_from_slice(&bytes[found.payload.clone()]),
+            ts: found.ts,
+        })
+    }
+}
+
+/// Replays one recovered record into the index.
+fn apply(index: &mut Index<Place>, block: u64, bytes: &[u8], found: &record::Record) {
+    match found.kind {
+        Kind::Message => {
+            let subject = std::str::from_utf8(&bytes[found.subject.clone()]).unwrap_or_default();
+            let headers = &bytes[found.headers.clone()];
+            let payload = &bytes[found.payload.clone()];
+            let place = Place {
+                block,
+                offset: found.offset as u64,
+                len: found.len as u32,
+            };
+            let size = size(subject, headers, payload);
+            index.insert(found.seq, subject, size, found.ts, place);
+        }
+        Kind::Delete => {
+            index.remove(found.seq);
+            // Even when the message's own record did not survive, its sequence was used.
+            index.skip_to(found.seq, found.ts);
+        }
+        Kind::Purge => {
+            index.clear();
+            index.raise_floor(found.seq);
+        }
+    }
+}
+
+impl<S: Storage> StreamStore for FileStore<S> {
+    fn store(
+        &mut self,
+        subject: &str,
+        headers: &[u8],
+        payload: &[u8],
+        ts: i64,
+    ) -> Result<u64, StoreError> {
+        let seq = self.index.next_seq();
+        self.buffer.clear();
+        record::encode(
+            &mut self.buffer,
+            Kind::Message,
+            (seq, ts),
+            subject,
+            headers,
+            payload,
+        );
+        let place = self.append()?;
+        let size = size(subject, headers, payload);
+        self.index.insert(seq, subject, size, ts, place);
+        Ok(seq)
+    }
+
+    fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
+        self.message(seq)
+    }
+
+    fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError> {
+        let seq = self.index.last_of(subject).ok_or(StoreError::NotFound)?;
+        self.message(seq)
+    }
+
+    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
+        let (seq, _) = self
+            .index
+            .next_matching(filter, start)
+            .ok_or(StoreError::NotFound)?;
+        self.message(seq)
+    }
+
+    fn remove(&mut self, seq: u64) -> Result<bool, StoreError> {
+        if self.index.get(seq).is_none() {
+            return Ok(false);
+        }
+        self.buffer.clear();
+        record::encode(&mut self.buffer, Kind::Delete, (seq, 0), "", b"", b"");
+        self.append()?;
+        self.index.remove(seq);
+        Ok(true)
+    }
+
+    fn purge(&mut self) -> Result<u64, StoreError> {
+        let floor = self.index.next_seq();
+        // The purge record opens a block of its own, so the older blocks can go once it
+        // is written: whatever a crash leaves of them, the record clears on recovery.
+        self.buffer.clear();
+        record::encode(&mut self.buffer, Kind::Purge, (floor, 0), "", b"", b"");
+        let old = std::mem::take(&mut self.blocks);
+        let next = old.last().map_or(1, |last| last + 1);
+        self.blocks.push(next);
+        self.active_len = 0;
+        self.append()?;
+        self.storage.sync(&block_name(next))?;
+        for block in old {
+            // The block an empty store opened with may never have been written.
+            match self.storage.remove(&block_name(block)) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+            self.unsynced.remove(&block);
+        }
+        Ok(self.index.clear().len() as u64)
+    }
+
+    fn state(&self) -> StreamState {
+        self.index.state()
+    }
+
+    fn subject_state(&self, subject: &str) -> Option<SubjectState> {
+        self.index.subject_state(subject)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        for block in std::mem::take(&mut self.unsynced) {
+            self.storage.sync(&block_name(block))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! The bookkeeping both stores share: messages by sequence (holding whatever the store
+//! keeps for each, the message itself or where it lies on disk), the state counts, and
+//! per-subject counts with first and last sequences.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::msg::{StreamState, SubjectState};
+
+/// What the index knows of one message; `value` is the store's own.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry<T> {
+    pub subject: Arc<str>,
+    pub size: u64,
+    pub ts: i64,
+    pub value: T,
+}
+
+#[derive(Debug)]
+pub(crate) struct Index<T> {
+    entries: BTreeMap<u64, Entry<T>>,
+    subjects: HashMap<Arc<str>, SubjectState>,
+    bytes: u64,
+    last_seq: u64,
+    last_ts: i64,
+    /// The first sequence still possible: messages below it were purged.
+    floor: u64,
+}
+
+impl<T> Default for Index<T> {
+    fn default() -> Self {
+        Index {
+            entries: BTreeMap::new(),
+            subjects: HashMap::new(),
+            bytes: 0,
+            last_seq: 0,
+            last_ts: 0,
+            floor: 1,
+        }
+    }
+}
+
+impl<T> Index<T> {
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq + 1
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Records a message; sequences only grow.
+    pub fn insert(&mut self, seq: u64, subject: &str, size: u64, ts: i64, value: T) {
+        let subject = match self.subjects.get_key_value(subject) {
+            Some((known, _)) => Arc::clone(known),
+            None => Arc::from(subject),
+        };
+        let state = self
+            .subjects
+            .entry(Arc::clone(&subject))
+            .or_insert(SubjectState {
+                msgs: 0,
+                first: seq,
+                last: seq,
+            });
+        state.msgs += 1;
+        state.last = seq;
+        self.bytes += size;
+        self.last_seq = self.last_seq.max(seq);
+        self.last_ts = ts;
+        self.entries.insert(
+            seq,
+            Entry {
+                subject,
+                size,
+                ts,
+                value,
+            },
+        );
+    }
+
+    /// Notes that `seq` was used without a message being kept (a record that did not
+    /// survive), so that the next sequence stays past it.
+    pub fn skip_to(&mut self, seq: u64, ts: i64) {
+        if seq > self.last_seq {
+            self.last_seq = seq;
+            self.last_ts = ts;
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Entry<T>> {
+        self.entries.get(&seq)
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Entry<T>> {
+        let entry = self.entries.remove(&seq)?;
+        self.bytes -= entry.size;
+        let Some(mut state) = self.subjects.get(&entry.subject).copied() else {
+            return Some(entry);
+        };
+        state.msgs -= 1;
+        if state.msgs == 0 {
+            self.subjects.remove(&entry.subject);
+            return Some(entry);
+        }
+        if state.first == seq {
+            state.first = self.next_of(&entry.subject, seq + 1, state.last);
+        }
+        if state.last == seq {
+            state.last = self.previous_of(&entry.subject, seq, state.first);
+        }
+        self.subjects.insert(Arc::clone(&entry.subject), state);
+        Some(entry)
+    }
+
+    /// The first sequence in `from..=to` holding `subject` (`to` when none does before).
+    fn next_of(&self, subject: &str, from: u64, to: u64) -> u64 {
+        self.entries
+            .range(from..=to)
+            .find(|(_, e)| &*e.subject == subject)
+            .map_or(to, |(seq, _)| *seq)
+    }
+
+    /// The last sequence in `from..to` holding `subject` (`from` when none does after).
+    fn previous_of(&self, subject: &str, to: u64, from: u64) -> u64 {
+        self.entries
+            .range(from..to)
+            .rev()
+            .find(|(_, e)| &*e.subject == subject)
+            .map_or(from, |(seq, _)| *seq)
+    }
+
+    /// Forgets every message; returns them, in order. Sequences go on from the last.
+    pub fn clear(&mut self) -> Vec<(u64, Entry<T>)> {
+        self.subjects.clear();
+        self.bytes = 0;
+        self.floor = self.last_seq + 1;
+        std::mem::take(&mut self.entries).into_iter().collect()
+    }
+
+    /// Messages below `floor` are gone (a purge recovered from disk).
+    pub fn raise_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
+        if floor > self.last_seq + 1 {
+            self.last_seq = floor - 1;
+        }
+    }
+
+    pub fn last_of(&self, subject: &str) -> Option<u64> {
+        self.subjects.get(subject).map(|state| state.last)
+    }
+
+    /// The first message at or after `start` whose subject `filter` matches.
+    pub fn next_matching(&self, filter: &str, start: u64) -> Option<(u64, &Entry<T>)> {
+        let matches = |subject: &str| {
+            filter.is_empty()
+                || filter == ">"
+                || natsd_subject::matches(filter.as_bytes(), subject.as_bytes())
+        };
+        self.entries
+            .range(start..)
+            .find(|(_, e)| matches(&e.subject))
+            .map(|(seq, e)| (*seq, e))
+    }
+
+    pub fn state(&self) -> StreamState {
+        let msgs = self.entries.len() as u64;
+        let first = self.entries.first_key_value();
+        let first_seq = first.map_or(self.floor.max(self.last_seq + 1), |(seq, _)| *seq);
+        let span = if msgs == 0 {
+            0
+        } else {
+            self.last_seq - first_seq + 1
+        };
+        StreamState {
+            msgs,
+            bytes: self.bytes,
+            first_seq,
+            first_ts: first.map_or(0, |(_, e)| e.ts),
+            last_seq: self.last_seq,
+            last_ts: self.last_ts,
+            num_deleted: span - msgs,
+            num_subjects: self.subjects.len() as u64,
+        }
+    }
+
+    pub fn subject_state(&self, subject: &str) -> Option<SubjectState> {
+        self.subjects.get(subject).copied()
+    }
+}

@@ -1,0 +1,293 @@
+//! One suite for every store: the memory store, the file store on a simulated disk and on
+//! a directory. Then the file store against the memory store on random operations, and
+//! the file store's recovery from crashes, torn writes and flipped bits.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use natsd_store::{
+    DirStorage, FileStore, FileStoreConfig, MemStore, SimStorage, StoreError, StreamStore,
+};
+
+fn small_blocks() -> FileStoreConfig {
+    FileStoreConfig {
+        block_size: 256,
+        sync_always: false,
+    }
+}
+
+/// Each store the suite runs on, fresh.
+fn stores(name: &str) -> Vec<(String, Box<dyn StreamStore>)> {
+    let dir = std::env::temp_dir().join(format!("natsd-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    vec![
+        ("memory".into(), Box::new(MemStore::new())),
+        (
+            "file on a simulated disk".into(),
+            Box::new(FileStore::open(SimStorage::new(), small_blocks()).unwrap()),
+        ),
+        (
+            "file in a directory".into(),
+            Box::new(FileStore::open(DirStorage::new(&dir).unwrap(), small_blocks()).unwrap()),
+        ),
+    ]
+}
+
+#[test]
+fn stored_messages_load_back_by_sequence_and_subject() {
+    for (name, mut store) in stores("load") {
+        assert_eq!(store.store("a.1", b"", b"one", 10).unwrap(), 1, "{name}");
+        let headers = b"NATS/1.0\r\nX: y\r\n\r\n";
+        assert_eq!(store.store("a.2", headers, b"two", 20).unwrap(), 2);
+        assert_eq!(store.store("a.1", b"", b"three", 30).unwrap(), 3);
+        let second = store.load(2).unwrap();
+        assert_eq!(
+            (
+                second.subject.as_str(),
+                &second.headers[..],
+                &second.payload[..],
+                second.ts
+            ),
+            ("a.2", &headers[..], &b"two"[..], 20),
+            "{name}"
+        );
+        assert_eq!(store.load_last("a.1").unwrap().payload, "three", "{name}");
+        assert_eq!(store.load_next("a.*", 2).unwrap().seq, 2, "{name}");
+        assert_eq!(store.load_next("a.1", 2).unwrap().seq, 3, "{name}");
+        assert!(
+            matches!(store.load(9), Err(StoreError::NotYetStored)),
+            "{name}"
+        );
+        assert!(
+            matches!(store.load_last("b"), Err(StoreError::NotFound)),
+            "{name}"
+        );
+        let state = store.state();
+        assert_eq!(
+            (
+                state.msgs,
+                state.first_seq,
+                state.last_seq,
+                state.num_subjects
+            ),
+            (3, 1, 3, 2),
+            "{name}"
+        );
+        assert_eq!((state.first_ts, state.last_ts), (10, 30), "{name}");
+    }
+}
+
+#[test]
+fn removals_leave_gaps_and_move_subject_bounds() {
+    for (name, mut store) in stores("remove") {
+        for payload in ["1", "2", "3", "4"] {
+            store.store("s", b"", payload.as_bytes(), 1).unwrap();
+        }
+        assert!(store.remove(1).unwrap(), "{name}");
+        assert!(store.remove(3).unwrap(), "{name}");
+        assert!(!store.remove(3).unwrap(), "{name}");
+        assert!(matches!(store.load(3), Err(StoreError::NotFound)), "{name}");
+        let subject = store.subject_state("s").unwrap();
+        assert_eq!(
+            (subject.msgs, subject.first, subject.last),
+            (2, 2, 4),
+            "{name}"
+        );
+        let state = store.state();
+        assert_eq!(
+            (state.msgs, state.first_seq, state.num_deleted),
+            (2, 2, 1),
+            "{name}"
+        );
+        assert!(store.remove(4).unwrap());
+        assert_eq!(store.subject_state("s").unwrap().last, 2, "{name}");
+    }
+}
+
+#[test]
+fn a_purge_empties_the_stream_and_sequences_go_on() {
+    for (name, mut store) in stores("purge") {
+        for _ in 0..10 {
+            store
+                .store("p", b"", b"0123456789012345678901234567890", 1)
+                .unwrap();
+        }
+        assert_eq!(store.purge().unwrap(), 10, "{name}");
+        let state = store.state();
+        assert_eq!(
+            (state.msgs, state.bytes, state.first_seq, state.last_seq),
+            (0, 0, 11, 10),
+            "{name}"
+        );
+        assert_eq!(store.store("p", b"", b"after", 2).unwrap(), 11, "{name}");
+        assert_eq!(store.state().first_seq, 11, "{name}");
+    }
+}
+
+/// Reopening a file store finds what it held, whatever the blocks.
+#[test]
+fn a_reopened_file_store_holds_what_it_held() {
+    let disk = SimStorage::new();
+    let mut store = FileStore::open(disk.clone(), small_blocks()).unwrap();
+    for i in 0..40 {
+        store
+            .store(&format!("r.{}", i % 3), b"", format!("m{i}").as_bytes(), i)
+            .unwrap();
+    }
+    store.remove(5).unwrap();
+    let before = store.state();
+    drop(store);
+    let store = FileStore::open(disk, small_blocks()).unwrap();
+    assert_eq!(store.state(), before);
+    assert_eq!(store.load(40).unwrap().payload, "m39");
+    assert!(matches!(store.load(5), Err(StoreError::NotFound)));
+    assert_eq!(store.recovery(), Default::default());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Store(u8, Vec<u8>),
+    Remove(u64),
+    Purge,
+    Reopen,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => (0u8..4, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(s, p)| Op::Store(s, p)),
+        2 => (1u64..30).prop_map(Op::Remove),
+        1 => Just(Op::Purge),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    /// The file store answers as the memory store does, after any operations, across
+    /// reopenings. (Sizes are the stores' own, so bytes are not compared.)
+    #[test]
+    fn the_file_store_agrees_with_the_memory_store(ops in proptest::collection::vec(op(), 1..60)) {
+        let disk = SimStorage::new();
+        let mut file = FileStore::open(disk.clone(), small_blocks()).unwrap();
+        let mut memory = MemStore::new();
+        for op in ops {
+            match op {
+                Op::Store(s, payload) => {
+                    let subject = format!("sub.{s}");
+                    let a = file.store(&subject, b"", &payload, 7).unwrap();
+                    let b = memory.store(&subject, b"", &payload, 7).unwrap();
+                    proptest::prop_assert_eq!(a, b);
+                }
+                Op::Remove(seq) => {
+                    proptest::prop_assert_eq!(file.remove(seq).unwrap(), memory.remove(seq).unwrap());
+                }
+                Op::Purge => {
+                    proptest::prop_assert_eq!(file.purge().unwrap(), memory.purge().unwrap());
+                }
+                Op::Reopen => {
+                    drop(file);
+                    file = FileStore::open(disk.clone(), small_blocks()).unwrap();
+                }
+            }
+            let (f, m) = (file.state(), memory.state());
+            proptest::prop_assert_eq!(
+                (f.msgs, f.first_seq, f.last_seq, f.num_deleted, f.num_subjects),
+                (m.msgs, m.first_seq, m.last_seq, m.num_deleted, m.num_subjects)
+            );
+        }
+        for seq in 1..=memory.state().last_seq {
+            let (f, m) = (file.load(seq).ok(), memory.load(seq).ok());
+            proptest::prop_assert_eq!(f.map(|m| (m.subject, m.payload)), m.map(|m| (m.subject, m.payload)));
+        }
+        for s in 0..4 {
+            let subject = format!("sub.{s}");
+            proptest::prop_assert_eq!(file.subject_state(&subject), memory.subject_state(&subject));
+        }
+    }
+}
+
+/// A process crash loses nothing stored: every store handed its record to the operating
+/// system before returning.
+#[test]
+fn a_process_crash_keeps_every_stored_message() {
+    let disk = SimStorage::new();
+    let mut store = FileStore::open(disk.clone(), small_blocks()).unwrap();
+    for i in 0..50 {
+        store.store("c", b"", format!("{i}").as_bytes(), i).unwrap();
+    }
+    // Dropped without a sync or a close, as by kill -9; the disk keeps what was written.
+    drop(store);
+    let store = FileStore::open(disk, small_blocks()).unwrap();
+    assert_eq!(store.state().msgs, 50);
+    assert_eq!(store.load(50).unwrap().payload, "49");
+}
+
+/// With sync_always a power loss keeps every stored message; a write cut short in the
+/// middle of the last record is cut off, and the store takes new messages after it.
+#[test]
+fn a_power_loss_keeps_what_was_synced_and_cuts_a_torn_write() {
+    let always = FileStoreConfig {
+        sync_always: true,
+        ..small_blocks()
+    };
+    let disk = SimStorage::new();
+    let mut store = FileStore::open(disk.clone(), always).unwrap();
+    for i in 0..20 {
+        store.store("d", b"", format!("{i}").as_bytes(), i).unwrap();
+    }
+    drop(store);
+    disk.lose_power(0);
+    let store = FileStore::open(disk.clone(), always).unwrap();
+    assert_eq!(store.state().msgs, 20);
+    drop(store);
+
+    // An unsynced write: a power loss keeps only part of it.
+    let mut unsynced = FileStore::open(disk.clone(), small_blocks()).unwrap();
+    unsynced.store("d", b"", b"not synced", 99).unwrap();
+    drop(unsynced);
+    disk.lose_power(7);
+    let mut store = FileStore::open(disk.clone(), always).unwrap();
+    assert_eq!(store.state().msgs, 20);
+    assert_eq!(store.recovery().torn_bytes, 7);
+    assert_eq!(store.store("d", b"", b"next", 100).unwrap(), 21);
+    drop(store);
+    let store = FileStore::open(disk, always).unwrap();
+    assert_eq!(store.load(21).unwrap().payload, "next");
+    assert_eq!(store.recovery(), Default::default());
+}
+
+/// A flipped bit in the middle of a block drops that record alone, reported; every
+/// message served is byte for byte the one stored, and the store goes on.
+#[test]
+fn a_flipped_bit_drops_one_record_and_no_more() {
+    let disk = SimStorage::new();
+    let config = FileStoreConfig {
+        block_size: 1 << 20,
+        sync_always: true,
+    };
+    let mut store = FileStore::open(disk.clone(), config).unwrap();
+    let payload = |i: usize| format!("payload number {i}").into_bytes();
+    for i in 0..30 {
+        store.store("f", b"", &payload(i), i as i64).unwrap();
+    }
+    drop(store);
+    let block = "0000000001.blk";
+    disk.flip(block, disk.len(block) / 2, 0x10);
+    let mut store = FileStore::open(disk, config).unwrap();
+    assert_eq!(store.recovery().damaged, 1);
+    assert_eq!(store.state().msgs, 29);
+    for seq in 1..=30u64 {
+        if let Ok(msg) = store.load(seq) {
+            assert_eq!(msg.payload, payload(seq as usize - 1), "message {seq}");
+        }
+    }
+    assert_eq!(store.store("f", b"", b"more", 31).unwrap(), 31);
+}
+
+/// A record damaged after the store opened is not served either.
+#[test]
+fn a_record_damaged_while_open_is_refused() {
+    let disk = SimStorage::new();
+    let mut store = FileStore::open(disk.clone(), FileStoreConfig::default()).unwrap();
+    store.store("g", b"", b"good", 1).unwrap();
+    disk.flip("0000000001.blk", disk.len("0000000001.blk") - 1, 0x01);
+    assert!(matches!(store.load(1), Err(StoreError::Corrupt(_))));
+}
