@@ -1,6 +1,8 @@
 //! The bookkeeping both stores share: messages by sequence (holding whatever the store
 //! keeps for each, the message itself or where it lies on disk), the state counts, and
-//! per-subject counts with first and last sequences.
+//! per-subject counts with first and last sequences. Each message links to the previous
+//! and next message on its subject, so removing any of them keeps its subject's first
+//! and last right in constant time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,6 +16,9 @@ pub(crate) struct Entry<T> {
     pub size: u64,
     pub ts: i64,
     pub value: T,
+    /// The previous and next message on the same subject; 0 for none.
+    prev: u64,
+    next: u64,
 }
 
 #[derive(Debug)]
@@ -61,10 +66,14 @@ impl<T> Index<T> {
             .or_insert(SubjectState {
                 msgs: 0,
                 first: seq,
-                last: seq,
+                last: 0,
             });
+        let prev = state.last;
         state.msgs += 1;
         state.last = seq;
+        if let Some(before) = self.entries.get_mut(&prev) {
+            before.next = seq;
+        }
         self.bytes += size;
         self.last_seq = self.last_seq.max(seq);
         self.last_ts = ts;
@@ -75,6 +84,8 @@ impl<T> Index<T> {
                 size,
                 ts,
                 value,
+                prev,
+                next: 0,
             },
         );
     }
@@ -95,39 +106,29 @@ impl<T> Index<T> {
     pub fn remove(&mut self, seq: u64) -> Option<Entry<T>> {
         let entry = self.entries.remove(&seq)?;
         self.bytes -= entry.size;
-        let Some(mut state) = self.subjects.get(&entry.subject).copied() else {
-            return Some(entry);
+        if let Some(before) = self.entries.get_mut(&entry.prev) {
+            before.next = entry.next;
+        }
+        if let Some(after) = self.entries.get_mut(&entry.next) {
+            after.prev = entry.prev;
+        }
+        let emptied = match self.subjects.get_mut(&entry.subject) {
+            Some(state) => {
+                state.msgs -= 1;
+                if state.first == seq {
+                    state.first = entry.next;
+                }
+                if state.last == seq {
+                    state.last = entry.prev;
+                }
+                state.msgs == 0
+            }
+            None => false,
         };
-        state.msgs -= 1;
-        if state.msgs == 0 {
+        if emptied {
             self.subjects.remove(&entry.subject);
-            return Some(entry);
         }
-        if state.first == seq {
-            state.first = self.next_of(&entry.subject, seq + 1, state.last);
-        }
-        if state.last == seq {
-            state.last = self.previous_of(&entry.subject, seq, state.first);
-        }
-        self.subjects.insert(Arc::clone(&entry.subject), state);
         Some(entry)
-    }
-
-    /// The first sequence in `from..=to` holding `subject` (`to` when none does before).
-    fn next_of(&self, subject: &str, from: u64, to: u64) -> u64 {
-        self.entries
-            .range(from..=to)
-            .find(|(_, e)| &*e.subject == subject)
-            .map_or(to, |(seq, _)| *seq)
-    }
-
-    /// The last sequence in `from..to` holding `subject` (`from` when none does after).
-    fn previous_of(&self, subject: &str, to: u64, from: u64) -> u64 {
-        self.entries
-            .range(from..to)
-            .rev()
-            .find(|(_, e)| &*e.subject == subject)
-            .map_or(from, |(seq, _)| *seq)
     }
 
     /// Forgets every message; returns them, in order. Sequences go on from the last.
@@ -186,5 +187,43 @@ impl<T> Index<T> {
 
     pub fn subject_state(&self, subject: &str) -> Option<SubjectState> {
         self.subjects.get(subject).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Per-subject counts and bounds agree with counting the messages left, after
+        /// any inserts and removals.
+        #[test]
+        fn subject_state_agrees_with_a_naive_count(
+            ops in proptest::collection::vec((0u8..3, proptest::bool::ANY, 1u64..40), 1..120)
+        ) {
+            let mut index: Index<()> = Index::default();
+            for (subject, insert, seq) in ops {
+                if insert {
+                    let next = index.next_seq();
+                    index.insert(next, &format!("s{subject}"), 1, 0, ());
+                } else {
+                    index.remove(seq);
+                }
+            }
+            for subject in ["s0", "s1", "s2"] {
+                let held: Vec<u64> = index
+                    .entries
+                    .iter()
+                    .filter(|(_, e)| &*e.subject == subject)
+                    .map(|(seq, _)| *seq)
+                    .collect();
+                let naive = (!held.is_empty()).then(|| SubjectState {
+                    msgs: held.len() as u64,
+                    first: held[0],
+                    last: held[held.len() - 1],
+                });
+                proptest::prop_assert_eq!(index.subject_state(subject), naive);
+            }
+        }
     }
 }
