@@ -3,11 +3,17 @@
 //! block is only ever appended to. Opening scans every block: a torn tail is cut, damaged
 //! records are skipped and counted in [`Recovery`], and what survives is indexed again.
 //!
+//! A block goes once its messages are gone and its records no longer matter: the
+//! removals it records concern only messages of blocks already gone, and a purge it
+//! records has no older block left to clear. So the blocks of a stream under limits or
+//! a work queue go as it ages messages out; a purge starts a new block and drops every
+//! older one.
+//!
 //! Every store hands its record to the operating system before it returns, so a crash of
 //! the process loses nothing stored. With `sync_always`, it is also synced to the device
 //! before it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
@@ -44,6 +50,40 @@ pub struct Recovery {
     pub torn_bytes: u64,
 }
 
+/// What one block's records amount to.
+#[derive(Debug, Clone, Copy)]
+struct Contents {
+    /// Messages in it not removed.
+    live: u64,
+    /// The lowest sequence of a message record in it, removed or not.
+    first_message: u64,
+    /// The highest sequence a removal record in it names.
+    last_removal: u64,
+    /// It records a purge.
+    purge: bool,
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents {
+            live: 0,
+            first_message: u64::MAX,
+            last_removal: 0,
+            purge: false,
+        }
+    }
+}
+
+impl Contents {
+    fn note(&mut self, kind: Kind, seq: u64) {
+        match kind {
+            Kind::Message => self.first_message = self.first_message.min(seq),
+            Kind::Delete => self.last_removal = self.last_removal.max(seq),
+            Kind::Purge => self.purge = true,
+        }
+    }
+}
+
 /// Where a message's record lies.
 #[derive(Debug, Clone, Copy)]
 struct Place {
@@ -77,6 +117,8 @@ pub struct FileStore<S: Storage> {
     active_len: u64,
     /// Blocks written since the last sync.
     unsynced: BTreeSet<u64>,
+    /// What each block holds, for deciding when it may go.
+    contents: BTreeMap<u64, Contents>,
     recovery: Recovery,
     buffer: Vec<u8>,
 }
@@ -91,6 +133,7 @@ impl<S: Storage> FileStore<S> {
             .collect();
         blocks.sort_unstable();
         let mut index = Index::default();
+        let mut contents: BTreeMap<u64, Contents> = BTreeMap::new();
         let mut recovery = Recovery::default();
         let mut active_len = 0;
         for &block in &blocks {
@@ -107,7 +150,9 @@ impl<S: Storage> FileStore<S> {
                 len = torn as u64;
                 storage.truncate(&name, len)?;
             }
+            let noted = contents.entry(block).or_default();
             for found in &scan.records {
+                noted.note(found.kind, found.seq);
                 apply(&mut index, block, &bytes, found);
             }
             active_len = len;
@@ -115,16 +160,58 @@ impl<S: Storage> FileStore<S> {
         if blocks.is_empty() {
             blocks.push(1);
         }
-        Ok(FileStore {
+        for place in index.values() {
+            contents.entry(place.block).or_default().live += 1;
+        }
+        let mut store = FileStore {
             storage,
             config,
             index,
             blocks,
             active_len,
             unsynced: BTreeSet::new(),
+            contents,
             recovery,
             buffer: Vec::new(),
-        })
+        };
+        store.drop_dead_blocks()?;
+        Ok(store)
+    }
+
+    /// Removes the blocks that hold no message and whose records no longer matter. A
+    /// removal or purge record only ever concerns messages of its own or older blocks;
+    /// once no older block holds a message it names, nothing depends on it. The block
+    /// taking appends always stays.
+    fn drop_dead_blocks(&mut self) -> Result<(), StoreError> {
+        let last = self.blocks.len().saturating_sub(1);
+        // The lowest message sequence in the blocks kept so far, older first.
+        let mut kept_first = u64::MAX;
+        let mut kept_any = false;
+        let mut gone = Vec::new();
+        for (i, block) in self.blocks.iter().enumerate() {
+            let contents = self.contents.get(block).copied().unwrap_or_default();
+            let droppable = i < last
+                && contents.live == 0
+                && contents.last_removal < kept_first
+                && (!contents.purge || !kept_any);
+            if droppable {
+                gone.push(*block);
+            } else {
+                kept_first = kept_first.min(contents.first_message);
+                kept_any = true;
+            }
+        }
+        for block in gone {
+            // A block that was never written has no file.
+            match self.storage.remove(&block_name(block)) {
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+            self.blocks.retain(|b| *b != block);
+            self.contents.remove(&block);
+            self.unsynced.remove(&block);
+        }
+        Ok(())
     }
 
     /// What opening found damaged or torn.
@@ -136,9 +223,9 @@ impl<S: Storage> FileStore<S> {
         self.blocks.last().copied().unwrap_or(1)
     }
 
-    /// Appends the record in `buffer` to the active block (a new one when it is full);
-    /// returns where it went.
-    fn append(&mut self) -> Result<Place, StoreError> {
+    /// Appends the record in `buffer` (of `kind`, naming `seq`) to the active block (a
+    /// new one when it is full); returns where it went.
+    fn append(&mut self, kind: Kind, seq: u64) -> Result<Place, StoreError> {
         let len = self.buffer.len() as u64;
         if self.active_len > 0 && self.active_len + len > self.config.block_size {
             self.blocks.push(self.active() + 1);
@@ -147,6 +234,7 @@ impl<S: Storage> FileStore<S> {
         let block = self.active();
         let name = block_name(block);
         self.storage.append(&name, &self.buffer)?;
+        self.contents.entry(block).or_default().note(kind, seq);
         if self.config.sync_always {
             self.storage.sync(&name)?;
         } else {
@@ -233,8 +321,9 @@ impl<S: Storage> StreamStore for FileStore<S> {
             headers,
             payload,
         );
-        let place = self.append()?;
+        let place = self.append(Kind::Message, seq)?;
         let size = size(subject, headers, payload);
+        self.contents.entry(place.block).or_default().live += 1;
         self.index.insert(seq, subject, size, ts, place);
         Ok(seq)
     }
@@ -262,8 +351,13 @@ impl<S: Storage> StreamStore for FileStore<S> {
         }
         self.buffer.clear();
         record::encode(&mut self.buffer, Kind::Delete, (seq, 0), "", b"", b"");
-        self.append()?;
-        self.index.remove(seq);
+        self.append(Kind::Delete, seq)?;
+        if let Some(entry) = self.index.remove(seq) {
+            if let Some(contents) = self.contents.get_mut(&entry.value.block) {
+                contents.live = contents.live.saturating_sub(1);
+            }
+        }
+        self.drop_dead_blocks()?;
         Ok(true)
     }
 
@@ -277,17 +371,15 @@ impl<S: Storage> StreamStore for FileStore<S> {
         let next = old.last().map_or(1, |last| last + 1);
         self.blocks.push(next);
         self.active_len = 0;
-        self.append()?;
+        self.append(Kind::Purge, floor)?;
         self.storage.sync(&block_name(next))?;
-        for block in old {
-            // The block an empty store opened with may never have been written.
-            match self.storage.remove(&block_name(block)) {
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                other => other?,
-            }
-            self.unsynced.remove(&block);
+        self.blocks.splice(0..0, old);
+        for contents in self.contents.values_mut() {
+            contents.live = 0;
         }
-        Ok(self.index.clear().len() as u64)
+        let purged = self.index.clear().len() as u64;
+        self.drop_dead_blocks()?;
+        Ok(purged)
     }
 
     fn state(&self) -> StreamState {

@@ -99,6 +99,11 @@ impl<T> Index<T> {
         }
     }
 
+    /// What the store keeps of each message, in sequence order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.values().map(|e| &e.value)
+    }
+
     pub fn get(&self, seq: u64) -> Option<&Entry<T>> {
         self.entries.get(&seq)
     }

@@ -21,6 +21,9 @@ pub trait Storage {
     /// Makes what was appended to `name` survive a power loss.
     fn sync(&mut self, name: &str) -> io::Result<()>;
     fn remove(&mut self, name: &str) -> io::Result<()>;
+    /// Replaces the whole of `name` with `data`, durably and all at once: after a crash
+    /// it holds the old bytes or the new, never a mix.
+    fn replace(&mut self, name: &str, data: &[u8]) -> io::Result<()>;
 }
 
 /// Files in a directory.
@@ -96,6 +99,16 @@ impl Storage for DirStorage {
     fn remove(&mut self, name: &str) -> io::Result<()> {
         self.open.remove(name);
         std::fs::remove_file(self.dir.join(name))
+    }
+
+    fn replace(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
+        self.open.remove(name);
+        let temporary = self.dir.join(format!("{name}.tmp"));
+        let mut file = File::create(&temporary)?;
+        file.write_all(data)?;
+        file.sync_data()?;
+        std::fs::rename(&temporary, self.dir.join(name))?;
+        File::open(&self.dir)?.sync_all()
     }
 }
 
@@ -207,5 +220,14 @@ impl Storage for SimStorage {
             .remove(name)
             .map(|_| ())
             .ok_or_else(|| missing(name))
+    }
+
+    fn replace(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
+        let file = SimFile {
+            data: data.to_vec(),
+            synced: data.len(),
+        };
+        self.files().insert(name.to_owned(), file);
+        Ok(())
     }
 }

@@ -291,3 +291,28 @@ fn a_record_damaged_while_open_is_refused() {
     disk.flip("0000000001.blk", disk.len("0000000001.blk") - 1, 0x01);
     assert!(matches!(store.load(1), Err(StoreError::Corrupt(_))));
 }
+
+/// Messages aged out oldest first (limits, work queues) take their blocks with them.
+#[test]
+fn blocks_go_once_their_messages_are_gone() {
+    use natsd_store::Storage;
+    let disk = SimStorage::new();
+    let mut store = FileStore::open(disk.clone(), small_blocks()).unwrap();
+    for i in 0..100 {
+        store
+            .store("q", b"", format!("work {i}").as_bytes(), i)
+            .unwrap();
+    }
+    let full = disk.list().unwrap().len();
+    assert!(full > 10, "{full} blocks");
+    for seq in 1..=90 {
+        store.remove(seq).unwrap();
+    }
+    let left = disk.list().unwrap().len();
+    assert!(left <= full / 4, "{left} of {full} blocks left");
+    drop(store);
+    let store = FileStore::open(disk, small_blocks()).unwrap();
+    let state = store.state();
+    assert_eq!((state.msgs, state.first_seq, state.last_seq), (10, 91, 100));
+    assert_eq!(store.load(91).unwrap().payload, "work 90");
+}
