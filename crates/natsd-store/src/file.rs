@@ -20,6 +20,7 @@ use bytes::Bytes;
 use crate::index::Index;
 use crate::msg::{StoreError, StoredMsg, StreamState, SubjectState};
 use crate::record::{self, Kind};
+use crate::snapshot::{self, SavedBlock, SavedMessage, Snapshot};
 use crate::storage::Storage;
 use crate::StreamStore;
 
@@ -102,6 +103,9 @@ fn size(subject: &str, headers: &[u8], payload: &[u8]) -> u64 {
     (30 + subject.len() + header_part + payload.len()) as u64
 }
 
+/// Where a clean close saves the index.
+const INDEX: &str = "index.dat";
+
 fn block_name(id: u64) -> String {
     format!("{id:010}.blk")
 }
@@ -124,7 +128,9 @@ pub struct FileStore<S: Storage> {
 }
 
 impl<S: Storage> FileStore<S> {
-    /// Opens the store on `storage`, recovering whatever its blocks hold.
+    /// Opens the store on `storage`, recovering whatever its blocks hold: from the index
+    /// a clean close saved, and the bytes written after it, when it still fits the
+    /// blocks; else by scanning every block.
     pub fn open(mut storage: S, config: FileStoreConfig) -> Result<Self, StoreError> {
         let mut blocks: Vec<u64> = storage
             .list()?
@@ -134,34 +140,62 @@ impl<S: Storage> FileStore<S> {
         blocks.sort_unstable();
         let mut index = Index::default();
         let mut contents: BTreeMap<u64, Contents> = BTreeMap::new();
+        // Where scanning starts in each block: past what the saved index covers.
+        let mut covered: BTreeMap<u64, u64> = BTreeMap::new();
+        if let Some(saved) = saved_index(&storage, &blocks) {
+            for message in &saved.messages {
+                let subject = &saved.subjects[message.subject as usize];
+                let place = Place {
+                    block: message.block,
+                    offset: message.offset,
+                    len: message.len,
+                };
+                index.insert(message.seq, subject, message.size, message.ts, place);
+            }
+            index.restore_bounds((saved.floor, saved.last_seq, saved.last_ts));
+            for block in &saved.blocks {
+                covered.insert(block.id, block.len);
+                let noted = contents.entry(block.id).or_default();
+                noted.first_message = block.first_message;
+                noted.last_removal = block.last_removal;
+                noted.purge = block.purge;
+            }
+        }
         let mut recovery = Recovery::default();
         let mut active_len = 0;
         for &block in &blocks {
             let name = block_name(block);
-            let bytes = storage.read(&name)?;
+            let from = covered.get(&block).copied().unwrap_or(0);
+            let size = storage.size(&name)?;
+            let bytes = if from == 0 {
+                storage.read(&name)?
+            } else {
+                let len = usize::try_from(size - from).map_err(std::io::Error::other)?;
+                storage.read_at(&name, from, len)?
+            };
             let scan = record::scan(&bytes);
             for damaged in &scan.damaged {
                 recovery.damaged += 1;
                 recovery.damaged_bytes += (damaged.end - damaged.start) as u64;
             }
-            let mut len = bytes.len() as u64;
+            let mut len = from + bytes.len() as u64;
             if let Some(torn) = scan.torn_at {
-                recovery.torn_bytes += len - torn as u64;
-                len = torn as u64;
+                recovery.torn_bytes += bytes.len() as u64 - torn as u64;
+                len = from + torn as u64;
                 storage.truncate(&name, len)?;
             }
             let noted = contents.entry(block).or_default();
             for found in &scan.records {
                 noted.note(found.kind, found.seq);
-                apply(&mut index, block, &bytes, found);
+                apply(&mut index, (block, from), &bytes, found);
             }
             active_len = len;
         }
         if blocks.is_empty() {
             blocks.push(1);
         }
-        for place in index.values() {
-            contents.entry(place.block).or_default().live += 1;
+        for (_, entry) in index.iter() {
+            contents.entry(entry.value.block).or_default().live += 1;
         }
         let mut store = FileStore {
             storage,
@@ -176,6 +210,58 @@ impl<S: Storage> FileStore<S> {
         };
         store.drop_dead_blocks()?;
         Ok(store)
+    }
+
+    /// Syncs everything and saves the index, so that the next open need not scan what
+    /// is stored now.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.sync()?;
+        let mut subjects: Vec<String> = Vec::new();
+        let mut numbers: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut messages = Vec::new();
+        for (seq, entry) in self.index.iter() {
+            let number = *numbers.entry(&entry.subject).or_insert_with(|| {
+                subjects.push(entry.subject.to_string());
+                (subjects.len() - 1) as u32
+            });
+            messages.push(SavedMessage {
+                seq,
+                subject: number,
+                size: entry.size,
+                ts: entry.ts,
+                block: entry.value.block,
+                offset: entry.value.offset,
+                len: entry.value.len,
+            });
+        }
+        let mut blocks = Vec::new();
+        for &id in &self.blocks {
+            // The block an empty store opened with may never have been written.
+            let len = match self.storage.size(&block_name(id)) {
+                Ok(len) => len,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error.into()),
+            };
+            let contents = self.contents.get(&id).copied().unwrap_or_default();
+            blocks.push(SavedBlock {
+                id,
+                len,
+                first_message: contents.first_message,
+                last_removal: contents.last_removal,
+                purge: contents.purge,
+            });
+        }
+        let (floor, last_seq, last_ts) = self.index.bounds();
+        let saved = Snapshot {
+            floor,
+            last_seq,
+            last_ts,
+            blocks,
+            subjects,
+            messages,
+        };
+        self.storage.replace(INDEX, &snapshot::encode(&saved))?;
+        Ok(())
     }
 
     /// Removes the blocks that hold no message and whose records no longer matter. A
@@ -276,8 +362,31 @@ impl<S: Storage> FileStore<S> {
     }
 }
 
-/// Replays one recovered record into the index.
-fn apply(index: &mut Index<Place>, block: u64, bytes: &[u8], found: &record::Record) {
+/// The index a clean close saved, if it fits the blocks there are: each block it covers
+/// is still there and at least as long, and no block it does not cover is older than one
+/// it does (blocks are only appended to, so what it covers is as it was).
+fn saved_index<S: Storage>(storage: &S, blocks: &[u64]) -> Option<Snapshot> {
+    let saved = snapshot::decode(&storage.read(INDEX).ok()?)?;
+    let newest = saved.blocks.iter().map(|b| b.id).max().unwrap_or(0);
+    let fits = saved.blocks.iter().all(|b| {
+        blocks.contains(&b.id)
+            && storage
+                .size(&block_name(b.id))
+                .is_ok_and(|len| len >= b.len)
+    }) && blocks
+        .iter()
+        .all(|id| *id > newest || saved.blocks.iter().any(|b| b.id == *id));
+    fits.then_some(saved)
+}
+
+/// Replays one recovered record into the index; `from` is where in `block` the scanned
+/// bytes start.
+fn apply(
+    index: &mut Index<Place>,
+    (block, from): (u64, u64),
+    bytes: &[u8],
+    found: &record::Record,
+) {
     match found.kind {
         Kind::Message => {
             let subject = std::str::from_utf8(&bytes[found.subject.clone()]).unwrap_or_default();
@@ -285,7 +394,7 @@ fn apply(index: &mut Index<Place>, block: u64, bytes: &[u8], found: &record::Rec
             let payload = &bytes[found.payload.clone()];
             let place = Place {
                 block,
-                offset: found.offset as u64,
+                offset: from + found.offset as u64,
                 len: found.len as u32,
             };
             let size = size(subject, headers, payload);

@@ -99,9 +99,21 @@ impl<T> Index<T> {
         }
     }
 
-    /// What the store keeps of each message, in sequence order.
-    pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.entries.values().map(|e| &e.value)
+    /// Every message the index holds, in sequence order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Entry<T>)> {
+        self.entries.iter().map(|(seq, e)| (*seq, e))
+    }
+
+    /// The purge floor, the last sequence and its time, as saved.
+    pub fn bounds(&self) -> (u64, u64, i64) {
+        (self.floor, self.last_seq, self.last_ts)
+    }
+
+    /// Takes saved bounds back.
+    pub fn restore_bounds(&mut self, (floor, last_seq, last_ts): (u64, u64, i64)) {
+        self.floor = floor;
+        self.last_seq = last_seq;
+        self.last_ts = last_ts;
     }
 
     pub fn get(&self, seq: u64) -> Option<&Entry<T>> {

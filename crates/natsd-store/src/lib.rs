@@ -6,7 +6,8 @@
 //! - [`MemStore`]: messages held in memory, the oracle the file store is checked against.
 //! - [`FileStore`]: append-only blocks of checksummed records (see `record`) over a
 //!   [`Storage`]; recovery scans the blocks, cuts a torn tail and drops (and reports)
-//!   records whose checksum fails while keeping the ones after them.
+//!   records whose checksum fails while keeping the ones after them. A clean close saves
+//!   the index (see `snapshot`), so the next open scans only what came after it.
 //! - [`Storage`]: the few file operations the file store needs, implemented on a
 //!   directory ([`DirStorage`]) and on a simulated disk ([`SimStorage`]) that loses
 //!   unsynced writes, tears the last one and flips bits, for the fault tests.
@@ -17,6 +18,7 @@ mod index;
 mod mem;
 mod msg;
 pub mod record;
+mod snapshot;
 mod storage;
 
 pub use file::{FileStore, FileStoreConfig, Recovery};

@@ -14,6 +14,8 @@ pub trait Storage {
     fn list(&self) -> io::Result<Vec<String>>;
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
     fn read_at(&self, name: &str, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// How many bytes `name` holds.
+    fn size(&self, name: &str) -> io::Result<u64>;
     /// Writes `data` at the end of `name` (made when missing). The bytes are handed to
     /// the operating system before this returns: a crash of the process keeps them.
     fn append(&mut self, name: &str, data: &[u8]) -> io::Result<()>;
@@ -82,6 +84,10 @@ impl Storage for DirStorage {
             None => File::open(self.dir.join(name))?.read_exact_at(&mut out, offset)?,
         }
         Ok(out)
+    }
+
+    fn size(&self, name: &str) -> io::Result<u64> {
+        Ok(std::fs::metadata(self.dir.join(name))?.len())
     }
 
     fn append(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
@@ -187,6 +193,12 @@ impl Storage for SimStorage {
             .get(start..start + len)
             .map(<[u8]>::to_vec)
             .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
+
+    fn size(&self, name: &str) -> io::Result<u64> {
+        let files = self.files();
+        let file = files.get(name).ok_or_else(|| missing(name))?;
+        Ok(file.data.len() as u64)
     }
 
     fn append(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
