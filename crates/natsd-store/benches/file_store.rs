@@ -1,5 +1,5 @@
-//! The file store on a real directory: storing 128-byte messages (written to the file
-//! before each store returns, synced or not), and opening 100,000 messages over 10,000
+//! The file store on a real directory: storing 128-byte messages (flushed to the file
+//! one by one or a hundred at a time, or synced each), and opening 100,000 messages over 10,000
 //! subjects by scanning the blocks or from the index a clean close saved.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -26,21 +26,48 @@ fn open(dir: &Path, sync_always: bool) -> FileStore<DirStorage> {
 fn bench(c: &mut Criterion) {
     let payload = [b'x'; 128];
     let mut group = c.benchmark_group("file_store");
-    for (name, sync_always) in [("store_128b", false), ("store_128b_synced", true)] {
+    // Flushed after each message, after each 100 (a read's worth), or synced each time;
+    // the store is purged every 100,000 messages, as a stream under limits would hold no
+    // more.
+    for (name, sync_always, batch) in [
+        ("store_128b_flushed", false, 1),
+        ("store_128b_flushed_per_100", false, 100),
+        ("store_128b_synced", true, 1),
+    ] {
         let path = dir(name);
         let mut store = open(&path, sync_always);
         let mut n = 0u64;
         group.bench_function(name, |b| {
             b.iter(|| {
                 n += 1;
-                store
+                let seq = store
                     .store("bench.subject", b"", &payload, n as i64)
-                    .unwrap()
+                    .unwrap();
+                if n.is_multiple_of(batch) {
+                    store.flush().unwrap();
+                }
+                // A stream under limits: it holds at most 100,000 messages.
+                if n.is_multiple_of(100_000) {
+                    store.purge().unwrap();
+                }
+                seq
             })
         });
         drop(store);
         let _ = std::fs::remove_dir_all(&path);
     }
+
+    let mut memory = natsd_store::MemStore::new();
+    let mut n = 0i64;
+    group.bench_function("memory_store_128b", |b| {
+        b.iter(|| {
+            n += 1;
+            if n % 100_000 == 0 {
+                memory.purge().unwrap();
+            }
+            memory.store("bench.subject", b"", &payload, n).unwrap()
+        })
+    });
 
     let path = dir("open");
     let mut store = open(&path, false);

@@ -9,9 +9,11 @@
 //! a work queue go as it ages messages out; a purge starts a new block and drops every
 //! older one.
 //!
-//! Every store hands its record to the operating system before it returns, so a crash of
-//! the process loses nothing stored. With `sync_always`, it is also synced to the device
-//! before it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
+//! Records gather in memory and go to the file in one write at [`StreamStore::flush`]
+//! (or once 64 KB gathered): the caller flushes before it acknowledges what it stored,
+//! so a crash of the process loses nothing acknowledged, and a batch of messages costs
+//! one write. With `sync_always` each store is written and synced to the device before
+//! it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -103,6 +105,9 @@ fn size(subject: &str, headers: &[u8], payload: &[u8]) -> u64 {
     (30 + subject.len() + header_part + payload.len()) as u64
 }
 
+/// Gathered records are written once they come to this many bytes.
+const WRITE_AT: usize = 64 * 1024;
+
 /// Where a clean close saves the index.
 const INDEX: &str = "index.dat";
 
@@ -117,8 +122,10 @@ pub struct FileStore<S: Storage> {
     index: Index<Place>,
     /// Block ids, oldest first; the last takes appends.
     blocks: Vec<u64>,
-    /// Length of the last block.
+    /// Length of the last block, counting the records still gathering.
     active_len: u64,
+    /// Records for the last block not yet written to it.
+    pending: Vec<u8>,
     /// Blocks written since the last sync.
     unsynced: BTreeSet<u64>,
     /// What each block holds, for deciding when it may go.
@@ -203,6 +210,7 @@ impl<S: Storage> FileStore<S> {
             index,
             blocks,
             active_len,
+            pending: Vec::new(),
             unsynced: BTreeSet::new(),
             contents,
             recovery,
@@ -309,30 +317,62 @@ impl<S: Storage> FileStore<S> {
         self.blocks.last().copied().unwrap_or(1)
     }
 
-    /// Appends the record in `buffer` (of `kind`, naming `seq`) to the active block (a
-    /// new one when it is full); returns where it went.
+    /// Adds the record in `buffer` (of `kind`, naming `seq`) to the active block (a
+    /// new one when it is full); returns where it goes.
     fn append(&mut self, kind: Kind, seq: u64) -> Result<Place, StoreError> {
         let len = self.buffer.len() as u64;
         if self.active_len > 0 && self.active_len + len > self.config.block_size {
+            self.write_pending()?;
             self.blocks.push(self.active() + 1);
             self.active_len = 0;
         }
         let block = self.active();
-        let name = block_name(block);
-        self.storage.append(&name, &self.buffer)?;
+        self.pending.extend_from_slice(&self.buffer);
         self.contents.entry(block).or_default().note(kind, seq);
-        if self.config.sync_always {
-            self.storage.sync(&name)?;
-        } else {
-            self.unsynced.insert(block);
-        }
         let place = Place {
             block,
             offset: self.active_len,
             len: u32::try_from(len).map_err(|_| StoreError::Corrupt("record too long".into()))?,
         };
         self.active_len += len;
+        if self.config.sync_always {
+            self.write_pending()?;
+            self.storage.sync(&block_name(block))?;
+            self.unsynced.remove(&block);
+        } else if self.pending.len() >= WRITE_AT {
+            self.write_pending()?;
+        }
         Ok(place)
+    }
+
+    /// Writes the gathered records to the active block.
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let block = self.active();
+        self.storage.append(&block_name(block), &self.pending)?;
+        self.pending.clear();
+        self.unsynced.insert(block);
+        Ok(())
+    }
+
+    /// A record's bytes, from the records still gathering when it is one of them.
+    fn record_bytes(&self, place: Place) -> Result<Vec<u8>, StoreError> {
+        let written = self.active_len - self.pending.len() as u64;
+        if place.block == self.active() && place.offset >= written {
+            let start = usize::try_from(place.offset - written).map_err(std::io::Error::other)?;
+            let end = start + place.len as usize;
+            return self
+                .pending
+                .get(start..end)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| StoreError::Corrupt("record past the gathered ones".into()));
+        }
+        let name = block_name(place.block);
+        Ok(self
+            .storage
+            .read_at(&name, place.offset, place.len as usize)?)
     }
 
     fn message(&self, seq: u64) -> Result<StoredMsg, StoreError> {
@@ -341,10 +381,7 @@ impl<S: Storage> FileStore<S> {
         } else {
             StoreError::NotFound
         })?;
-        let place = entry.value;
-        let bytes =
-            self.storage
-                .read_at(&block_name(place.block), place.offset, place.len as usize)?;
+        let bytes = self.record_bytes(entry.value)?;
         // A record is checked again as it is read: what was damaged since is not served.
         let scan = record::scan(&bytes);
         let found = scan
@@ -359,6 +396,14 @@ impl<S: Storage> FileStore<S> {
             payload: Bytes::copy_from_slice(&bytes[found.payload.clone()]),
             ts: found.ts,
         })
+    }
+}
+
+/// A store dropped without [`FileStore::close`] still writes what gathered (a crash, of
+/// course, does not).
+impl<S: Storage> Drop for FileStore<S> {
+    fn drop(&mut self) {
+        let _ = self.write_pending();
     }
 }
 
@@ -476,17 +521,20 @@ impl<S: Storage> StreamStore for FileStore<S> {
         // is written: whatever a crash leaves of them, the record clears on recovery.
         self.buffer.clear();
         record::encode(&mut self.buffer, Kind::Purge, (floor, 0), "", b"", b"");
+        // What gathered for the old blocks goes with them.
+        self.pending.clear();
         let old = std::mem::take(&mut self.blocks);
         let next = old.last().map_or(1, |last| last + 1);
         self.blocks.push(next);
         self.active_len = 0;
         self.append(Kind::Purge, floor)?;
+        self.write_pending()?;
         self.storage.sync(&block_name(next))?;
         self.blocks.splice(0..0, old);
         for contents in self.contents.values_mut() {
             contents.live = 0;
         }
-        let purged = self.index.clear().len() as u64;
+        let purged = self.index.clear();
         self.drop_dead_blocks()?;
         Ok(purged)
     }
@@ -499,7 +547,12 @@ impl<S: Storage> StreamStore for FileStore<S> {
         self.index.subject_state(subject)
     }
 
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.write_pending()
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
+        self.write_pending()?;
         for block in std::mem::take(&mut self.unsynced) {
             self.storage.sync(&block_name(block))?;
         }

@@ -4,7 +4,7 @@
 //! and next message on its subject, so removing any of them keeps its subject's first
 //! and last right in constant time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::msg::{StreamState, SubjectState};
@@ -21,9 +21,69 @@ pub(crate) struct Entry<T> {
     next: u64,
 }
 
+/// Messages by sequence. Sequences only grow, so they sit in a ring from the first held
+/// on, a removed one leaving a hole until the holes reach the front.
+#[derive(Debug)]
+struct Slots<T> {
+    /// The sequence of the first slot.
+    base: u64,
+    slots: VecDeque<Option<Entry<T>>>,
+    held: usize,
+}
+
+impl<T> Slots<T> {
+    fn get(&self, seq: u64) -> Option<&Entry<T>> {
+        let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.slots.get(at)?.as_ref()
+    }
+
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Entry<T>> {
+        let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        self.slots.get_mut(at)?.as_mut()
+    }
+
+    /// Places a message at `seq`, past every one held.
+    fn push(&mut self, seq: u64, entry: Entry<T>) {
+        if self.slots.is_empty() {
+            self.base = seq;
+        }
+        let end = self.base + self.slots.len() as u64;
+        for _ in end..seq {
+            self.slots.push_back(None);
+        }
+        self.slots.push_back(Some(entry));
+        self.held += 1;
+    }
+
+    fn take(&mut self, seq: u64) -> Option<Entry<T>> {
+        let at = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        let entry = self.slots.get_mut(at)?.take()?;
+        self.held -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(entry)
+    }
+
+    fn iter_from(&self, start: u64) -> impl Iterator<Item = (u64, &Entry<T>)> {
+        let skip = usize::try_from(start.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let base = self.base;
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .filter_map(move |(at, slot)| slot.as_ref().map(|e| (base + at as u64, e)))
+    }
+
+    fn first(&self) -> Option<(u64, &Entry<T>)> {
+        self.iter_from(0).next()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Index<T> {
-    entries: BTreeMap<u64, Entry<T>>,
+    entries: Slots<T>,
     subjects: HashMap<Arc<str>, SubjectState>,
     bytes: u64,
     last_seq: u64,
@@ -35,7 +95,11 @@ pub(crate) struct Index<T> {
 impl<T> Default for Index<T> {
     fn default() -> Self {
         Index {
-            entries: BTreeMap::new(),
+            entries: Slots {
+                base: 1,
+                slots: VecDeque::new(),
+                held: 0,
+            },
             subjects: HashMap::new(),
             bytes: 0,
             last_seq: 0,
@@ -54,8 +118,14 @@ impl<T> Index<T> {
         self.last_seq
     }
 
-    /// Records a message; sequences only grow.
+    /// Records a message; sequences only grow (one that does not is not taken: a valid
+    /// log never holds one).
     pub fn insert(&mut self, seq: u64, subject: &str, size: u64, ts: i64, value: T) {
+        if !self.entries.slots.is_empty()
+            && seq < self.entries.base + self.entries.slots.len() as u64
+        {
+            return;
+        }
         let subject = match self.subjects.get_key_value(subject) {
             Some((known, _)) => Arc::clone(known),
             None => Arc::from(subject),
@@ -71,13 +141,13 @@ impl<T> Index<T> {
         let prev = state.last;
         state.msgs += 1;
         state.last = seq;
-        if let Some(before) = self.entries.get_mut(&prev) {
+        if let Some(before) = self.entries.get_mut(prev) {
             before.next = seq;
         }
         self.bytes += size;
         self.last_seq = self.last_seq.max(seq);
         self.last_ts = ts;
-        self.entries.insert(
+        self.entries.push(
             seq,
             Entry {
                 subject,
@@ -101,7 +171,7 @@ impl<T> Index<T> {
 
     /// Every message the index holds, in sequence order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Entry<T>)> {
-        self.entries.iter().map(|(seq, e)| (*seq, e))
+        self.entries.iter_from(0)
     }
 
     /// The purge floor, the last sequence and its time, as saved.
@@ -117,16 +187,16 @@ impl<T> Index<T> {
     }
 
     pub fn get(&self, seq: u64) -> Option<&Entry<T>> {
-        self.entries.get(&seq)
+        self.entries.get(seq)
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<Entry<T>> {
-        let entry = self.entries.remove(&seq)?;
+        let entry = self.entries.take(seq)?;
         self.bytes -= entry.size;
-        if let Some(before) = self.entries.get_mut(&entry.prev) {
+        if let Some(before) = self.entries.get_mut(entry.prev) {
             before.next = entry.next;
         }
-        if let Some(after) = self.entries.get_mut(&entry.next) {
+        if let Some(after) = self.entries.get_mut(entry.next) {
             after.prev = entry.prev;
         }
         let emptied = match self.subjects.get_mut(&entry.subject) {
@@ -148,12 +218,17 @@ impl<T> Index<T> {
         Some(entry)
     }
 
-    /// Forgets every message; returns them, in order. Sequences go on from the last.
-    pub fn clear(&mut self) -> Vec<(u64, Entry<T>)> {
+    /// Forgets every message; returns how many there were. Sequences go on from the
+    /// last.
+    pub fn clear(&mut self) -> u64 {
+        let held = self.entries.held as u64;
         self.subjects.clear();
         self.bytes = 0;
         self.floor = self.last_seq + 1;
-        std::mem::take(&mut self.entries).into_iter().collect()
+        self.entries.held = 0;
+        self.entries.base = self.floor;
+        self.entries.slots.clear();
+        held
     }
 
     /// Messages below `floor` are gone (a purge recovered from disk).
@@ -176,15 +251,14 @@ impl<T> Index<T> {
                 || natsd_subject::matches(filter.as_bytes(), subject.as_bytes())
         };
         self.entries
-            .range(start..)
+            .iter_from(start)
             .find(|(_, e)| matches(&e.subject))
-            .map(|(seq, e)| (*seq, e))
     }
 
     pub fn state(&self) -> StreamState {
-        let msgs = self.entries.len() as u64;
-        let first = self.entries.first_key_value();
-        let first_seq = first.map_or(self.floor.max(self.last_seq + 1), |(seq, _)| *seq);
+        let msgs = self.entries.held as u64;
+        let first = self.entries.first();
+        let first_seq = first.map_or(self.floor.max(self.last_seq + 1), |(seq, _)| seq);
         let span = if msgs == 0 {
             0
         } else {
@@ -229,10 +303,9 @@ mod tests {
             }
             for subject in ["s0", "s1", "s2"] {
                 let held: Vec<u64> = index
-                    .entries
                     .iter()
                     .filter(|(_, e)| &*e.subject == subject)
-                    .map(|(seq, _)| *seq)
+                    .map(|(seq, _)| seq)
                     .collect();
                 let naive = (!held.is_empty()).then(|| SubjectState {
                     msgs: held.len() as u64,

@@ -59,6 +59,10 @@ pub trait StreamStore {
     /// Counts and bounds of one literal subject.
     fn subject_state(&self, subject: &str) -> Option<SubjectState>;
 
-    /// Makes everything stored so far durable, as far as the store can.
+    /// Hands everything stored so far to the operating system, so that a crash of the
+    /// process keeps it: what a caller acknowledges it must have flushed.
+    fn flush(&mut self) -> Result<(), StoreError>;
+
+    /// Makes everything stored so far survive a power loss too, as far as the store can.
     fn sync(&mut self) -> Result<(), StoreError>;
 }

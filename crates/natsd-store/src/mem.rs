@@ -78,7 +78,7 @@ impl StreamStore for MemStore {
     }
 
     fn purge(&mut self) -> Result<u64, StoreError> {
-        Ok(self.index.clear().len() as u64)
+        Ok(self.index.clear())
     }
 
     fn state(&self) -> StreamState {
@@ -87,6 +87,10 @@ impl StreamStore for MemStore {
 
     fn subject_state(&self, subject: &str) -> Option<SubjectState> {
         self.index.subject_state(subject)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
