@@ -3,11 +3,12 @@
 //! block is only ever appended to. Opening scans every block: a torn tail is cut, damaged
 //! records are skipped and counted in [`Recovery`], and what survives is indexed again.
 //!
+//! A purge or compaction is one record too: every message below a sequence is gone.
+//!
 //! A block goes once its messages are gone and its records no longer matter: the
 //! removals it records concern only messages of blocks already gone, and a purge it
 //! records has no older block left to clear. So the blocks of a stream under limits or
-//! a work queue go as it ages messages out; a purge starts a new block and drops every
-//! older one.
+//! a work queue go as it ages messages out, and a purge takes every older block.
 //!
 //! Records gather in memory and go to the file in one write at [`StreamStore::flush`]
 //! (or once 64 KB gathered): the caller flushes before it acknowledges what it stored,
@@ -295,6 +296,7 @@ impl<S: Storage> FileStore<S> {
                 kept_any = true;
             }
         }
+        let dropped = !gone.is_empty();
         for block in gone {
             // A block that was never written has no file.
             match self.storage.remove(&block_name(block)) {
@@ -304,6 +306,14 @@ impl<S: Storage> FileStore<S> {
             self.blocks.retain(|b| *b != block);
             self.contents.remove(&block);
             self.unsynced.remove(&block);
+        }
+        // With no message left, the blocks that went may have held the only record of
+        // how far sequences got: one compaction record past the last keeps it.
+        if dropped && self.index.state().msgs == 0 {
+            let next = self.index.next_seq();
+            self.buffer.clear();
+            record::encode(&mut self.buffer, Kind::Purge, (next, 0), "", b"", b"");
+            self.append(Kind::Purge, next)?;
         }
         Ok(())
     }
@@ -451,8 +461,7 @@ fn apply(
             index.skip_to(found.seq, found.ts);
         }
         Kind::Purge => {
-            index.clear();
-            index.raise_floor(found.seq);
+            index.remove_below(found.seq);
         }
     }
 }
@@ -491,12 +500,8 @@ impl<S: Storage> StreamStore for FileStore<S> {
         self.message(seq)
     }
 
-    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
-        let (seq, _) = self
-            .index
-            .next_matching(filter, start)
-            .ok_or(StoreError::NotFound)?;
-        self.message(seq)
+    fn next_match(&self, filter: &str, start: u64) -> Option<u64> {
+        self.index.next_matching(filter, start).map(|(seq, _)| seq)
     }
 
     fn remove(&mut self, seq: u64) -> Result<bool, StoreError> {
@@ -515,28 +520,18 @@ impl<S: Storage> StreamStore for FileStore<S> {
         Ok(true)
     }
 
-    fn purge(&mut self) -> Result<u64, StoreError> {
-        let floor = self.index.next_seq();
-        // The purge record opens a block of its own, so the older blocks can go once it
-        // is written: whatever a crash leaves of them, the record clears on recovery.
+    fn compact(&mut self, seq: u64) -> Result<u64, StoreError> {
         self.buffer.clear();
-        record::encode(&mut self.buffer, Kind::Purge, (floor, 0), "", b"", b"");
-        // What gathered for the old blocks goes with them.
-        self.pending.clear();
-        let old = std::mem::take(&mut self.blocks);
-        let next = old.last().map_or(1, |last| last + 1);
-        self.blocks.push(next);
-        self.active_len = 0;
-        self.append(Kind::Purge, floor)?;
-        self.write_pending()?;
-        self.storage.sync(&block_name(next))?;
-        self.blocks.splice(0..0, old);
-        for contents in self.contents.values_mut() {
-            contents.live = 0;
+        record::encode(&mut self.buffer, Kind::Purge, (seq, 0), "", b"", b"");
+        self.append(Kind::Purge, seq)?;
+        let gone = self.index.remove_below(seq);
+        for place in &gone {
+            if let Some(contents) = self.contents.get_mut(&place.block) {
+                contents.live = contents.live.saturating_sub(1);
+            }
         }
-        let purged = self.index.clear();
         self.drop_dead_blocks()?;
-        Ok(purged)
+        Ok(gone.len() as u64)
     }
 
     fn state(&self) -> StreamState {

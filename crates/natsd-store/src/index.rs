@@ -218,25 +218,23 @@ impl<T> Index<T> {
         Some(entry)
     }
 
-    /// Forgets every message; returns how many there were. Sequences go on from the
-    /// last.
-    pub fn clear(&mut self) -> u64 {
-        let held = self.entries.held as u64;
-        self.subjects.clear();
-        self.bytes = 0;
-        self.floor = self.last_seq + 1;
-        self.entries.held = 0;
-        self.entries.base = self.floor;
-        self.entries.slots.clear();
-        held
-    }
-
-    /// Messages below `floor` are gone (a purge recovered from disk).
-    pub fn raise_floor(&mut self, floor: u64) {
-        self.floor = self.floor.max(floor);
-        if floor > self.last_seq + 1 {
-            self.last_seq = floor - 1;
+    /// Removes every message below `seq`, returning what the store kept of each;
+    /// sequences go on from `seq` when it is past the last.
+    pub fn remove_below(&mut self, seq: u64) -> Vec<T> {
+        let mut gone = Vec::new();
+        while let Some((first, _)) = self.entries.first() {
+            if first >= seq {
+                break;
+            }
+            if let Some(entry) = self.remove(first) {
+                gone.push(entry.value);
+            }
         }
+        self.floor = self.floor.max(seq);
+        if seq > self.last_seq + 1 {
+            self.last_seq = seq - 1;
+        }
+        gone
     }
 
     pub fn last_of(&self, subject: &str) -> Option<u64> {

@@ -44,15 +44,100 @@ pub trait StreamStore {
     /// The newest message on `subject` (a literal subject).
     fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError>;
 
-    /// The first message at or after `start` whose subject `filter` matches (wildcards
-    /// allowed; empty matches every subject).
-    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError>;
+    /// The sequence of the first message at or after `start` whose subject `filter`
+    /// matches (wildcards allowed; empty matches every subject), without loading it.
+    fn next_match(&self, filter: &str, start: u64) -> Option<u64>;
+
+    /// The first message at or after `start` whose subject `filter` matches.
+    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
+        let seq = self.next_match(filter, start).ok_or(StoreError::NotFound)?;
+        self.load(seq)
+    }
 
     /// Removes the message at `seq`; returns whether there was one.
     fn remove(&mut self, seq: u64) -> Result<bool, StoreError>;
 
     /// Removes every message; returns how many went. The next sequence is kept.
-    fn purge(&mut self) -> Result<u64, StoreError>;
+    fn purge(&mut self) -> Result<u64, StoreError> {
+        let next = self.state().last_seq + 1;
+        self.compact(next)
+    }
+
+    /// Removes every message below `seq`; returns how many went. Past the last
+    /// sequence, the stream goes on from `seq`.
+    fn compact(&mut self, seq: u64) -> Result<u64, StoreError>;
+
+    /// nats-server's filtered purge: the messages `filter` matches (every one when it
+    /// is empty or `>`), below `seq` when it is not 0, but for the `keep` newest of them
+    /// when it is not 0. Returns how many went.
+    fn purge_ex(&mut self, filter: &str, seq: u64, keep: u64) -> Result<u64, StoreError> {
+        let state = self.state();
+        if filter.is_empty() || filter == ">" {
+            return match (seq, keep) {
+                (0, 0) => self.purge(),
+                (seq, _) if seq > 1 => self.compact(seq),
+                (_, keep) if keep > 0 && state.msgs > keep => {
+                    // The newest `keep` stay: compact below the first of them.
+                    let mut first_kept = state.last_seq;
+                    let mut seen = 1;
+                    while seen < keep && first_kept > state.first_seq {
+                        first_kept -= 1;
+                        if self.load(first_kept).is_ok() {
+                            seen += 1;
+                        }
+                    }
+                    self.compact(first_kept)
+                }
+                _ => Ok(0),
+            };
+        }
+        let filtered = self.filtered_state(filter, 1);
+        if filtered.msgs == 0 || keep >= filtered.msgs && keep > 0 {
+            return Ok(0);
+        }
+        let to_remove = filtered.msgs - keep;
+        let last = if seq > 1 { seq - 1 } else { filtered.last };
+        let mut purged = 0;
+        let mut next = filtered.first;
+        while purged < to_remove {
+            let Some(found) = self.next_match(filter, next).filter(|found| *found <= last) else {
+                break;
+            };
+            next = found + 1;
+            if self.remove(found)? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// How many messages at or after `start` `filter` matches, and the first and last of
+    /// them (0 when there are none).
+    fn filtered_state(&self, filter: &str, start: u64) -> SubjectState {
+        let literal = !filter.is_empty() && !natsd_subject::has_wildcard(filter.as_bytes());
+        if literal && start <= self.state().first_seq {
+            return self.subject_state(filter).unwrap_or(SubjectState {
+                msgs: 0,
+                first: 0,
+                last: 0,
+            });
+        }
+        let mut found = SubjectState {
+            msgs: 0,
+            first: 0,
+            last: 0,
+        };
+        let mut next = start;
+        while let Some(seq) = self.next_match(filter, next) {
+            if found.msgs == 0 {
+                found.first = seq;
+            }
+            found.msgs += 1;
+            found.last = seq;
+            next = seq + 1;
+        }
+        found
+    }
 
     fn state(&self) -> StreamState;
 

@@ -65,20 +65,16 @@ impl StreamStore for MemStore {
         self.message(seq)
     }
 
-    fn load_next(&self, filter: &str, start: u64) -> Result<StoredMsg, StoreError> {
-        let (seq, _) = self
-            .index
-            .next_matching(filter, start)
-            .ok_or(StoreError::NotFound)?;
-        self.message(seq)
+    fn next_match(&self, filter: &str, start: u64) -> Option<u64> {
+        self.index.next_matching(filter, start).map(|(seq, _)| seq)
     }
 
     fn remove(&mut self, seq: u64) -> Result<bool, StoreError> {
         Ok(self.index.remove(seq).is_some())
     }
 
-    fn purge(&mut self) -> Result<u64, StoreError> {
-        Ok(self.index.clear())
+    fn compact(&mut self, seq: u64) -> Result<u64, StoreError> {
+        Ok(self.index.remove_below(seq).len() as u64)
     }
 
     fn state(&self) -> StreamState {

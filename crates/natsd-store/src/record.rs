@@ -5,7 +5,7 @@
 //! length counts the checksum and the body, and the checksum covers the body. The body
 //! is `kind (1) | seq (8) | ts (8) | subject length (2) | header length (4) | subject |
 //! headers | payload`. A delete is a record of kind 2 naming the sequence it removes; a
-//! purge, of kind 3, names the first sequence that remains.
+//! purge or compaction, of kind 3, names the first sequence that may remain.
 //!
 //! Scanning never trusts a length it cannot check: a record whose checksum fails is
 //! reported and skipped by looking for the next magic that starts a record whose

@@ -122,6 +122,47 @@ fn a_purge_empties_the_stream_and_sequences_go_on() {
     }
 }
 
+/// Filtered purges as nats-server's `PurgeEx` does them, and compaction.
+#[test]
+fn filtered_purges_keep_and_compact_as_nats_server_does() {
+    for (name, mut store) in stores("purge-ex") {
+        // 1..=12, subjects s.1, s.2, s.3 in turn.
+        for i in 0..12 {
+            store
+                .store(&format!("s.{}", i % 3 + 1), b"", b"m", i)
+                .unwrap();
+        }
+        let seqs = |store: &dyn StreamStore, filter: &str| {
+            let mut found = Vec::new();
+            let mut next = 1;
+            while let Some(seq) = store.next_match(filter, next) {
+                found.push(seq);
+                next = seq + 1;
+            }
+            found
+        };
+        assert_eq!(store.purge_ex("s.1", 0, 2).unwrap(), 2, "{name}");
+        assert_eq!(seqs(&*store, "s.1"), [7, 10], "{name}");
+        assert_eq!(store.purge_ex("s.*", 6, 0).unwrap(), 3, "{name}");
+        assert_eq!(seqs(&*store, ">"), [6, 7, 8, 9, 10, 11, 12], "{name}");
+        let filtered = store.filtered_state("s.2", 1);
+        assert_eq!(
+            (filtered.msgs, filtered.first, filtered.last),
+            (2, 8, 11),
+            "{name}"
+        );
+        let wild = store.filtered_state("s.*", 9);
+        assert_eq!((wild.msgs, wild.first, wild.last), (4, 9, 12), "{name}");
+        assert_eq!(store.purge_ex("", 0, 3).unwrap(), 4, "{name}");
+        assert_eq!(seqs(&*store, ""), [10, 11, 12], "{name}");
+        assert_eq!(store.compact(12).unwrap(), 2, "{name}");
+        assert_eq!(store.state().first_seq, 12, "{name}");
+        // Compacting past the end moves the next sequence on.
+        assert_eq!(store.compact(20).unwrap(), 1, "{name}");
+        assert_eq!(store.store("s.1", b"", b"next", 99).unwrap(), 20, "{name}");
+    }
+}
+
 /// Reopening a file store finds what it held, whatever the blocks.
 #[test]
 fn a_reopened_file_store_holds_what_it_held() {
@@ -149,6 +190,8 @@ enum Op {
     Store(u8, Vec<u8>),
     Remove(u64),
     Purge,
+    Compact(u64),
+    PurgeEx(u8, u64, u64),
     /// Dropped as by a crash, or closed cleanly (saving the index), then opened again.
     Reopen(bool),
 }
@@ -159,6 +202,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         6 => (0u8..4, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(s, p)| Op::Store(s, p)),
         2 => (1u64..30).prop_map(Op::Remove),
         1 => Just(Op::Purge),
+        1 => (1u64..40).prop_map(Op::Compact),
+        1 => (0u8..5, 0u64..30, 0u64..4).prop_map(|(f, s, k)| Op::PurgeEx(f, s, k)),
         1 => proptest::bool::ANY.prop_map(Op::Reopen),
     ]
 }
@@ -184,6 +229,20 @@ proptest::proptest! {
                 }
                 Op::Purge => {
                     proptest::prop_assert_eq!(file.purge().unwrap(), memory.purge().unwrap());
+                }
+                Op::Compact(seq) => {
+                    proptest::prop_assert_eq!(file.compact(seq).unwrap(), memory.compact(seq).unwrap());
+                }
+                Op::PurgeEx(f, seq, keep) => {
+                    let filter = match f {
+                        0 => String::new(),
+                        1 => "sub.*".to_owned(),
+                        n => format!("sub.{n}"),
+                    };
+                    proptest::prop_assert_eq!(
+                        file.purge_ex(&filter, seq, keep).unwrap(),
+                        memory.purge_ex(&filter, seq, keep).unwrap()
+                    );
                 }
                 Op::Reopen(clean) => {
                     if clean {
