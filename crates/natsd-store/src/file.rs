@@ -5,6 +5,10 @@
 //!
 //! A purge or compaction is one record too: every message below a sequence is gone.
 //!
+//! A block that is mostly dead is rewritten with what still matters in it, all at once
+//! under the same name; the streams of a Key-Value bucket, whose keys' older revisions
+//! go one by one all through the stream, stay near the size of what they hold.
+//!
 //! A block goes once its messages are gone and its records no longer matter: the
 //! removals it records concern only messages of blocks already gone, and a purge it
 //! records has no older block left to clear. So the blocks of a stream under limits or
@@ -57,8 +61,11 @@ pub struct Recovery {
 /// What one block's records amount to.
 #[derive(Debug, Clone, Copy)]
 struct Contents {
-    /// Messages in it not removed.
+    /// Messages in it not removed, and their records' bytes.
     live: u64,
+    live_bytes: u64,
+    /// Its length, counting records still gathering for it.
+    len: u64,
     /// The lowest sequence of a message record in it, removed or not.
     first_message: u64,
     /// The highest sequence a removal record in it names.
@@ -71,6 +78,8 @@ impl Default for Contents {
     fn default() -> Self {
         Contents {
             live: 0,
+            live_bytes: 0,
+            len: 0,
             first_message: u64::MAX,
             last_removal: 0,
             purge: false,
@@ -193,6 +202,7 @@ impl<S: Storage> FileStore<S> {
                 storage.truncate(&name, len)?;
             }
             let noted = contents.entry(block).or_default();
+            noted.len = len;
             for found in &scan.records {
                 noted.note(found.kind, found.seq);
                 apply(&mut index, (block, from), &bytes, found);
@@ -203,7 +213,9 @@ impl<S: Storage> FileStore<S> {
             blocks.push(1);
         }
         for (_, entry) in index.iter() {
-            contents.entry(entry.value.block).or_default().live += 1;
+            let noted = contents.entry(entry.value.block).or_default();
+            noted.live += 1;
+            noted.live_bytes += u64::from(entry.value.len);
         }
         let mut store = FileStore {
             storage,
@@ -338,7 +350,9 @@ impl<S: Storage> FileStore<S> {
         }
         let block = self.active();
         self.pending.extend_from_slice(&self.buffer);
-        self.contents.entry(block).or_default().note(kind, seq);
+        let noted = self.contents.entry(block).or_default();
+        noted.note(kind, seq);
+        noted.len += len;
         let place = Place {
             block,
             offset: self.active_len,
@@ -353,6 +367,76 @@ impl<S: Storage> FileStore<S> {
             self.write_pending()?;
         }
         Ok(place)
+    }
+
+    /// Counts a removed message out of its block.
+    fn forget(&mut self, place: Place) {
+        if let Some(contents) = self.contents.get_mut(&place.block) {
+            contents.live = contents.live.saturating_sub(1);
+            contents.live_bytes = contents.live_bytes.saturating_sub(u64::from(place.len));
+        }
+    }
+
+    /// Rewrites a block that is mostly dead (not the one taking appends): its live
+    /// messages stay, as do the removals of messages in other blocks and the purges;
+    /// the rest goes. The new block replaces the old all at once, under the same id.
+    fn maybe_rewrite(&mut self, block: u64) -> Result<(), StoreError> {
+        let Some(contents) = self.contents.get(&block).copied() else {
+            return Ok(());
+        };
+        let worth_it = block != self.active()
+            && contents.live > 0
+            && contents.live_bytes * 2 < contents.len
+            && contents.len >= self.config.block_size / 2;
+        if !worth_it {
+            return Ok(());
+        }
+        let name = block_name(block);
+        let bytes = self.storage.read(&name)?;
+        let scan = record::scan(&bytes);
+        let own: std::collections::HashSet<u64> = scan
+            .records
+            .iter()
+            .filter(|r| r.kind == Kind::Message)
+            .map(|r| r.seq)
+            .collect();
+        let mut kept = Vec::with_capacity(contents.live_bytes as usize);
+        let mut fresh = Contents::default();
+        let mut moved = Vec::new();
+        for found in &scan.records {
+            let keep = match found.kind {
+                Kind::Message => self.index.get(found.seq).is_some_and(|e| {
+                    e.value.block == block && e.value.offset == found.offset as u64
+                }),
+                Kind::Delete => !own.contains(&found.seq),
+                Kind::Purge => true,
+            };
+            if !keep {
+                continue;
+            }
+            if found.kind == Kind::Message {
+                moved.push((found.seq, kept.len() as u64));
+                fresh.live += 1;
+                fresh.live_bytes += found.len as u64;
+            }
+            fresh.note(found.kind, found.seq);
+            kept.extend_from_slice(&bytes[found.offset..found.offset + found.len]);
+        }
+        fresh.len = kept.len() as u64;
+        // A saved index trusts the bytes it covers not to change: it must go first.
+        match self.storage.remove(INDEX) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+        self.storage.replace(&name, &kept)?;
+        for (seq, offset) in moved {
+            if let Some(place) = self.index.value_mut(seq) {
+                place.offset = offset;
+            }
+        }
+        self.contents.insert(block, fresh);
+        self.unsynced.remove(&block);
+        Ok(())
     }
 
     /// Writes the gathered records to the active block.
@@ -419,7 +503,8 @@ impl<S: Storage> Drop for FileStore<S> {
 
 /// The index a clean close saved, if it fits the blocks there are: each block it covers
 /// is still there and at least as long, and no block it does not cover is older than one
-/// it does (blocks are only appended to, so what it covers is as it was).
+/// it does. Blocks are only appended to, so what it covers is as it was; rewriting a
+/// block removes the saved index first.
 fn saved_index<S: Storage>(storage: &S, blocks: &[u64]) -> Option<Snapshot> {
     let saved = snapshot::decode(&storage.read(INDEX).ok()?)?;
     let newest = saved.blocks.iter().map(|b| b.id).max().unwrap_or(0);
@@ -486,7 +571,9 @@ impl<S: Storage> StreamStore for FileStore<S> {
         );
         let place = self.append(Kind::Message, seq)?;
         let size = size(subject, headers, payload);
-        self.contents.entry(place.block).or_default().live += 1;
+        let noted = self.contents.entry(place.block).or_default();
+        noted.live += 1;
+        noted.live_bytes += u64::from(place.len);
         self.index.insert(seq, subject, size, ts, place);
         Ok(seq)
     }
@@ -512,11 +599,10 @@ impl<S: Storage> StreamStore for FileStore<S> {
         record::encode(&mut self.buffer, Kind::Delete, (seq, 0), "", b"", b"");
         self.append(Kind::Delete, seq)?;
         if let Some(entry) = self.index.remove(seq) {
-            if let Some(contents) = self.contents.get_mut(&entry.value.block) {
-                contents.live = contents.live.saturating_sub(1);
-            }
+            self.forget(entry.value);
+            self.drop_dead_blocks()?;
+            self.maybe_rewrite(entry.value.block)?;
         }
-        self.drop_dead_blocks()?;
         Ok(true)
     }
 
@@ -526,9 +612,7 @@ impl<S: Storage> StreamStore for FileStore<S> {
         self.append(Kind::Purge, seq)?;
         let gone = self.index.remove_below(seq);
         for place in &gone {
-            if let Some(contents) = self.contents.get_mut(&place.block) {
-                contents.live = contents.live.saturating_sub(1);
-            }
+            self.forget(*place);
         }
         self.drop_dead_blocks()?;
         Ok(gone.len() as u64)

@@ -186,6 +186,11 @@ impl<T> Index<T> {
         self.last_ts = last_ts;
     }
 
+    /// What the store keeps of the message at `seq`, to change it.
+    pub fn value_mut(&mut self, seq: u64) -> Option<&mut T> {
+        self.entries.get_mut(seq).map(|e| &mut e.value)
+    }
+
     pub fn get(&self, seq: u64) -> Option<&Entry<T>> {
         self.entries.get(seq)
     }
