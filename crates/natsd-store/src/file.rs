@@ -21,6 +21,7 @@
 //! it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -48,10 +49,12 @@ impl Default for FileStoreConfig {
     }
 }
 
-/// What opening the store found wrong on disk.
+/// What the store found wrong on disk: opening it, or reading a message since (such a
+/// message is removed at the next change to the store).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recovery {
-    /// Stretches of bytes that held no valid record, each dropped.
+    /// Stretches of bytes that held no valid record, each dropped, and messages found
+    /// damaged when read.
     pub damaged: u64,
     pub damaged_bytes: u64,
     /// Bytes at the end of blocks that held no whole record, cut.
@@ -141,6 +144,8 @@ pub struct FileStore<S: Storage> {
     /// What each block holds, for deciding when it may go.
     contents: BTreeMap<u64, Contents>,
     recovery: Recovery,
+    /// Messages a read found damaged, for the next change to remove.
+    found_damaged: Mutex<Vec<u64>>,
     buffer: Vec<u8>,
 }
 
@@ -227,6 +232,7 @@ impl<S: Storage> FileStore<S> {
             unsynced: BTreeSet::new(),
             contents,
             recovery,
+            found_damaged: Mutex::new(Vec::new()),
             buffer: Vec::new(),
         };
         store.drop_dead_blocks()?;
@@ -482,7 +488,13 @@ impl<S: Storage> FileStore<S> {
             .records
             .first()
             .filter(|r| r.seq == seq && r.kind == Kind::Message)
-            .ok_or_else(|| StoreError::Corrupt(format!("message {seq}")))?;
+            .ok_or_else(|| {
+                self.found_damaged
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(seq);
+                StoreError::Corrupt(format!("message {seq}"))
+            })?;
         Ok(StoredMsg {
             seq,
             subject: entry.subject.to_string(),
@@ -559,6 +571,7 @@ impl<S: Storage> StreamStore for FileStore<S> {
         payload: &[u8],
         ts: i64,
     ) -> Result<u64, StoreError> {
+        self.settle_damaged()?;
         let seq = self.index.next_seq();
         self.buffer.clear();
         record::encode(
@@ -592,21 +605,12 @@ impl<S: Storage> StreamStore for FileStore<S> {
     }
 
     fn remove(&mut self, seq: u64) -> Result<bool, StoreError> {
-        if self.index.get(seq).is_none() {
-            return Ok(false);
-        }
-        self.buffer.clear();
-        record::encode(&mut self.buffer, Kind::Delete, (seq, 0), "", b"", b"");
-        self.append(Kind::Delete, seq)?;
-        if let Some(entry) = self.index.remove(seq) {
-            self.forget(entry.value);
-            self.drop_dead_blocks()?;
-            self.maybe_rewrite(entry.value.block)?;
-        }
-        Ok(true)
+        self.settle_damaged()?;
+        self.remove_message(seq)
     }
 
     fn compact(&mut self, seq: u64) -> Result<u64, StoreError> {
+        self.settle_damaged()?;
         self.buffer.clear();
         record::encode(&mut self.buffer, Kind::Purge, (seq, 0), "", b"", b"");
         self.append(Kind::Purge, seq)?;
@@ -627,14 +631,49 @@ impl<S: Storage> StreamStore for FileStore<S> {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
+        self.settle_damaged()?;
         self.write_pending()
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        self.settle_damaged()?;
         self.write_pending()?;
         for block in std::mem::take(&mut self.unsynced) {
             self.storage.sync(&block_name(block))?;
         }
         Ok(())
+    }
+}
+
+impl<S: Storage> FileStore<S> {
+    /// Removes the messages reads found damaged, each counted in [`Recovery`].
+    fn settle_damaged(&mut self) -> Result<(), StoreError> {
+        let found = std::mem::take(
+            &mut *self
+                .found_damaged
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for seq in found {
+            if self.remove_message(seq)? {
+                self.recovery.damaged += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_message(&mut self, seq: u64) -> Result<bool, StoreError> {
+        if self.index.get(seq).is_none() {
+            return Ok(false);
+        }
+        self.buffer.clear();
+        record::encode(&mut self.buffer, Kind::Delete, (seq, 0), "", b"", b"");
+        self.append(Kind::Delete, seq)?;
+        if let Some(entry) = self.index.remove(seq) {
+            self.forget(entry.value);
+            self.drop_dead_blocks()?;
+            self.maybe_rewrite(entry.value.block)?;
+        }
+        Ok(true)
     }
 }

@@ -372,15 +372,27 @@ fn a_flipped_bit_drops_one_record_and_no_more() {
     assert_eq!(store.store("f", b"", b"more", 31).unwrap(), 31);
 }
 
-/// A record damaged after the store opened is not served either.
+/// A record damaged after the store opened is not served either: the read that finds it
+/// reports it, and the next change to the store removes it, for good.
 #[test]
-fn a_record_damaged_while_open_is_refused() {
+fn a_record_damaged_while_open_is_refused_and_removed() {
     let disk = SimStorage::new();
     let mut store = FileStore::open(disk.clone(), FileStoreConfig::default()).unwrap();
     store.store("g", b"", b"good", 1).unwrap();
+    store.store("g", b"", b"fine", 2).unwrap();
     store.flush().unwrap();
-    disk.flip("0000000001.blk", disk.len("0000000001.blk") - 1, 0x01);
+    disk.flip("0000000001.blk", 30, 0x01);
     assert!(matches!(store.load(1), Err(StoreError::Corrupt(_))));
+    store.store("g", b"", b"after", 3).unwrap();
+    assert_eq!(store.recovery().damaged, 1);
+    let state = store.state();
+    assert_eq!((state.msgs, state.first_seq), (2, 2));
+    assert_eq!(store.subject_state("g").unwrap().first, 2);
+    store.flush().unwrap();
+    drop(store);
+    let store = FileStore::open(disk, FileStoreConfig::default()).unwrap();
+    assert_eq!(store.state().msgs, 2);
+    assert_eq!(store.load(2).unwrap().payload, "fine");
 }
 
 /// Messages aged out oldest first (limits, work queues) take their blocks with them.
