@@ -96,6 +96,7 @@ impl Contents {
             Kind::Message => self.first_message = self.first_message.min(seq),
             Kind::Delete => self.last_removal = self.last_removal.max(seq),
             Kind::Purge => self.purge = true,
+            Kind::Mark => {}
         }
     }
 }
@@ -325,14 +326,22 @@ impl<S: Storage> FileStore<S> {
             self.contents.remove(&block);
             self.unsynced.remove(&block);
         }
-        // With no message left, the blocks that went may have held the only record of
-        // how far sequences got: one compaction record past the last keeps it.
-        if dropped && self.index.state().msgs == 0 {
-            let next = self.index.next_seq();
-            self.buffer.clear();
-            record::encode(&mut self.buffer, Kind::Purge, (next, 0), "", b"", b"");
-            self.append(Kind::Purge, next)?;
+        if dropped {
+            self.mark_last_sequence()?;
         }
+        Ok(())
+    }
+
+    /// Records how far sequences got, when the records that showed it may have gone
+    /// with a dropped or rewritten block: when the last sequence is not a message held.
+    fn mark_last_sequence(&mut self) -> Result<(), StoreError> {
+        let (_, last, last_ts) = self.index.bounds();
+        if last == 0 || self.index.get(last).is_some() {
+            return Ok(());
+        }
+        self.buffer.clear();
+        record::encode(&mut self.buffer, Kind::Mark, (last, last_ts), "", b"", b"");
+        self.append(Kind::Mark, last)?;
         Ok(())
     }
 
@@ -415,7 +424,7 @@ impl<S: Storage> FileStore<S> {
                     e.value.block == block && e.value.offset == found.offset as u64
                 }),
                 Kind::Delete => !own.contains(&found.seq),
-                Kind::Purge => true,
+                Kind::Purge | Kind::Mark => true,
             };
             if !keep {
                 continue;
@@ -442,7 +451,7 @@ impl<S: Storage> FileStore<S> {
         }
         self.contents.insert(block, fresh);
         self.unsynced.remove(&block);
-        Ok(())
+        self.mark_last_sequence()
     }
 
     /// Writes the gathered records to the active block.
@@ -560,6 +569,7 @@ fn apply(
         Kind::Purge => {
             index.remove_below(found.seq);
         }
+        Kind::Mark => index.skip_to(found.seq, found.ts),
     }
 }
 

@@ -5,7 +5,8 @@
 //! length counts the checksum and the body, and the checksum covers the body. The body
 //! is `kind (1) | seq (8) | ts (8) | subject length (2) | header length (4) | subject |
 //! headers | payload`. A delete is a record of kind 2 naming the sequence it removes; a
-//! purge or compaction, of kind 3, names the first sequence that may remain.
+//! purge or compaction, of kind 3, names the first sequence that may remain; a mark, of
+//! kind 4, the last sequence used, once the records that showed it are gone.
 //!
 //! Scanning never trusts a length it cannot check: a record whose checksum fails is
 //! reported and skipped by looking for the next magic that starts a record whose
@@ -23,6 +24,9 @@ pub enum Kind {
     Message = 1,
     Delete = 2,
     Purge = 3,
+    /// Sequences got this far, and the time of the last (the records that said so are
+    /// gone).
+    Mark = 4,
 }
 
 /// A record as scanning finds it; the byte fields are ranges into the scanned block.
@@ -118,6 +122,7 @@ fn record_at(bytes: &[u8], at: usize) -> Result<Record, NotARecord> {
         1 => Kind::Message,
         2 => Kind::Delete,
         3 => Kind::Purge,
+        4 => Kind::Mark,
         _ => return Err(NotARecord::Damaged),
     };
     let seq = u64_at(body, 1).ok_or(NotARecord::Damaged)?;
