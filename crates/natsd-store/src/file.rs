@@ -485,11 +485,7 @@ impl<S: Storage> FileStore<S> {
     }
 
     fn message(&self, seq: u64) -> Result<StoredMsg, StoreError> {
-        let entry = self.index.get(seq).ok_or(if seq > self.index.last_seq() {
-            StoreError::NotYetStored
-        } else {
-            StoreError::NotFound
-        })?;
+        let entry = self.index.entry(seq)?;
         let bytes = self.record_bytes(entry.value)?;
         // A record is checked again as it is read: what was damaged since is not served.
         let scan = record::scan(&bytes);
@@ -602,11 +598,6 @@ impl<S: Storage> StreamStore for FileStore<S> {
     }
 
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
-        self.message(seq)
-    }
-
-    fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError> {
-        let seq = self.index.last_of(subject).ok_or(StoreError::NotFound)?;
         self.message(seq)
     }
 

@@ -114,10 +114,6 @@ impl<T> Index<T> {
         self.last_seq + 1
     }
 
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq
-    }
-
     /// Records a message; sequences only grow (one that does not is not taken: a valid
     /// log never holds one).
     pub fn insert(&mut self, seq: u64, subject: &str, size: u64, ts: i64, value: T) {
@@ -191,6 +187,15 @@ impl<T> Index<T> {
         self.entries.get_mut(seq).map(|e| &mut e.value)
     }
 
+    /// The message at `seq`, or why there is none: not stored yet, or gone.
+    pub fn entry(&self, seq: u64) -> Result<&Entry<T>, crate::msg::StoreError> {
+        self.get(seq).ok_or(if seq > self.last_seq {
+            crate::msg::StoreError::NotYetStored
+        } else {
+            crate::msg::StoreError::NotFound
+        })
+    }
+
     pub fn get(&self, seq: u64) -> Option<&Entry<T>> {
         self.entries.get(seq)
     }
@@ -240,10 +245,6 @@ impl<T> Index<T> {
             self.last_seq = seq - 1;
         }
         gone
-    }
-
-    pub fn last_of(&self, subject: &str) -> Option<u64> {
-        self.subjects.get(subject).map(|state| state.last)
     }
 
     /// The first message at or after `start` whose subject `filter` matches.

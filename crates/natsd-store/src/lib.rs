@@ -42,7 +42,13 @@ pub trait StreamStore {
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError>;
 
     /// The newest message on `subject` (a literal subject).
-    fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError>;
+    fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError> {
+        let last = self
+            .subject_state(subject)
+            .ok_or(StoreError::NotFound)?
+            .last;
+        self.load(last)
+    }
 
     /// The sequence of the first message at or after `start` whose subject `filter`
     /// matches (wildcards allowed; empty matches every subject), without loading it.

@@ -22,11 +22,7 @@ impl MemStore {
     }
 
     fn message(&self, seq: u64) -> Result<StoredMsg, StoreError> {
-        let entry = self.index.get(seq).ok_or(if seq > self.index.last_seq() {
-            StoreError::NotYetStored
-        } else {
-            StoreError::NotFound
-        })?;
+        let entry = self.index.entry(seq)?;
         let (headers, payload) = &entry.value;
         Ok(StoredMsg {
             seq,
@@ -57,11 +53,6 @@ impl StreamStore for MemStore {
     }
 
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
-        self.message(seq)
-    }
-
-    fn load_last(&self, subject: &str) -> Result<StoredMsg, StoreError> {
-        let seq = self.index.last_of(subject).ok_or(StoreError::NotFound)?;
         self.message(seq)
     }
 
