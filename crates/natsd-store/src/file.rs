@@ -649,13 +649,15 @@ impl<S: Storage> StreamStore for FileStore<S> {
 impl<S: Storage> FileStore<S> {
     /// Removes the messages reads found damaged, each counted in [`Recovery`].
     fn settle_damaged(&mut self) -> Result<(), StoreError> {
-        let found = std::mem::take(
-            &mut *self
-                .found_damaged
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for seq in found {
+        // Held exclusively here, so no lock is taken: the store path pays nothing.
+        let found = self
+            .found_damaged
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if found.is_empty() {
+            return Ok(());
+        }
+        for seq in std::mem::take(found) {
             if self.remove_message(seq)? {
                 self.recovery.damaged += 1;
             }

@@ -83,15 +83,16 @@ pub trait StreamStore {
                 (0, 0) => self.purge(),
                 (seq, _) if seq > 1 => self.compact(seq),
                 (_, keep) if keep > 0 && state.msgs > keep => {
-                    // The newest `keep` stay: compact below the first of them.
-                    let mut first_kept = state.last_seq;
-                    let mut seen = 1;
-                    while seen < keep && first_kept > state.first_seq {
-                        first_kept -= 1;
-                        if self.load(first_kept).is_ok() {
-                            seen += 1;
+                    // The newest `keep` stay: compact below the first of them, found
+                    // past the `msgs - keep` oldest without loading any.
+                    let mut first_kept = state.first_seq;
+                    for _ in 0..state.msgs - keep {
+                        match self.next_match("", first_kept) {
+                            Some(seq) => first_kept = seq + 1,
+                            None => break,
                         }
                     }
+                    let first_kept = self.next_match("", first_kept).unwrap_or(first_kept);
                     self.compact(first_kept)
                 }
                 _ => Ok(0),

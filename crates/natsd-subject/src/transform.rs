@@ -205,15 +205,14 @@ impl SubjectTransform {
                 Part::Literal(text) => out.extend_from_slice(text.as_bytes()),
                 Part::Wildcard(at) => out.extend_from_slice(token(*at)),
                 Part::Partition { buckets, of } => {
+                    // The named tokens run together, or the whole subject.
                     let hash = if of.is_empty() {
-                        fnv1a(&tokens.join(&b'.'))
+                        let separated = tokens.iter().enumerate().flat_map(|(i, t)| {
+                            (i > 0).then_some(&SEPARATOR).into_iter().chain(t.iter())
+                        });
+                        fnv1a(separated)
                     } else {
-                        fnv1a(
-                            &of.iter()
-                                .flat_map(|at| token(*at))
-                                .copied()
-                                .collect::<Vec<_>>(),
-                        )
+                        fnv1a(of.iter().flat_map(|at| token(*at).iter()))
                     };
                     // nats-server's arithmetic: the count is taken as unsigned.
                     let bucket = match *buckets as u32 {
@@ -349,8 +348,8 @@ fn utf8_len(bytes: &[u8]) -> usize {
         .unwrap_or(1)
 }
 
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |hash: u32, b| {
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u32 {
+    bytes.fold(0x811c_9dc5, |hash: u32, b| {
         (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193)
     })
 }
