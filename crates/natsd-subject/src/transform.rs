@@ -181,10 +181,6 @@ impl SubjectTransform {
         })
     }
 
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     pub fn destination(&self) -> &str {
         &self.destination
     }
