@@ -85,6 +85,8 @@ pub struct AccountConfig {
     pub msg_trace: Option<MsgTraceConfig>,
     /// Subject mappings, each source with its destinations, in the order given.
     pub mappings: Vec<(String, Vec<MapDest>)>,
+    /// JetStream for the account, with its limits; `None` when it has none.
+    pub jetstream: Option<JetStreamAccountLimits>,
 }
 
 /// An account's `msg_trace { dest, sampling }`.
@@ -198,6 +200,19 @@ impl AccountConfig {
                     },
                 })
             }),
+            jetstream: (limits.mem_storage != 0 || limits.disk_storage != 0).then(|| {
+                let unlimited_if_zero = |n: i64| if n == 0 { -1 } else { n };
+                JetStreamAccountLimits {
+                    max_memory: limits.mem_storage,
+                    max_storage: limits.disk_storage,
+                    max_streams: unlimited_if_zero(limits.streams),
+                    max_consumers: unlimited_if_zero(limits.consumer),
+                    max_ack_pending: unlimited_if_zero(limits.max_ack_pending),
+                    memory_max_stream_bytes: unlimited_if_zero(limits.mem_max_stream_bytes),
+                    storage_max_stream_bytes: unlimited_if_zero(limits.disk_max_stream_bytes),
+                    max_bytes_required: limits.max_bytes_required,
+                }
+            }),
             mappings: nats
                 .mappings
                 .iter()
@@ -250,5 +265,34 @@ fn share_kind(kind: &ShareType) -> ShareKind {
     match kind {
         ShareType::Stream => ShareKind::Stream,
         ShareType::Service => ShareKind::Service,
+    }
+}
+
+/// An account's JetStream limits (`jetstream {}` in an account, or its JWT); -1 is no
+/// limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JetStreamAccountLimits {
+    pub max_memory: i64,
+    pub max_storage: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+    pub memory_max_stream_bytes: i64,
+    pub storage_max_stream_bytes: i64,
+    pub max_bytes_required: bool,
+}
+
+impl Default for JetStreamAccountLimits {
+    fn default() -> Self {
+        JetStreamAccountLimits {
+            max_memory: -1,
+            max_storage: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            memory_max_stream_bytes: -1,
+            storage_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
     }
 }

@@ -15,6 +15,7 @@ use natsd_auth::jwt::Trust;
 use natsd_auth::permissions::Entry as PermissionEntry;
 use natsd_auth::{AuthCallout, Authenticator, Permissions, ResponsePermission, SubjectRule, User};
 
+mod jetstream;
 mod mappings;
 
 use crate::account_config::{
@@ -166,43 +167,6 @@ const MQTT_KEYS: &[&str] = &[
     "js_domain",
     "reject_qos2_publish",
     "downgrade_qos2_subscribe",
-];
-const JETSTREAM_KEYS: &[&str] = &[
-    "enabled",
-    "enable",
-    "strict",
-    "store_dir",
-    "storedir",
-    "store",
-    "sync_interval",
-    "sync",
-    "max_memory_store",
-    "max_mem_store",
-    "max_mem",
-    "max_file_store",
-    "max_file",
-    "domain",
-    "key",
-    "ek",
-    "encryption_key",
-    "prev_key",
-    "prev_ek",
-    "cipher",
-    "extension_hint",
-    "limits",
-    "tpm",
-    "unique_tag",
-    "max_outstanding_catchup",
-    "max_buffered_size",
-    "max_buffered_msgs",
-    "request_queue_limit",
-    "info_queue_limit",
-    "meta_compact",
-    "meta_compact_size",
-    "meta_compact_sync",
-    "max_concurrent_io",
-    "max_catchup",
-    "max_ack_pending",
 ];
 const TLS_KEYS: &[&str] = &[
     "cert_file",
@@ -417,22 +381,8 @@ fn apply_entry(
         "mqtt" => block(v, &key, MQTT_KEYS, report)?,
         "tls" => opts.tls = Some(tls(v, report)?),
         "allow_non_tls" => opts.allow_non_tls = v.as_bool()?,
-        "jetstream" => match &v.kind {
-            Kind::Bool(false) => {}
-            Kind::String(s) if s.eq_ignore_ascii_case("disabled") => {}
-            Kind::Bool(true) => report.unsupported.push(key),
-            Kind::String(s) if s.eq_ignore_ascii_case("enabled") => report.unsupported.push(key),
-            Kind::Map(_) => block(v, &key, JETSTREAM_KEYS, report)?,
-            _ => {
-                return Err(issue(
-                    v,
-                    "jetstream expects a map, a boolean or \"enabled\"/\"disabled\"".to_owned(),
-                ))
-            }
-        },
-        "store_dir" | "storedir" => {
-            v.as_str()?;
-        }
+        "jetstream" => jetstream::server(v, opts, report)?,
+        "store_dir" | "storedir" => jetstream::store_dir(v, opts)?,
         "accounts" => accounts(v, opts, report)?,
         "operator" | "operators" | "root" | "roots" | "root_operator" | "root_operators" => {
             for source in strings(v)? {
@@ -664,7 +614,8 @@ fn accounts(v: &Value, opts: &mut Options, report: &mut ConfigReport) -> Result<
                     account.msg_trace = msg_trace(&field.value, &field.key, report)?;
                 }
                 "mappings" | "maps" => account.mappings = mappings::mappings(field)?,
-                "jetstream" | "nkey" | "trace" => {
+                "jetstream" => account.jetstream = jetstream::account(field)?,
+                "nkey" | "trace" => {
                     report
                         .unsupported
                         .push(format!("accounts.{}.{}", entry.key, field.key));

@@ -43,6 +43,9 @@ pub struct ServerInfo {
     /// For NKey users to sign.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub nonce: String,
+    /// The JetStream domain, when one is set.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub domain: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connect_urls: Vec<String>,
     #[serde(skip_serializing_if = "is_false")]
@@ -51,6 +54,9 @@ pub struct ServerInfo {
     pub connect_info: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub remote_account: String,
+    /// The JetStream API level served; 0 without JetStream.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub api_lvl: u64,
     /// The server's curve key, for auth callout services to seal answers for.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub xkey: String,

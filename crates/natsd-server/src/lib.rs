@@ -53,7 +53,7 @@ pub mod resolver;
 pub mod server;
 mod stats;
 pub mod subscription;
-mod timefmt;
+pub mod timefmt;
 pub mod tls;
 
 pub use conn::{CloseReason, Flusher};

@@ -97,6 +97,11 @@ pub struct Options {
     pub tls: Option<TlsOptions>,
     /// With TLS configured, also serve clients that do not upgrade.
     pub allow_non_tls: bool,
+    /// JetStream's settings (`jetstream {}`, `-js`, `-sd`); `None` when it is off.
+    pub jetstream: Option<JetStreamOptions>,
+    /// The directory under which `jetstream/` holds JetStream's data (`store_dir`, `-sd`);
+    /// the system's temporary directory when not set.
+    pub store_dir: Option<PathBuf>,
     /// The config file the settings came from, for reload and monitoring.
     pub config_file: Option<PathBuf>,
     /// `sha256:<hex>` of the config file, reported in `/varz`.
@@ -104,12 +109,12 @@ pub struct Options {
 }
 
 impl Options {
-    /// The system account's name, unless there is none.
     /// Where a directory resolver keeps account JWTs.
     pub fn resolver_dir(&self) -> Option<&std::path::Path> {
         self.resolver.as_ref()?.dir.as_deref()
     }
 
+    /// The system account's name, unless there is none.
     pub fn system_account_name(&self) -> Option<&str> {
         (!self.no_system_account).then(|| {
             self.system_account
@@ -164,8 +169,79 @@ impl Default for Options {
             no_system_account: false,
             tls: None,
             allow_non_tls: false,
+            jetstream: None,
+            store_dir: None,
             config_file: None,
             config_digest: None,
         }
     }
+}
+
+/// nats-server's default interval between syncs of JetStream's files.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(120);
+
+/// `jetstream {}`: where JetStream keeps its data and how much it may use. The service
+/// itself lives in its own crate and reads these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JetStreamOptions {
+    /// Bytes of memory storage; `None` takes three quarters of the machine's memory.
+    pub max_memory: Option<i64>,
+    /// Bytes of file storage; `None` takes three quarters of the free disk.
+    pub max_store: Option<i64>,
+    pub domain: Option<String>,
+    pub sync: SyncPolicy,
+    /// Unknown fields in API requests are errors.
+    pub strict: bool,
+    pub unique_tag: Option<String>,
+    /// Encryption at rest, when a key is set.
+    pub encryption: Option<Encryption>,
+    pub limits: JetStreamServerLimits,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        JetStreamOptions {
+            max_memory: None,
+            max_store: None,
+            domain: None,
+            sync: SyncPolicy::Every(DEFAULT_SYNC_INTERVAL),
+            strict: true,
+            unique_tag: None,
+            encryption: None,
+            limits: JetStreamServerLimits::default(),
+        }
+    }
+}
+
+/// When JetStream's files are synced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Before every acknowledgement (one sync covers all that arrived meanwhile).
+    Always,
+    Every(Duration),
+}
+
+/// `jetstream { key, cipher, prev_key }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encryption {
+    pub key: String,
+    pub cipher: Cipher,
+    /// The key the data was written with before a rotation to `key`.
+    pub previous_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cipher {
+    #[default]
+    ChaCha20Poly1305,
+    AesGcm,
+}
+
+/// `jetstream { limits {} }`: limits over every account; 0 or `None` is no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JetStreamServerLimits {
+    pub max_ack_pending: i64,
+    pub max_ha_assets: i64,
+    pub max_request_batch: i64,
+    pub duplicate_window: Option<Duration>,
 }

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 use tokio::sync::{watch, Notify};
 
-use crate::account::{Account, AccountConfig, GLOBAL_ACCOUNT};
+use crate::account::{Account, AccountConfig, JetStreamAccountLimits, GLOBAL_ACCOUNT};
 use crate::client_conn::ClientConn;
 use crate::conn::{CloseReason, ConnKind};
 use crate::info::ServerInfo;
@@ -533,6 +533,44 @@ impl Server {
             }
         }
         self.shutdown().await;
+    }
+
+    /// The server's log, for extensions to write to.
+    pub fn logger(&self) -> Arc<Logger> {
+        Arc::clone(&self.inner.log)
+    }
+
+    /// Tells clients that JetStream is served, at `api_level`, in `domain` (if any).
+    pub fn announce_jetstream(&self, api_level: u64, domain: Option<&str>) {
+        let mut info = self.inner.info_mut();
+        info.jetstream = true;
+        info.api_lvl = api_level;
+        info.domain = domain.unwrap_or_default().to_owned();
+    }
+
+    /// The JetStream limits of the account `name` when JetStream serves it: an account
+    /// that enables it, or the global account when it is the only one besides the system
+    /// account (nats-server's rule). The system account never has JetStream.
+    pub fn jetstream_limits(&self, name: &str) -> Option<JetStreamAccountLimits> {
+        let inner = &self.inner;
+        let opts = inner.opts();
+        opts.jetstream.as_ref()?;
+        if opts.system_account_name() == Some(name) {
+            return None;
+        }
+        if let Some(limits) = inner.account_config(name).and_then(|c| c.jetstream) {
+            return Some(limits);
+        }
+        let only_global = opts.authorization.trust.is_none()
+            && opts.accounts.iter().all(|a| {
+                a.name == GLOBAL_ACCOUNT || opts.system_account_name() == Some(a.name.as_str())
+            });
+        (only_global && name == GLOBAL_ACCOUNT).then(JetStreamAccountLimits::default)
+    }
+
+    /// An internal client of `kind` bound to `account`.
+    pub fn internal_client_in(&self, account: &Arc<Account>, kind: ConnKind) -> InternalClient {
+        InternalClient::new(Arc::clone(account), kind)
     }
 
     /// An internal client bound to `account` (the global account for `None`; an account

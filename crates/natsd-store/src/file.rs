@@ -597,6 +597,10 @@ impl<S: Storage> StreamStore for FileStore<S> {
         Ok(seq)
     }
 
+    fn message_size(&self, subject: &str, headers: &[u8], payload: &[u8]) -> u64 {
+        size(subject, headers, payload)
+    }
+
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
         self.message(seq)
     }

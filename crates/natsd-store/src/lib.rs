@@ -38,6 +38,10 @@ pub trait StreamStore {
         ts: i64,
     ) -> Result<u64, StoreError>;
 
+    /// How many bytes a message counts for in [`StreamState::bytes`] (each store
+    /// counts as nats-server's store of its kind does), for limits checked before storing.
+    fn message_size(&self, subject: &str, headers: &[u8], payload: &[u8]) -> u64;
+
     /// The message at `seq`.
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError>;
 

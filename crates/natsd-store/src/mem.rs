@@ -52,6 +52,10 @@ impl StreamStore for MemStore {
         Ok(seq)
     }
 
+    fn message_size(&self, subject: &str, headers: &[u8], payload: &[u8]) -> u64 {
+        size(subject, headers, payload)
+    }
+
     fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
         self.message(seq)
     }

@@ -64,6 +64,10 @@ pub struct RunFlags {
     pub tls_key: Option<String>,
     pub tls_verify: Option<bool>,
     pub tls_ca_cert: Option<String>,
+    /// `-js`: JetStream on (or off, with `-js=false`).
+    pub jetstream: Option<bool>,
+    /// `-sd`: where JetStream keeps its data.
+    pub store_dir: Option<String>,
     /// nats-server flags for capabilities natsd does not serve yet, as given.
     pub unsupported: Vec<String>,
 }
@@ -96,24 +100,22 @@ enum Kind {
 }
 
 /// Flags of nats-server that take a value, for capabilities natsd has not built yet.
-const UNSUPPORTED_VALUE_FLAGS: [&str; 8] = [
+const UNSUPPORTED_VALUE_FLAGS: [&str; 6] = [
     "r",
     "remote_syslog",
-    "sd",
-    "store_dir",
     "routes",
     "cluster",
     "cluster_listen",
     "cluster_name",
 ];
 const UNSUPPORTED_VALUE_FLAGS_MORE: [&str; 3] = ["cluster_advertise", "connect_retries", "profile"];
-const UNSUPPORTED_BOOL_FLAGS: [&str; 5] = ["s", "syslog", "js", "jetstream", "no_advertise"];
+const UNSUPPORTED_BOOL_FLAGS: [&str; 3] = ["s", "syslog", "no_advertise"];
 
 fn kind_of(name: &str) -> Option<Kind> {
     match name {
         "h" | "help" | "v" | "version" | "D" | "debug" | "V" | "trace" | "VV" | "DV" | "DVV"
         | "T" | "logtime" | "logtime_utc" | "no_header_support" | "help_tls" | "t" | "tls"
-        | "tlsverify" => Some(Kind::Bool),
+        | "tlsverify" | "js" | "jetstream" => Some(Kind::Bool),
         "a"
         | "addr"
         | "net"
@@ -153,7 +155,9 @@ fn kind_of(name: &str) -> Option<Kind> {
         | "ping_max"
         | "write_deadline"
         | "lame_duck_duration"
-        | "lame_duck_grace_period" => Some(Kind::Value),
+        | "lame_duck_grace_period"
+        | "sd"
+        | "store_dir" => Some(Kind::Value),
         _ if UNSUPPORTED_VALUE_FLAGS.contains(&name)
             || UNSUPPORTED_VALUE_FLAGS_MORE.contains(&name) =>
         {
@@ -272,6 +276,8 @@ pub fn parse(args: &[String]) -> Result<Command, FlagError> {
             "tlscert" => flags.tls_cert = Some(text.to_owned()),
             "tlskey" => flags.tls_key = Some(text.to_owned()),
             "tlscacert" => flags.tls_ca_cert = Some(text.to_owned()),
+            "js" | "jetstream" => flags.jetstream = Some(parse_bool(name, value.as_deref())?),
+            "sd" | "store_dir" => flags.store_dir = Some(text.to_owned()),
             "a" | "addr" | "net" => flags.host = Some(text.to_owned()),
             "p" | "port" => flags.port = Some(parse_number(name, text)?),
             "n" | "name" | "server_name" => flags.server_name = Some(text.to_owned()),
@@ -320,6 +326,14 @@ impl RunFlags {
             }
         }
         set(&mut opts.host, &self.host);
+        match self.jetstream {
+            Some(true) if opts.jetstream.is_none() => opts.jetstream = Some(Default::default()),
+            Some(false) => opts.jetstream = None,
+            _ => {}
+        }
+        if let Some(dir) = &self.store_dir {
+            opts.store_dir = Some(dir.into());
+        }
         if let Some(port) = self.port {
             opts.port = match port {
                 -1 => None,
@@ -527,9 +541,17 @@ mod tests {
 
     #[test]
     fn flags_for_later_capabilities_are_recorded() {
-        let flags = run(&["-js", "-sd", "/tmp/x", "--routes", "a", "-m", "8222"]);
-        assert_eq!(flags.unsupported, vec!["-js", "-sd", "-routes"]);
+        let flags = run(&["--routes", "a", "-m", "8222"]);
+        assert_eq!(flags.unsupported, vec!["-routes"]);
         assert_eq!(flags.options().http_port, 8222);
+    }
+
+    #[test]
+    fn jetstream_flags_enable_it_and_set_the_store() {
+        let opts = run(&["-js", "-sd", "data"]).options();
+        assert!(opts.jetstream.is_some());
+        assert_eq!(opts.store_dir, Some(PathBuf::from("data")));
+        assert!(run(&["-js=false"]).options().jetstream.is_none());
     }
 
     #[test]

@@ -211,7 +211,24 @@ async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
         }
     }
     let files = RunFiles::new(&opts);
-    let server = match Server::listen(opts.clone(), Arc::clone(&log)).await {
+    let jetstream = opts.jetstream.clone().map(|js| {
+        Arc::new(natsd_jetstream::JetStream::new(
+            js,
+            opts.store_dir.as_deref(),
+        ))
+    });
+    if let Some(js) = &jetstream {
+        if let Err(error) = js.prepare() {
+            log.log(Level::Fatal, format_args!("Can't start JetStream: {error}"));
+            files.remove();
+            return ExitCode::FAILURE;
+        }
+    }
+    let extensions = jetstream
+        .iter()
+        .map(|js| Arc::clone(js) as Arc<dyn natsd_server::Extension>)
+        .collect();
+    let server = match Server::listen_with(opts.clone(), Arc::clone(&log), extensions).await {
         Ok(server) => server,
         Err(error) => {
             log.log(Level::Fatal, format_args!("{error}"));
@@ -259,6 +276,9 @@ async fn serve(flags: &RunFlags, loaded: Loaded, log: Arc<Logger>) -> ExitCode {
         log.error(format_args!("signal handling failed: {error}"));
     }
     server.shutdown().await;
+    if let Some(js) = &jetstream {
+        js.close();
+    }
     files.remove();
     ExitCode::SUCCESS
 }

@@ -69,7 +69,8 @@ impl SigningKey {
     }
 }
 
-/// `nats.limits` of an account JWT (the core NATS ones; JetStream's are not read).
+/// `nats.limits` of an account JWT: the core NATS ones, then JetStream's (untiered; an
+/// account whose memory and disk storage are both 0 has no JetStream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 pub struct AccountLimits {
     #[serde(default)]
@@ -87,6 +88,22 @@ pub struct AccountLimits {
     pub wildcards: bool,
     #[serde(default)]
     pub disallow_bearer: bool,
+    #[serde(default)]
+    pub mem_storage: i64,
+    #[serde(default)]
+    pub disk_storage: i64,
+    #[serde(default)]
+    pub streams: i64,
+    #[serde(default)]
+    pub consumer: i64,
+    #[serde(default)]
+    pub max_ack_pending: i64,
+    #[serde(default)]
+    pub mem_max_stream_bytes: i64,
+    #[serde(default)]
+    pub disk_max_stream_bytes: i64,
+    #[serde(default)]
+    pub max_bytes_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

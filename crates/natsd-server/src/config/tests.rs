@@ -94,10 +94,53 @@ fn capabilities_not_served_are_reported() {
          jetstream: enabled\ncluster { name: c }\n",
     );
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(
-        report.unsupported,
-        ["leafnodes", "websocket", "jetstream", "cluster"]
+    assert_eq!(report.unsupported, ["leafnodes", "websocket", "cluster"]);
+}
+
+#[test]
+fn jetstream_block_and_account_limits() {
+    let (opts, report) = apply_text(
+        "store_dir: data\njetstream { max_mem: 1G, max_file: \"2G\", domain: hub, \
+         sync_interval: always, limits { duplicate_window: \"1m\" } }\n\
+         accounts { A { jetstream { max_streams: 3, max_bytes_required: true } }, B {} }\n",
     );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let js = opts.jetstream.expect("enabled");
+    assert_eq!(
+        opts.store_dir.as_deref(),
+        Some(std::path::Path::new("data"))
+    );
+    assert_eq!(js.max_memory, Some(1_000_000_000), "the lexer reads 1G in thousands");
+    assert_eq!(js.max_store, Some(2 << 30));
+    assert_eq!(js.domain.as_deref(), Some("hub"));
+    assert_eq!(js.sync, crate::options::SyncPolicy::Always);
+    assert_eq!(
+        js.limits.duplicate_window,
+        Some(std::time::Duration::from_secs(60))
+    );
+    let a = opts.accounts.iter().find(|a| a.name == "A").expect("A");
+    let limits = a.jetstream.expect("A has JetStream");
+    assert_eq!((limits.max_streams, limits.max_bytes_required), (3, true));
+    assert!(opts
+        .accounts
+        .iter()
+        .any(|a| a.name == "B" && a.jetstream.is_none()));
+}
+
+#[test]
+fn jetstream_errors_are_nats_servers() {
+    let (_, report) = apply_text("jetstream: maybe\n");
+    assert_eq!(
+        report.errors[0].message,
+        "Expected 'enabled' or 'disabled' for string value, got 'maybe'"
+    );
+    let (_, report) = apply_text("store_dir: a\njetstream { store_dir: b }\n");
+    assert_eq!(
+        report.errors[0].message,
+        "Duplicate 'store_dir' configuration"
+    );
+    let (opts, _) = apply_text("jetstream { enabled: false }\n");
+    assert!(opts.jetstream.is_none());
 }
 
 #[test]

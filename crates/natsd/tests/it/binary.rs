@@ -88,13 +88,13 @@ fn a_malformed_config_says_parse_error_on_line() {
 #[tokio::test]
 async fn serves_clients_and_stops_on_sigterm() {
     let pid_file = temp_path("pid");
-    let mut server = start_natsd(&["-P", pid_file.to_str().unwrap(), "-js"]);
+    let mut server = start_natsd(&["-P", pid_file.to_str().unwrap(), "-no_advertise"]);
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert_eq!(pid, server.pid().to_string(), "bare pid, no newline");
     let warned = server
         .drain_log()
         .iter()
-        .any(|l| l.contains("[WRN]") && l.contains("-js"));
+        .any(|l| l.contains("[WRN]") && l.contains("-no_advertise"));
     assert!(warned, "unsupported flags are named in a warning");
 
     let (mut conn, info) = RawConn::connect(server.addr).await.unwrap();

@@ -10,6 +10,7 @@ mod clients;
 mod config;
 mod cross_clients;
 mod diff;
+mod jetstream;
 mod jwt;
 mod limits;
 mod mappings;

@@ -1,0 +1,154 @@
+//! JetStream through the built binary: acknowledged messages survive `kill -9`, and a
+//! block damaged while the server is down costs at most its damaged records.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use futures::StreamExt;
+use natsd_testkit::process::ServerProcess;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn start(dir: &Path) -> ServerProcess {
+    let args: Vec<String> = ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([dir.display().to_string()])
+        .collect();
+    ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_natsd")), &args).unwrap()
+}
+
+fn store_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("natsd-it-js-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn kill_9(server: &ServerProcess) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn context(server: &ServerProcess) -> jetstream::Context {
+    let client = async_nats::connect(format!("nats://{}", server.addr))
+        .await
+        .unwrap();
+    jetstream::new(client)
+}
+
+fn payload(n: u32) -> Vec<u8> {
+    format!("message {n} {}", "x".repeat((n % 97) as usize)).into_bytes()
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_kill_9() {
+    let dir = store_dir("kill9");
+    let mut server = start(&dir);
+    let js = context(&server).await;
+    js.create_stream(stream::Config {
+        name: "STORM".into(),
+        subjects: vec!["storm.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Up to 256 acknowledgements in flight; the server dies partway through.
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut acked = Vec::new();
+    let mut n = 0u32;
+    while acked.len() < 3000 {
+        while in_flight.len() < 256 {
+            let ack = js
+                .publish(format!("storm.{}", n % 13), payload(n).into())
+                .await
+                .unwrap();
+            in_flight.push(async move { (n, ack.await) });
+            n += 1;
+        }
+        if let Some((sent, Ok(ack))) = in_flight.next().await {
+            acked.push((ack.sequence, sent));
+        }
+    }
+    kill_9(&server);
+    server.wait_exit(WAIT).unwrap();
+    while let Some((sent, result)) = in_flight.next().await {
+        if let Ok(ack) = result {
+            acked.push((ack.sequence, sent));
+        }
+    }
+    let server = start(&dir);
+    let js = context(&server).await;
+    let mut stream = js.get_stream("STORM").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    let highest = acked.iter().map(|(seq, _)| *seq).max().unwrap();
+    assert!(state.last_sequence >= highest, "{state:?} < {highest}");
+    for (seq, sent) in &acked {
+        let msg = stream.get_raw_message(*seq).await.unwrap();
+        assert_eq!(msg.payload, payload(*sent), "message {seq}");
+        assert_eq!(msg.subject.as_str(), format!("storm.{}", sent % 13));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn damaged_block_costs_only_its_damaged_records() {
+    let dir = store_dir("flip");
+    let server = start(&dir);
+    let js = context(&server).await;
+    js.create_stream(stream::Config {
+        name: "FLIP".into(),
+        subjects: vec!["flip".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for n in 0..500u32 {
+        js.publish("flip", payload(n).into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    kill_9(&server);
+    drop(server);
+    let msgs = dir.join("jetstream/$G/streams/FLIP/msgs");
+    let block = std::fs::read_dir(&msgs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "blk"))
+        .unwrap();
+    let mut bytes = std::fs::read(&block).unwrap();
+    let middle = bytes.len() / 2;
+    for at in [middle, middle + 1, middle + 2] {
+        bytes[at] ^= 0x5a;
+    }
+    std::fs::write(&block, bytes).unwrap();
+    let server = start(&dir);
+    let js = context(&server).await;
+    let mut stream = js.get_stream("FLIP").await.unwrap();
+    let state = stream.info().await.unwrap().state.clone();
+    assert!(state.messages >= 498, "{state:?}");
+    let mut served = 0;
+    for seq in 1..=500u64 {
+        if let Ok(msg) = stream.get_raw_message(seq).await {
+            assert_eq!(msg.payload, payload(seq as u32 - 1), "message {seq}");
+            served += 1;
+        }
+    }
+    assert!(served >= 498, "{served} served");
+    let ack = js
+        .publish("flip", "after".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.sequence, 501);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
