@@ -110,7 +110,11 @@ fn jetstream_block_and_account_limits() {
         opts.store_dir.as_deref(),
         Some(std::path::Path::new("data"))
     );
-    assert_eq!(js.max_memory, Some(1_000_000_000), "the lexer reads 1G in thousands");
+    assert_eq!(
+        js.max_memory,
+        Some(1_000_000_000),
+        "the lexer reads 1G in thousands"
+    );
     assert_eq!(js.max_store, Some(2 << 30));
     assert_eq!(js.domain.as_deref(), Some("hub"));
     assert_eq!(js.sync, crate::options::SyncPolicy::Always);
