@@ -461,6 +461,30 @@ fn lookup(js: &JsAccount, name: &str) -> Option<Arc<StreamHandle>> {
     js.streams.lock().get(name).cloned()
 }
 
+/// Runs `f` on the stream `name` under its lock; the stream is not found when it does not
+/// exist or is being deleted.
+fn with_stream<R>(
+    js: &JsAccount,
+    name: &str,
+    f: impl FnOnce(&mut Stream) -> R,
+) -> Result<R, ApiError> {
+    let handle = lookup(js, name).ok_or_else(ApiError::stream_not_found)?;
+    let mut guard = handle.stream.lock();
+    let stream = guard.as_mut().ok_or_else(ApiError::stream_not_found)?;
+    Ok(f(stream))
+}
+
+/// A sealed stream refuses every change; `denied` refuses this one with `refusal`.
+fn may_change(stream: &Stream, denied: bool, refusal: ApiError) -> Result<(), ApiError> {
+    if stream.config.sealed {
+        return Err(ApiError::sealed());
+    }
+    if denied {
+        return Err(refusal);
+    }
+    Ok(())
+}
+
 fn update(shared: &Arc<Shared>, js: &Arc<JsAccount>, name: &str, body: &[u8]) -> Answer {
     const KIND: &str = "stream_update_response";
     let fail = |error: ApiError| Answer::error(KIND, &error, Empty {});
@@ -551,14 +575,15 @@ fn info(shared: &Shared, js: &JsAccount, name: &str, body: &[u8]) -> Answer {
         Ok(request) => request,
         Err(error) => return paged_error(error),
     };
-    let Some(handle) = lookup(js, name) else {
-        return paged_error(ApiError::stream_not_found());
-    };
-    let guard = handle.stream.lock();
-    let Some(stream) = guard.as_ref() else {
-        return paged_error(ApiError::stream_not_found());
-    };
-    let mut info = stream_info(leader(shared), stream);
+    let leader = leader(shared);
+    with_stream(js, name, |stream| stream_page(leader, stream, &request))
+        .unwrap_or_else(paged_error)
+}
+
+/// A stream's info with the details and the page of subjects `request` asks for.
+fn stream_page(leader: Option<String>, stream: &Stream, request: &InfoRequest) -> Answer {
+    const KIND: &str = "stream_info_response";
+    let mut info = stream_info(leader, stream);
     let mut paged = Paged::default();
     if request.deleted_details {
         info.state.deleted = stream.deleted();
@@ -686,9 +711,10 @@ struct PurgeRequest {
 fn purge(js: &JsAccount, name: &str, body: &[u8]) -> Answer {
     const KIND: &str = "stream_purge_response";
     let fail = |error: ApiError| Answer::error(KIND, &error, Empty {});
-    let Some(handle) = lookup(js, name) else {
+    // A missing stream is reported before a malformed request, as nats-server does.
+    if lookup(js, name).is_none() {
         return fail(ApiError::stream_not_found());
-    };
+    }
     let request: PurgeRequest = match parse(body) {
         Ok(request) => request,
         Err(error) => return fail(error),
@@ -696,35 +722,28 @@ fn purge(js: &JsAccount, name: &str, body: &[u8]) -> Answer {
     if request.seq > 0 && request.keep > 0 {
         return fail(ApiError::bad_request());
     }
-    let mut guard = handle.stream.lock();
-    let Some(stream) = guard.as_mut() else {
-        return fail(ApiError::stream_not_found());
-    };
-    if stream.config.sealed {
-        return fail(ApiError::sealed());
+    let purged = with_stream(js, name, |stream| {
+        let refusal = ApiError::purge_failed("stream purge not permitted");
+        may_change(stream, stream.config.deny_purge, refusal)?;
+        stream
+            .purge(&request.filter, request.seq, request.keep)
+            .and_then(|purged| stream.flush().map(|()| purged))
+            .map_err(|error| ApiError::purge_failed(error.to_string()))
+    });
+    #[derive(Serialize)]
+    struct Body {
+        success: bool,
+        purged: u64,
     }
-    if stream.config.deny_purge {
-        return fail(ApiError::purge_failed("stream purge not permitted"));
-    }
-    let purged = stream
-        .purge(&request.filter, request.seq, request.keep)
-        .and_then(|purged| stream.flush().map(|()| purged));
-    match purged {
-        Ok(purged) => {
-            #[derive(Serialize)]
-            struct Body {
-                success: bool,
-                purged: u64,
-            }
-            Answer::json(
-                KIND,
-                Body {
-                    success: true,
-                    purged,
-                },
-            )
-        }
-        Err(error) => fail(ApiError::purge_failed(error.to_string())),
+    match purged.and_then(|purged| purged) {
+        Ok(purged) => Answer::json(
+            KIND,
+            Body {
+                success: true,
+                purged,
+            },
+        ),
+        Err(error) => fail(error),
     }
 }
 
@@ -800,15 +819,10 @@ fn msg_get(js: &JsAccount, name: &str, body: &[u8]) -> Answer {
     {
         return fail(ApiError::bad_request());
     }
-    let Some(handle) = lookup(js, name) else {
-        return fail(ApiError::stream_not_found());
-    };
-    let guard = handle.stream.lock();
-    let Some(stream) = guard.as_ref() else {
-        return fail(ApiError::stream_not_found());
-    };
-    let Some(found) = request.find(stream) else {
-        return fail(ApiError::no_message_found());
+    let found = match with_stream(js, name, |stream| request.find(stream)) {
+        Ok(Some(found)) => found,
+        Ok(None) => return fail(ApiError::no_message_found()),
+        Err(error) => return fail(error),
     };
     #[derive(Serialize)]
     struct Message {
@@ -860,36 +874,25 @@ fn msg_delete(js: &JsAccount, name: &str, body: &[u8]) -> Answer {
         Ok(request) => request,
         Err(error) => return fail(error),
     };
-    let Some(handle) = lookup(js, name) else {
-        return fail(ApiError::stream_not_found());
-    };
-    let mut guard = handle.stream.lock();
-    let Some(stream) = guard.as_mut() else {
-        return fail(ApiError::stream_not_found());
-    };
-    if stream.config.sealed {
-        return fail(ApiError::sealed());
-    }
-    if stream.config.deny_delete {
-        return fail(ApiError::msg_delete_failed("message delete not permitted"));
-    }
     // The file store never serves a removed message again; erasing its bytes as well
     // (what `no_erase: false` asks) happens when its block is compacted.
     let _ = request.no_erase;
-    match stream
-        .remove(request.seq)
-        .and_then(|removed| stream.flush().map(|()| removed))
-    {
+    let removed = with_stream(js, name, |stream| {
+        let refusal = ApiError::msg_delete_failed("message delete not permitted");
+        may_change(stream, stream.config.deny_delete, refusal)?;
+        stream
+            .remove(request.seq)
+            .and_then(|removed| stream.flush().map(|()| removed))
+            .map_err(|error| ApiError::msg_delete_failed(error.to_string()))
+    });
+    match removed.and_then(|removed| removed) {
         Ok(true) => Answer::json(KIND, Success { success: true }),
-        Ok(false) => Answer::json_error_success(KIND, ApiError::sequence_not_found(request.seq)),
-        Err(error) => fail(ApiError::msg_delete_failed(error.to_string())),
-    }
-}
-
-impl Answer {
-    /// An error beside `success: false`, as the message-delete reply carries it.
-    fn json_error_success(kind: &str, error: ApiError) -> Answer {
-        Answer::error(kind, &error, Success { success: false })
+        Ok(false) => Answer::error(
+            KIND,
+            &ApiError::sequence_not_found(request.seq),
+            Success { success: false },
+        ),
+        Err(error) => fail(error),
     }
 }
 
