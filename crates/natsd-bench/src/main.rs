@@ -4,6 +4,8 @@
 //! - [`conn`]: a blocking client speaking the wire protocol, with batched writes.
 //! - [`scenarios`]: `pub`, `pubsub`, `queue`, `reqrep`, `latency`, `conns`; receivers check
 //!   that every message arrives exactly once and in order, and the run fails otherwise.
+//! - [`jetstream`]: `js-pub`, `js-sync`, `js-restart`: publishing into a stream with
+//!   acknowledgements, and bringing a large stream back after a restart.
 //! - [`startup`]: spawn-to-first-PONG time, idle RSS and binary size of a server command.
 //! - [`proc`]: RSS and CPU time from `/proc`.
 //!
@@ -12,6 +14,7 @@
 //! time per message.
 
 mod conn;
+mod jetstream;
 mod proc;
 mod scenarios;
 mod startup;
@@ -31,6 +34,9 @@ enum Scenario {
     Latency,
     Conns,
     Startup,
+    JsPub,
+    JsSync,
+    JsRestart,
 }
 
 /// Load generator for NATS servers.
@@ -67,7 +73,13 @@ pub struct Settings {
     /// The server's pid, for its CPU time per message and memory.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Server command for `startup` (`-a 127.0.0.1 -p PORT` is appended).
+    /// Publishes waiting for their acknowledgements at once (`js-pub`).
+    #[arg(long, default_value_t = 256)]
+    in_flight: u64,
+    /// Subjects the messages of `js-restart` are spread over.
+    #[arg(long, default_value_t = 100_000)]
+    subjects: u64,
+    /// Server command for `startup` and `js-restart` (`-a 127.0.0.1 -p PORT` is appended).
     #[arg(long)]
     server_cmd: Option<String>,
     /// Repetitions for `startup`.
@@ -119,6 +131,9 @@ fn main() -> anyhow::Result<()> {
         Scenario::Reqrep => scenarios::request_reply(&settings)?,
         Scenario::Latency => scenarios::one_way_latency(&settings)?,
         Scenario::Conns => scenarios::idle_connections(&settings)?,
+        Scenario::JsPub => jetstream::publish_async(&settings)?,
+        Scenario::JsSync => jetstream::publish_sync(&settings)?,
+        Scenario::JsRestart => jetstream::restart(&settings)?,
         Scenario::Startup => unreachable!("handled above"),
     };
     if Instant::now() > deadline {

@@ -254,7 +254,7 @@ pub fn queue_group(settings: &Settings) -> anyhow::Result<Outcome> {
     })
 }
 
-fn latency_fields(histogram: &Histogram<u64>) -> Map<String, Value> {
+pub(crate) fn latency_fields(histogram: &Histogram<u64>) -> Map<String, Value> {
     let micros = |ns: u64| ns as f64 / 1000.0;
     let mut fields = Map::new();
     for (name, quantile) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999)] {
@@ -267,7 +267,7 @@ fn latency_fields(histogram: &Histogram<u64>) -> Map<String, Value> {
     fields
 }
 
-fn new_histogram() -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn new_histogram() -> anyhow::Result<Histogram<u64>> {
     Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
 }
 

@@ -6,10 +6,12 @@
 //! - `api`: the `$JS.API` requests and their JSON replies; `types` that JSON, `errors`
 //!   the error table.
 //! - `service` (here): the accounts JetStream serves, their streams on disk, and the tasks
-//!   that take published messages into streams (many at a time, with one write and, under
-//!   `sync_interval: always`, one sync before their acknowledgements go out).
+//!   that take published messages into streams, many at a time with one write.
+//! - `commit`: when those writes are synced and acknowledged: group commit across streams
+//!   under `sync_interval: always`, a timer otherwise.
 
 mod api;
+mod commit;
 pub mod config;
 pub mod errors;
 mod service;

@@ -4,9 +4,9 @@
 //!
 //! A stream's subjects are subscribed by an internal client in its account. What is
 //! published there goes to the stream's task over a channel; the task takes all that is
-//! waiting, stores it, writes it to the file once (and syncs once under
-//! `sync_interval: always`), then sends the acknowledgements. API requests go to one task
-//! of their own, in the order they came.
+//! waiting, stores it and writes it to the file once; then it sends the acknowledgements,
+//! or under `sync_interval: always` hands them to the commit thread (see `commit`). API
+//! requests go to one task of their own, in the order they came.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,9 +23,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::commit::{Commit, Committer};
 use crate::config::API_LEVEL;
 use crate::errors::ApiError;
-use crate::stream::{Inbound, Store, Stored, Stream};
+use crate::stream::{Inbound, SavedDedupe, Store, Stored, Stream};
 use crate::types::{now_nanos, PubAckJson, Storage, StreamConfig};
 
 /// Messages a stream's task takes into one write.
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     api: mpsc::UnboundedSender<ApiRequest>,
     /// Taken by the API task when the server starts.
     api_rx: Mutex<Option<mpsc::UnboundedReceiver<ApiRequest>>>,
+    /// Under `sync_interval: always`.
+    committer: Option<Committer>,
 }
 
 /// An API request and the account it was made in.
@@ -83,8 +86,10 @@ impl JetStream {
     pub fn new(options: JetStreamOptions, store_dir: Option<&Path>) -> JetStream {
         let base = store_dir.map_or_else(|| std::env::temp_dir().join("nats"), Path::to_path_buf);
         let (api, api_rx) = mpsc::unbounded_channel();
+        let committer = (options.sync == SyncPolicy::Always).then(Committer::start);
         JetStream {
             state: Arc::new(Shared {
+                committer,
                 server: Mutex::new(None),
                 options,
                 root: base.join("jetstream"),
@@ -141,6 +146,11 @@ impl Extension for JetStream {
         server.announce_jetstream(API_LEVEL, self.state.options.domain.as_deref());
         if let Some(rx) = self.state.api_rx.lock().take() {
             tokio::spawn(crate::api::serve(Arc::clone(&self.state), rx));
+            if let SyncPolicy::Every(interval) = self.state.options.sync {
+                if !interval.is_zero() {
+                    tokio::spawn(crate::commit::sync_every(Arc::clone(&self.state), interval));
+                }
+            }
         }
         Ok(())
     }
@@ -214,9 +224,10 @@ impl Shared {
                 continue;
             };
             let name = meta.config.name.clone();
-            match Store::open_file(dir.join("msgs"), self.sync_always()) {
+            match Store::open_file(dir.join("msgs")) {
                 Ok(store) => {
-                    let stream = Stream::new(meta.config, meta.created, store, now_nanos());
+                    let saved = take_saved_dedupe(&dir);
+                    let stream = Stream::new(meta.config, meta.created, store, now_nanos(), saved);
                     let damaged = stream.damaged();
                     if damaged > 0 {
                         log.warn(format_args!(
@@ -240,8 +251,19 @@ impl Shared {
         }
     }
 
-    pub(crate) fn sync_always(&self) -> bool {
-        self.options.sync == SyncPolicy::Always
+    /// What every stream must sync, taken to run off the async threads.
+    pub(crate) fn take_syncs(&self) -> Vec<natsd_store::PendingSync> {
+        let accounts: Vec<_> = self.accounts.lock().values().cloned().collect();
+        let mut syncs = Vec::new();
+        for js in accounts {
+            let streams: Vec<_> = js.streams.lock().values().cloned().collect();
+            for handle in streams {
+                if let Some(Ok(sync)) = handle.stream.lock().as_mut().map(Stream::sync_later) {
+                    syncs.push(sync);
+                }
+            }
+        }
+        syncs
     }
 
     /// Creates a stream from a checked configuration: on disk for file storage.
@@ -255,12 +277,12 @@ impl Shared {
             Storage::Memory => (Store::Memory(natsd_store::MemStore::new()), None),
             Storage::File => {
                 let dir = self.streams_dir(&js.name).join(&config.name);
-                let store = Store::open_file(dir.join("msgs"), self.sync_always())
+                let store = Store::open_file(dir.join("msgs"))
                     .map_err(|e| ApiError::stream_create(e.to_string()))?;
                 (store, Some(dir))
             }
         };
-        let mut stream = Stream::new(config, now, store, now);
+        let mut stream = Stream::new(config, now, store, now, None);
         if stream.config.first_seq > 1 {
             stream
                 .purge("", stream.config.first_seq, 0)
@@ -314,8 +336,11 @@ impl Shared {
         for js in accounts {
             let streams: Vec<_> = js.streams.lock().values().cloned().collect();
             for handle in streams {
-                if let Some(stream) = handle.stream.lock().take() {
-                    let _ = stream.close();
+                let Some(stream) = handle.stream.lock().take() else {
+                    continue;
+                };
+                if let (Ok(saved), Some(dir)) = (stream.close(), &handle.dir) {
+                    let _ = write_atomically(dir, DEDUPE, &json(&saved));
                 }
             }
         }
@@ -351,15 +376,32 @@ impl StreamHandle {
 
 /// Saves the configuration where a restart finds it.
 pub(crate) fn write_meta(dir: &Path, stream: &Stream) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     let meta = Meta {
         config: stream.config.clone(),
         created: stream.created,
     };
     let bytes = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-    let temp = dir.join("meta.inf.tmp");
+    write_atomically(dir, "meta.inf", &bytes)
+}
+
+/// The de-duplication state a clean close saves in a stream's directory.
+const DEDUPE: &str = "dedupe.json";
+
+/// Replaces `dir/name` with `bytes` all at once.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(format!("{name}.tmp"));
     std::fs::write(&temp, bytes)?;
-    std::fs::rename(temp, dir.join("meta.inf"))
+    std::fs::rename(temp, dir.join(name))
+}
+
+/// The de-duplication state the last clean close saved, removed so that it is never
+/// taken for a later state of the store.
+fn take_saved_dedupe(dir: &Path) -> Option<SavedDedupe> {
+    let path = dir.join(DEDUPE);
+    let bytes = std::fs::read(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// A stream's task: takes what was published to it in batches and acknowledges each
@@ -422,13 +464,17 @@ async fn ingest(
                     pub_ack(&stream.config.name, domain.as_deref(), result),
                 ));
             }
-            let written = stream.flush().and_then(|()| {
-                if shared.sync_always() {
-                    stream.sync()
-                } else {
-                    Ok(())
-                }
-            });
+            let written = match &shared.committer {
+                Some(committer) => stream.sync_later().map(|sync| {
+                    committer.submit(Commit {
+                        sync,
+                        client: js.client.clone(),
+                        acks: std::mem::take(&mut acks),
+                        stream: stream.config.name.clone(),
+                    });
+                }),
+                None => stream.flush(),
+            };
             if let Err(error) = written {
                 // Nothing unwritten is acknowledged.
                 let failed = ApiError::store_failed(error.to_string());
@@ -444,7 +490,11 @@ async fn ingest(
 }
 
 /// The PubAck JSON for one message.
-fn pub_ack(stream: &str, domain: Option<&str>, result: Result<Stored, ApiError>) -> Vec<u8> {
+pub(crate) fn pub_ack(
+    stream: &str,
+    domain: Option<&str>,
+    result: Result<Stored, ApiError>,
+) -> Vec<u8> {
     match result {
         Ok(Stored::At(seq)) => json(&PubAckJson {
             error: None,

@@ -46,13 +46,11 @@ impl Store {
     }
 
     /// Opens the file store in `dir`, recovering what it holds.
-    pub fn open_file(dir: PathBuf, sync_always: bool) -> Result<Store, StoreError> {
+    /// Syncing is the caller's: see [`Stream::sync_later`].
+    pub fn open_file(dir: PathBuf) -> Result<Store, StoreError> {
         let storage = DirStorage::new(dir)?;
-        let config = FileStoreConfig {
-            sync_always,
-            ..FileStoreConfig::default()
-        };
-        Ok(Store::File(Box::new(FileStore::open(storage, config)?)))
+        let store = FileStore::open(storage, FileStoreConfig::default())?;
+        Ok(Store::File(Box::new(store)))
     }
 
     /// Records found damaged on disk so far.
@@ -103,6 +101,17 @@ impl Dedupe {
     }
 }
 
+/// The de-duplication state a clean close leaves, so that the next open need not read
+/// every message in the window again. It holds only for the store it was taken from,
+/// unchanged: `last_seq` tells.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SavedDedupe {
+    last_seq: u64,
+    last_msg_id: String,
+    /// Message id, sequence and time, oldest first.
+    ids: Vec<(String, u64, i64)>,
+}
+
 #[derive(Debug)]
 pub struct Stream {
     pub config: StreamConfig,
@@ -129,9 +138,15 @@ fn store_failed(error: StoreError) -> ApiError {
 }
 
 impl Stream {
-    /// A stream over `store`, its de-duplication state rebuilt from the messages it holds
-    /// within the window.
-    pub fn new(config: StreamConfig, created: i64, store: Store, now: i64) -> Stream {
+    /// A stream over `store`, its de-duplication state taken from `saved` when that was
+    /// left by this store's last close, else rebuilt from the messages within the window.
+    pub fn new(
+        config: StreamConfig,
+        created: i64,
+        store: Store,
+        now: i64,
+        saved: Option<SavedDedupe>,
+    ) -> Stream {
         let mut stream = Stream {
             config,
             created,
@@ -139,7 +154,16 @@ impl Stream {
             dedupe: Dedupe::default(),
             last_msg_id: String::new(),
         };
-        stream.rebuild_dedupe(now);
+        match saved {
+            Some(saved) if saved.last_seq == stream.store.get().state().last_seq => {
+                stream.last_msg_id = saved.last_msg_id;
+                for (id, seq, ts) in saved.ids {
+                    stream.dedupe.insert(id, seq, ts);
+                }
+                stream.dedupe.prune(now, stream.config.duplicate_window);
+            }
+            _ => stream.rebuild_dedupe(now),
+        }
         stream
     }
 
@@ -370,8 +394,9 @@ impl Stream {
         self.store.get_mut().flush()
     }
 
-    pub fn sync(&mut self) -> Result<(), StoreError> {
-        self.store.get_mut().sync()
+    /// Flushes, and takes the sync that makes what was stored survive a power loss.
+    pub fn sync_later(&mut self) -> Result<natsd_store::PendingSync, StoreError> {
+        self.store.get_mut().sync_later()
     }
 
     pub fn load(&self, seq: u64) -> Result<StoredMsg, StoreError> {
@@ -439,12 +464,23 @@ impl Stream {
         gone
     }
 
-    /// Closes the store cleanly (a file store saves its index).
-    pub fn close(self) -> Result<(), StoreError> {
-        match self.store {
-            Store::Memory(_) => Ok(()),
-            Store::File(store) => (*store).close(),
+    /// Closes the store cleanly (a file store saves its index); returns the
+    /// de-duplication state for the next open.
+    pub fn close(mut self) -> Result<SavedDedupe, StoreError> {
+        let dedupe = std::mem::take(&mut self.dedupe);
+        let saved = SavedDedupe {
+            last_seq: self.store.get().state().last_seq,
+            last_msg_id: std::mem::take(&mut self.last_msg_id),
+            ids: dedupe
+                .order
+                .into_iter()
+                .filter_map(|(ts, id)| dedupe.ids.get(&id).map(|seq| (id, *seq, ts)))
+                .collect(),
+        };
+        if let Store::File(store) = self.store {
+            (*store).close()?;
         }
+        Ok(saved)
     }
 }
 

@@ -336,6 +336,68 @@ async fn acknowledged_messages_survive_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Message ids within the window are remembered after a clean restart (from the state
+/// the close saved) and after one without a close (read back from the messages).
+#[tokio::test]
+async fn message_ids_are_remembered_across_restarts() {
+    let dir = store_dir("dedupe-restart");
+    let running = start(&dir).await;
+    let js = context(&running).await;
+    js.create_stream(stream::Config {
+        name: "IDS".into(),
+        subjects: vec!["ids.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for n in 1..=3 {
+        let id = format!("id-{n}");
+        js.send_publish("ids.a", Publish::build().message_id(id).payload("x".into()))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let mut running = Some(running);
+    for clean in [true, false] {
+        let stopping = running.take().unwrap();
+        if clean {
+            stopping.stop().await;
+        } else {
+            // No close: nothing is saved, as after a crash.
+            stopping.server.shutdown().await;
+        }
+        let restarted = start(&dir).await;
+        let js = context(&restarted).await;
+        let again = js
+            .send_publish(
+                "ids.a",
+                Publish::build().message_id("id-2").payload("y".into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(again.duplicate, "clean restart {clean}: {again:?}");
+        assert_eq!(again.sequence, 2);
+        let expected_last = js
+            .send_publish(
+                "ids.a",
+                Publish::build()
+                    .expected_last_message_id("id-3")
+                    .payload("z".into()),
+            )
+            .await
+            .unwrap()
+            .await;
+        // id-3 is last until the first of these publishes stores a message without one.
+        assert_eq!(expected_last.is_ok(), clean, "{expected_last:?}");
+        running = Some(restarted);
+    }
+    running.unwrap().stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn direct_get_answers_with_stream_headers() {
     let dir = store_dir("direct");

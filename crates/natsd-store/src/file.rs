@@ -30,7 +30,7 @@ use crate::msg::{StoreError, StoredMsg, StreamState, SubjectState};
 use crate::record::{self, Kind};
 use crate::snapshot::{self, SavedBlock, SavedMessage, Snapshot};
 use crate::storage::Storage;
-use crate::StreamStore;
+use crate::{PendingSync, StreamStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStoreConfig {
@@ -142,6 +142,9 @@ pub struct FileStore<S: Storage> {
     pending: Vec<u8>,
     /// Blocks written since the last sync.
     unsynced: BTreeSet<u64>,
+    /// Blocks handed to a [`PendingSync`] since the last full sync, which syncs them
+    /// again: a pending sync dropped without running must not leave them unsynced.
+    handed_out: BTreeSet<u64>,
     /// What each block holds, for deciding when it may go.
     contents: BTreeMap<u64, Contents>,
     recovery: Recovery,
@@ -231,6 +234,7 @@ impl<S: Storage> FileStore<S> {
             active_len,
             pending: Vec::new(),
             unsynced: BTreeSet::new(),
+            handed_out: BTreeSet::new(),
             contents,
             recovery,
             found_damaged: Mutex::new(Vec::new()),
@@ -325,6 +329,7 @@ impl<S: Storage> FileStore<S> {
             self.blocks.retain(|b| *b != block);
             self.contents.remove(&block);
             self.unsynced.remove(&block);
+            self.handed_out.remove(&block);
         }
         if dropped {
             self.mark_last_sequence()?;
@@ -451,6 +456,7 @@ impl<S: Storage> FileStore<S> {
         }
         self.contents.insert(block, fresh);
         self.unsynced.remove(&block);
+        self.handed_out.remove(&block);
         self.mark_last_sequence()
     }
 
@@ -643,10 +649,23 @@ impl<S: Storage> StreamStore for FileStore<S> {
     fn sync(&mut self) -> Result<(), StoreError> {
         self.settle_damaged()?;
         self.write_pending()?;
-        for block in std::mem::take(&mut self.unsynced) {
+        let mut blocks = std::mem::take(&mut self.unsynced);
+        blocks.append(&mut self.handed_out);
+        for block in blocks {
             self.storage.sync(&block_name(block))?;
         }
         Ok(())
+    }
+
+    fn sync_later(&mut self) -> Result<PendingSync, StoreError> {
+        self.flush()?;
+        let blocks = std::mem::take(&mut self.unsynced);
+        let syncs = blocks
+            .iter()
+            .map(|block| self.storage.deferred_sync(&block_name(*block)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.handed_out.extend(blocks);
+        Ok(PendingSync::new(syncs))
     }
 }
 

@@ -24,7 +24,7 @@ mod storage;
 pub use file::{FileStore, FileStoreConfig, Recovery};
 pub use mem::MemStore;
 pub use msg::{StoreError, StoredMsg, StreamState, SubjectState};
-pub use storage::{DirStorage, SimStorage, Storage};
+pub use storage::{DeferredSync, DirStorage, SimStorage, Storage};
 
 /// A stream's messages, however they are kept.
 pub trait StreamStore {
@@ -161,4 +161,34 @@ pub trait StreamStore {
 
     /// Makes everything stored so far survive a power loss too, as far as the store can.
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// [`StreamStore::sync`] in two halves: this one flushes and takes what was written
+    /// since the last sync or `sync_later`; running the [`PendingSync`], on any thread,
+    /// does the waiting. Run in the order taken, each makes durable all stored before it
+    /// was taken; meanwhile the store takes more messages, for the next one.
+    fn sync_later(&mut self) -> Result<PendingSync, StoreError> {
+        self.sync()?;
+        Ok(PendingSync::default())
+    }
+}
+
+/// Syncs taken from a store by [`StreamStore::sync_later`].
+#[derive(Default)]
+pub struct PendingSync(Vec<DeferredSync>);
+
+impl PendingSync {
+    pub(crate) fn new(syncs: Vec<DeferredSync>) -> Self {
+        PendingSync(syncs)
+    }
+
+    /// Waits until what was stored before the syncs were taken survives a power loss.
+    pub fn run(self) -> std::io::Result<()> {
+        self.0.into_iter().try_for_each(|sync| sync())
+    }
+}
+
+impl std::fmt::Debug for PendingSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PendingSync({} files)", self.0.len())
+    }
 }

@@ -8,6 +8,10 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A sync taken at one moment and run later, perhaps on another thread: once it has run,
+/// what the file held at that moment survives a power loss.
+pub type DeferredSync = Box<dyn FnOnce() -> io::Result<()> + Send>;
+
 /// Named append-only files.
 pub trait Storage {
     /// The names of the files there are.
@@ -22,6 +26,8 @@ pub trait Storage {
     fn truncate(&mut self, name: &str, len: u64) -> io::Result<()>;
     /// Makes what was appended to `name` survive a power loss.
     fn sync(&mut self, name: &str) -> io::Result<()>;
+    /// [`Storage::sync`] of what `name` holds now, to run later.
+    fn deferred_sync(&mut self, name: &str) -> io::Result<DeferredSync>;
     fn remove(&mut self, name: &str) -> io::Result<()>;
     /// Replaces the whole of `name` with `data`, durably and all at once: after a crash
     /// it holds the old bytes or the new, never a mix.
@@ -100,6 +106,11 @@ impl Storage for DirStorage {
 
     fn sync(&mut self, name: &str) -> io::Result<()> {
         self.file(name)?.sync_data()
+    }
+
+    fn deferred_sync(&mut self, name: &str) -> io::Result<DeferredSync> {
+        let file = self.file(name)?.try_clone()?;
+        Ok(Box::new(move || file.sync_data()))
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {
@@ -225,6 +236,19 @@ impl Storage for SimStorage {
         let file = files.get_mut(name).ok_or_else(|| missing(name))?;
         file.synced = file.data.len();
         Ok(())
+    }
+
+    fn deferred_sync(&mut self, name: &str) -> io::Result<DeferredSync> {
+        let upto = self.len(name);
+        let disk = self.clone();
+        let name = name.to_owned();
+        Ok(Box::new(move || {
+            // A file removed meanwhile has nothing left to keep.
+            if let Some(file) = disk.files().get_mut(&name) {
+                file.synced = file.synced.max(upto.min(file.data.len()));
+            }
+            Ok(())
+        }))
     }
 
     fn remove(&mut self, name: &str) -> io::Result<()> {

@@ -564,6 +564,9 @@ enum DiskOp {
     Compact(u64),
     Flush,
     Sync,
+    /// A sync taken now ([`StreamStore::sync_later`]); `RunSync` runs the oldest taken.
+    SyncLater,
+    RunSync,
     /// A clean close (saving the index) and an open, which then scans what comes after.
     Reopen,
 }
@@ -576,8 +579,25 @@ fn disk_op() -> impl proptest::strategy::Strategy<Value = DiskOp> {
         1 => (1u64..40).prop_map(DiskOp::Compact),
         2 => Just(DiskOp::Flush),
         2 => Just(DiskOp::Sync),
+        1 => Just(DiskOp::SyncLater),
+        1 => Just(DiskOp::RunSync),
         1 => Just(DiskOp::Reopen),
     ]
+}
+
+/// A sync taken and not run yet, what it covers, and what was removed since.
+type TakenSync = (
+    natsd_store::PendingSync,
+    Vec<(u64, Vec<u8>)>,
+    std::collections::HashSet<u64>,
+);
+
+/// Every message a store holds, by sequence.
+fn held_messages(memory: &MemStore) -> Vec<(u64, Vec<u8>)> {
+    (1..=memory.state().last_seq)
+        .filter_map(|seq| memory.load(seq).ok())
+        .map(|m| (m.seq, m.payload.to_vec()))
+        .collect()
 }
 
 proptest::proptest! {
@@ -587,7 +607,8 @@ proptest::proptest! {
     /// not), every message held at the last sync (or clean close) and not removed since
     /// is there, byte for byte, and every message there is the one stored at its
     /// sequence; also when the open that follows starts from a saved index, and when a
-    /// byte of a block was flipped too (then one message at most may be missing).
+    /// byte of a block was flipped too (then one message at most may be missing). A sync
+    /// taken earlier and run later covers what was stored when it was taken.
     #[test]
     fn a_power_loss_loses_nothing_synced(
         ops in proptest::collection::vec(disk_op(), 1..80),
@@ -600,6 +621,9 @@ proptest::proptest! {
         let mut stored: std::collections::HashMap<u64, Vec<u8>> = Default::default();
         let mut synced: Vec<(u64, Vec<u8>)> = Vec::new();
         let mut removed_since: std::collections::HashSet<u64> = Default::default();
+        // Syncs taken and not yet run, oldest first, each with what it covers and what
+        // was removed since it was taken.
+        let mut pending: std::collections::VecDeque<TakenSync> = Default::default();
         for op in ops {
             match op {
                 DiskOp::Store(s, n) => {
@@ -612,13 +636,31 @@ proptest::proptest! {
                     file.remove(seq).unwrap();
                     memory.remove(seq).unwrap();
                     removed_since.insert(seq);
+                    for (_, _, removed) in &mut pending {
+                        removed.insert(seq);
+                    }
                 }
                 DiskOp::Compact(seq) => {
                     file.compact(seq).unwrap();
                     memory.compact(seq).unwrap();
                     removed_since.extend(1..seq);
+                    for (_, _, removed) in &mut pending {
+                        removed.extend(1..seq);
+                    }
                 }
                 DiskOp::Flush => file.flush().unwrap(),
+                DiskOp::SyncLater => {
+                    let held = held_messages(&memory);
+                    pending.push_back((file.sync_later().unwrap(), held, Default::default()));
+                }
+                DiskOp::RunSync => {
+                    if let Some((sync, held, removed)) = pending.pop_front() {
+                        // Taken after the last full sync, which drops the pending ones.
+                        sync.run().unwrap();
+                        synced = held;
+                        removed_since = removed;
+                    }
+                }
                 DiskOp::Sync | DiskOp::Reopen => {
                     if matches!(op, DiskOp::Reopen) {
                         file.close().unwrap();
@@ -626,11 +668,9 @@ proptest::proptest! {
                     } else {
                         file.sync().unwrap();
                     }
-                    synced = (1..=memory.state().last_seq)
-                        .filter_map(|seq| memory.load(seq).ok())
-                        .map(|m| (m.seq, m.payload.to_vec()))
-                        .collect();
+                    synced = held_messages(&memory);
                     removed_since.clear();
+                    pending.clear();
                 }
             }
         }

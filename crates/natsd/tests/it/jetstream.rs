@@ -11,10 +11,16 @@ use natsd_testkit::process::ServerProcess;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn start(dir: &Path) -> ServerProcess {
+    start_with(dir, &[])
+}
+
+/// The server with its store in `dir`, and `extra` arguments.
+fn start_with(dir: &Path, extra: &[String]) -> ServerProcess {
     let args: Vec<String> = ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"]
         .iter()
         .map(|s| s.to_string())
         .chain([dir.display().to_string()])
+        .chain(extra.iter().cloned())
         .collect();
     ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_natsd")), &args).unwrap()
 }
@@ -46,50 +52,80 @@ fn payload(n: u32) -> Vec<u8> {
 
 #[tokio::test]
 async fn acknowledged_messages_survive_kill_9() {
-    let dir = store_dir("kill9");
-    let mut server = start(&dir);
+    storm("kill9", None).await;
+}
+
+/// Under group commit the acknowledgements wait for the sync, which covers both streams.
+#[tokio::test]
+async fn acknowledged_messages_survive_kill_9_under_sync_always() {
+    storm(
+        "kill9-always",
+        Some("jetstream { sync_interval: always }\n"),
+    )
+    .await;
+}
+
+/// Publishes to two streams with up to 256 acknowledgements in flight, kills the server
+/// partway through, restarts it and checks every acknowledged message. The server runs
+/// with the configuration `conf` when there is one.
+async fn storm(name: &str, conf: Option<&str>) {
+    let dir = store_dir(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut extra = Vec::new();
+    if let Some(conf) = conf {
+        let file = dir.join("natsd.conf");
+        std::fs::write(&file, conf).unwrap();
+        extra = vec!["-c".to_owned(), file.display().to_string()];
+    }
+    let mut server = start_with(&dir, &extra);
     let js = context(&server).await;
-    js.create_stream(stream::Config {
-        name: "STORM".into(),
-        subjects: vec!["storm.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    // Up to 256 acknowledgements in flight; the server dies partway through.
+    for (stream, subjects) in [("STORM", "storm.>"), ("GALE", "gale.>")] {
+        js.create_stream(stream::Config {
+            name: stream.into(),
+            subjects: vec![subjects.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let subject = |n: u32| {
+        let prefix = if n.is_multiple_of(2) { "storm" } else { "gale" };
+        format!("{prefix}.{}", n % 13)
+    };
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut acked = Vec::new();
     let mut n = 0u32;
     while acked.len() < 3000 {
         while in_flight.len() < 256 {
-            let ack = js
-                .publish(format!("storm.{}", n % 13), payload(n).into())
-                .await
-                .unwrap();
+            let ack = js.publish(subject(n), payload(n).into()).await.unwrap();
             in_flight.push(async move { (n, ack.await) });
             n += 1;
         }
         if let Some((sent, Ok(ack))) = in_flight.next().await {
-            acked.push((ack.sequence, sent));
+            acked.push((ack.stream, ack.sequence, sent));
         }
     }
     kill_9(&server);
     server.wait_exit(WAIT).unwrap();
     while let Some((sent, result)) = in_flight.next().await {
         if let Ok(ack) = result {
-            acked.push((ack.sequence, sent));
+            acked.push((ack.stream, ack.sequence, sent));
         }
     }
-    let server = start(&dir);
+    let server = start_with(&dir, &extra);
     let js = context(&server).await;
-    let mut stream = js.get_stream("STORM").await.unwrap();
-    let state = stream.info().await.unwrap().state.clone();
-    let highest = acked.iter().map(|(seq, _)| *seq).max().unwrap();
-    assert!(state.last_sequence >= highest, "{state:?} < {highest}");
-    for (seq, sent) in &acked {
-        let msg = stream.get_raw_message(*seq).await.unwrap();
-        assert_eq!(msg.payload, payload(*sent), "message {seq}");
-        assert_eq!(msg.subject.as_str(), format!("storm.{}", sent % 13));
+    for name in ["STORM", "GALE"] {
+        let mut stream = js.get_stream(name).await.unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let ours: Vec<_> = acked.iter().filter(|(s, _, _)| s == name).collect();
+        assert!(ours.len() > 1000, "{name}: {} acknowledged", ours.len());
+        let highest = ours.iter().map(|(_, seq, _)| *seq).max().unwrap();
+        assert!(state.last_sequence >= highest, "{state:?} < {highest}");
+        for (_, seq, sent) in ours {
+            let msg = stream.get_raw_message(*seq).await.unwrap();
+            assert_eq!(msg.payload, payload(*sent), "{name} message {seq}");
+            assert_eq!(msg.subject.as_str(), subject(*sent));
+        }
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
