@@ -21,7 +21,7 @@
 //! it returns; otherwise [`StreamStore::sync`] does that when the caller decides.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -169,15 +169,22 @@ impl<S: Storage> FileStore<S> {
         // Where scanning starts in each block: past what the saved index covers.
         let mut covered: BTreeMap<u64, u64> = BTreeMap::new();
         if let Some(saved) = saved_index(&storage, &blocks) {
-            for message in &saved.messages {
-                let subject = &saved.subjects[message.subject as usize];
+            let subjects = saved.subjects.iter().map(|s| Arc::from(s.as_str()));
+            let messages = saved.messages.iter().map(|message| {
                 let place = Place {
                     block: message.block,
                     offset: message.offset,
                     len: message.len,
                 };
-                index.insert(message.seq, subject, message.size, message.ts, place);
-            }
+                (
+                    message.seq,
+                    message.subject,
+                    message.size,
+                    message.ts,
+                    place,
+                )
+            });
+            index.load_saved(subjects.collect(), messages);
             index.restore_bounds((saved.floor, saved.last_seq, saved.last_ts));
             for block in &saved.blocks {
                 covered.insert(block.id, block.len);

@@ -156,6 +156,59 @@ impl<T> Index<T> {
         );
     }
 
+    /// Fills an empty index from saved messages in ascending sequence order, each naming
+    /// its subject by position in `subjects`: one hash per subject, not one per message.
+    /// A message out of order or naming no subject is not taken.
+    pub fn load_saved(
+        &mut self,
+        subjects: Vec<Arc<str>>,
+        messages: impl Iterator<Item = (u64, u32, u64, i64, T)>,
+    ) {
+        let mut states: Vec<Option<SubjectState>> = vec![None; subjects.len()];
+        for (seq, number, size, ts, value) in messages {
+            let (Some(subject), Some(state)) = (
+                subjects.get(number as usize),
+                states.get_mut(number as usize),
+            ) else {
+                continue;
+            };
+            if seq <= self.last_seq && !self.entries.slots.is_empty() {
+                continue;
+            }
+            let state = state.get_or_insert(SubjectState {
+                msgs: 0,
+                first: seq,
+                last: 0,
+            });
+            let prev = state.last;
+            state.msgs += 1;
+            state.last = seq;
+            if let Some(before) = self.entries.get_mut(prev) {
+                before.next = seq;
+            }
+            self.bytes += size;
+            self.last_seq = seq;
+            self.last_ts = ts;
+            self.entries.push(
+                seq,
+                Entry {
+                    subject: Arc::clone(subject),
+                    size,
+                    ts,
+                    value,
+                    prev,
+                    next: 0,
+                },
+            );
+        }
+        self.subjects.reserve(subjects.len());
+        for (subject, state) in subjects.into_iter().zip(states) {
+            if let Some(state) = state {
+                self.subjects.insert(subject, state);
+            }
+        }
+    }
+
     /// Notes that `seq` was used without a message being kept (a record that did not
     /// survive), so that the next sequence stays past it.
     pub fn skip_to(&mut self, seq: u64, ts: i64) {
