@@ -296,7 +296,7 @@ fn account_info(shared: &Shared, js: &JsAccount) -> Answer {
     )
 }
 
-fn state_json(stream: &Stream) -> StreamStateJson {
+pub(crate) fn state_json(stream: &Stream) -> StreamStateJson {
     let state = stream.store().state();
     StreamStateJson {
         messages: state.msgs,

@@ -7,6 +7,7 @@
 //!   the error table.
 //! - `service` (here): the accounts JetStream serves, their streams on disk, and the tasks
 //!   that take published messages into streams, many at a time with one write.
+//! - `monitor`: JetStream's figures for `/jsz`, `/varz` and `/healthz`.
 //! - `commit`: when those writes are synced and acknowledged: group commit across streams
 //!   under `sync_interval: always`, a timer otherwise.
 
@@ -14,6 +15,7 @@ mod api;
 mod commit;
 pub mod config;
 pub mod errors;
+mod monitor;
 mod service;
 pub mod stream;
 pub mod types;

@@ -143,7 +143,11 @@ impl Extension for JetStream {
         log.info(format_args!("  API Level:       {API_LEVEL}"));
         log.info(format_args!("-------------------------------------------"));
         *self.state.server.lock() = Some(server.clone());
-        server.announce_jetstream(API_LEVEL, self.state.options.domain.as_deref());
+        server.announce_jetstream(
+            API_LEVEL,
+            self.state.options.domain.as_deref(),
+            Arc::new(crate::monitor::Monitor(Arc::clone(&self.state))),
+        );
         if let Some(rx) = self.state.api_rx.lock().take() {
             tokio::spawn(crate::api::serve(Arc::clone(&self.state), rx));
             if let SyncPolicy::Every(interval) = self.state.options.sync {
@@ -249,6 +253,28 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// The bytes of memory and of file storage JetStream may use: as configured, else
+    /// three quarters of the machine's memory and of the store directory's free space,
+    /// as nats-server takes them.
+    pub(crate) fn capacity(&self) -> (i64, i64) {
+        let memory = self.options.max_memory.unwrap_or_else(|| {
+            let total = std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .and_then(|text| {
+                    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+                    line.split_whitespace().nth(1)?.parse::<i64>().ok()
+                })
+                .unwrap_or(0);
+            total * 1024 / 4 * 3
+        });
+        let storage = self.options.max_store.unwrap_or_else(|| {
+            rustix::fs::statvfs(&self.root)
+                .map(|fs| (fs.f_bavail.saturating_mul(fs.f_frsize) / 4 * 3) as i64)
+                .unwrap_or(0)
+        });
+        (memory, storage)
     }
 
     /// What every stream must sync, taken to run off the async threads.

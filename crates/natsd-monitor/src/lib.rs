@@ -241,14 +241,22 @@ async fn accstatz(State(server): State<Server>, Query(params): Params) -> Respon
     answer(query::flag(&params, "unused").map(|unused| server.accstatz(unused)))
 }
 
-async fn jsz(State(server): State<Server>) -> Response {
-    json(&server.jsz())
+async fn jsz(State(server): State<Server>, Query(params): Params) -> Response {
+    answer(query::jsz(&params).and_then(|opts| server.jsz(&opts)))
 }
 
-/// Compact, unlike the other endpoints, as nats-server answers it.
-async fn healthz(State(server): State<Server>) -> Response {
-    match serde_json::to_string(&server.healthz()) {
-        Ok(body) => with_json_headers(body),
+/// Compact, unlike the other endpoints, as nats-server answers it; the status says what
+/// `status_code` says over `$SYS`.
+async fn healthz(State(server): State<Server>, Query(params): Params) -> Response {
+    let options = match query::healthz(&params) {
+        Ok(options) => options,
+        Err(error) => return bad_request(error),
+    };
+    let mut health = server.healthz(&options);
+    let status = StatusCode::from_u16(health.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    health.status_code = None;
+    match serde_json::to_string(&health) {
+        Ok(body) => (status, with_json_headers(body)).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use natsd_server::jetstream::{HealthzOptions, JszOptions};
 use natsd_server::monitor::connz::{ConnState, ConnzOptions, SubsDetail};
 use natsd_server::monitor::subsz::SubszOptions;
 use natsd_server::monitor::BadRequest;
@@ -69,6 +70,36 @@ pub fn subsz(params: &Params) -> Result<SubszOptions, BadRequest> {
         offset: number(params, "offset")?,
         limit: number(params, "limit")?,
         test: params.get("test").filter(|s| !s.is_empty()).cloned(),
+    })
+}
+
+/// `/jsz`'s query: `acc` and `consumers` are the `$SYS` body's `account` and `consumer`.
+pub fn jsz(params: &Params) -> Result<JszOptions, BadRequest> {
+    Ok(JszOptions {
+        account: params.get("acc").cloned().unwrap_or_default(),
+        accounts: flag(params, "accounts")?,
+        streams: flag(params, "streams")?,
+        consumers: flag(params, "consumers")?,
+        config: flag(params, "config")?,
+        offset: number(params, "offset")?,
+        limit: number(params, "limit")?,
+        leader_only: flag(params, "leader-only")?,
+        raft: flag(params, "raft")?,
+        stream_leader_only: flag(params, "stream-leader-only")?,
+    })
+}
+
+/// `/healthz`'s query; `js-enabled` is the older name of `js-enabled-only`.
+pub fn healthz(params: &Params) -> Result<HealthzOptions, BadRequest> {
+    let text = |key: &str| params.get(key).cloned().unwrap_or_default();
+    Ok(HealthzOptions {
+        js_enabled_only: flag(params, "js-enabled-only")? || flag(params, "js-enabled")?,
+        js_server_only: flag(params, "js-server-only")?,
+        js_meta_only: flag(params, "js-meta-only")?,
+        account: text("account"),
+        stream: text("stream"),
+        consumer: text("consumer"),
+        details: flag(params, "details")?,
     })
 }
 

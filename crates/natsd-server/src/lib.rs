@@ -14,7 +14,8 @@
 //!    index and telling [`account::InterestObserver`]s when interest appears or goes;
 //!    `delivery`, the fan-out of one message; [`internal`], internal clients that subscribe
 //!    and publish for the server's own services; `client_conn`, a client as other tasks see
-//!    it (its `MSG`/`HMSG` framing and its permissions); `stats`, what monitoring keeps.
+//!    it (its `MSG`/`HMSG` framing and its permissions); `stats`, what monitoring keeps;
+//!    [`jetstream`], what monitoring asks of JetStream, which implements it.
 //! 3. The server's state: [`server`], the registry of connections, accounts and the trust
 //!    they are admitted under (one owner, one lock), lame duck and shutdown, and the
 //!    [`Extension`] hook.
@@ -43,6 +44,7 @@ mod delivery;
 mod imports;
 pub mod info;
 pub mod internal;
+pub mod jetstream;
 mod jwt_store;
 pub mod listener;
 pub mod log;

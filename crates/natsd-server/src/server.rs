@@ -22,6 +22,7 @@ use crate::client_conn::ClientConn;
 use crate::conn::{CloseReason, ConnKind};
 use crate::info::ServerInfo;
 use crate::internal::InternalClient;
+use crate::jetstream::JetStreamMonitor;
 use crate::log::Logger;
 use crate::options::{Options, COMPATIBLE_VERSION, GIT_COMMIT, NATSD_VERSION};
 use crate::stats::MonitorState;
@@ -123,6 +124,14 @@ pub(crate) struct ServerInner {
     shutting_down: AtomicBool,
     /// Set once, before the server starts listening.
     extensions: Vec<Arc<dyn Extension>>,
+    /// What monitoring asks of JetStream, once JetStream has started.
+    pub(crate) jetstream: RwLock<Option<Arc<dyn JetStreamMonitor>>>,
+}
+
+impl std::fmt::Debug for dyn JetStreamMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JetStreamMonitor")
+    }
 }
 
 impl std::fmt::Debug for dyn Extension {
@@ -379,6 +388,7 @@ impl ServerInner {
             stopped,
             shutting_down: AtomicBool::new(false),
             extensions,
+            jetstream: RwLock::new(None),
         })
     }
 
@@ -540,12 +550,26 @@ impl Server {
         Arc::clone(&self.inner.log)
     }
 
-    /// Tells clients that JetStream is served, at `api_level`, in `domain` (if any).
-    pub fn announce_jetstream(&self, api_level: u64, domain: Option<&str>) {
-        let mut info = self.inner.info_mut();
-        info.jetstream = true;
-        info.api_lvl = api_level;
-        info.domain = domain.unwrap_or_default().to_owned();
+    /// Tells clients that JetStream is served, at `api_level`, in `domain` (if any), and
+    /// monitoring where its figures come from.
+    pub fn announce_jetstream(
+        &self,
+        api_level: u64,
+        domain: Option<&str>,
+        monitor: Arc<dyn JetStreamMonitor>,
+    ) {
+        {
+            let mut info = self.inner.info_mut();
+            info.jetstream = true;
+            info.api_lvl = api_level;
+            info.domain = domain.unwrap_or_default().to_owned();
+        }
+        *self.inner.jetstream.write() = Some(monitor);
+    }
+
+    /// What monitoring asks of JetStream, when it runs.
+    pub fn jetstream_monitor(&self) -> Option<Arc<dyn JetStreamMonitor>> {
+        self.inner.jetstream.read().clone()
     }
 
     /// The JetStream limits of the account `name` when JetStream serves it: an account

@@ -1,14 +1,17 @@
-//! The remaining endpoints. Routes, gateways, leaf nodes and JetStream are not served by
-//! natsd yet, and answer exactly as nats-server does when they are unused.
+//! The remaining endpoints. Routes, gateways and leaf nodes are not served by natsd yet,
+//! and answer exactly as nats-server does when they are unused; `/jsz` and `/healthz`
+//! take JetStream's part from its [`crate::jetstream::JetStreamMonitor`].
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::rfc3339;
+use super::{rfc3339, BadRequest};
 use crate::account::GLOBAL_ACCOUNT;
+use crate::jetstream::{HealthProblem, HealthzOptions, JetStreamUsage, JszOptions, JszReport};
 use crate::server::Server;
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,38 +110,29 @@ pub struct MsgBytes {
     pub bytes: u64,
 }
 
-/// `/jsz` with JetStream off.
+/// `/jsz`: JetStream's figures around the server's id and the time.
 #[derive(Debug, Clone, Serialize)]
 pub struct Jsz {
-    pub memory: u64,
-    pub storage: u64,
-    pub reserved_memory: u64,
-    pub reserved_storage: u64,
-    pub accounts: u64,
-    pub ha_assets: u64,
-    pub api: JszApi,
+    #[serde(flatten)]
+    pub usage: JetStreamUsage,
     pub server_id: String,
     pub now: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub disabled: bool,
-    pub config: JszConfig,
+    pub config: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Box<RawValue>>,
     pub streams: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams_leader: Option<u64>,
     pub consumers: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumers_leader: Option<u64>,
     pub messages: u64,
     pub bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub account_details: Vec<Box<RawValue>>,
     pub total: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct JszApi {
-    pub level: u64,
-    pub total: u64,
-    pub errors: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct JszConfig {
-    pub max_memory: u64,
-    pub max_storage: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +142,17 @@ pub struct Healthz {
     /// endpoint (whose response status says it) does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<u16>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<HealthProblem>,
+}
+
+impl Healthz {
+    /// The HTTP status it stands for.
+    pub fn code(&self) -> u16 {
+        self.status_code.unwrap_or(200)
+    }
 }
 
 impl Server {
@@ -193,7 +198,9 @@ impl Server {
                 update_time: rfc3339(inner.monitor.start),
                 expired: false,
                 complete: true,
-                jetstream_enabled: false,
+                jetstream_enabled: self
+                    .jetstream_monitor()
+                    .is_some_and(|js| js.enabled_for(name)),
                 leafnode_connections: 0,
                 client_connections: inner.snapshot_clients().len(),
                 subscriptions: inner.global.sublist_stats().subscriptions,
@@ -272,33 +279,100 @@ impl Server {
         }
     }
 
-    pub fn jsz(&self) -> Jsz {
-        Jsz {
-            memory: 0,
-            storage: 0,
-            reserved_memory: 0,
-            reserved_storage: 0,
-            accounts: 0,
-            ha_assets: 0,
-            api: JszApi::default(),
+    pub fn jsz(&self, options: &JszOptions) -> Result<Jsz, BadRequest> {
+        let options = options.clone().completed();
+        let report = match self.jetstream_monitor() {
+            Some(monitor) => monitor.jsz(&options),
+            // A server that is no leader (as one without JetStream is not) filters itself
+            // out when asked for leaders only.
+            None if options.leader_only => {
+                return Err(BadRequest("filtered response: not leader".into()))
+            }
+            None => JszReport::default(),
+        };
+        let disabled = self.jetstream_monitor().is_none();
+        let off = || RawValue::from_string(r#"{"max_memory":0,"max_storage":0}"#.to_owned());
+        Ok(Jsz {
+            usage: report.usage,
             server_id: self.server_id(),
             now: Self::now_text(),
-            disabled: true,
-            config: JszConfig::default(),
-            streams: 0,
-            consumers: 0,
-            messages: 0,
-            bytes: 0,
-            total: 0,
-        }
+            disabled,
+            config: match report.config {
+                Some(config) => config,
+                None => off().map_err(|e| BadRequest(e.to_string()))?,
+            },
+            limits: report.limits,
+            streams: report.streams,
+            streams_leader: report.leaders.map(|(streams, _)| streams),
+            consumers: report.consumers,
+            consumers_leader: report.leaders.map(|(_, consumers)| consumers),
+            messages: report.messages,
+            bytes: report.bytes,
+            account_details: report.account_details,
+            total: report.total,
+        })
     }
 
-    /// Healthy while running; the JetStream checks pass trivially with JetStream off, as
-    /// in nats-server.
-    pub fn healthz(&self) -> Healthz {
+    /// The server's health, with the JetStream checks `options` ask for, in
+    /// nats-server's order: malformed requests, then JetStream only when it is configured.
+    pub fn healthz(&self, options: &HealthzOptions) -> Healthz {
+        let refusal = if !options.stream.is_empty() && options.account.is_empty() {
+            Some("\"account\" must not be empty when checking stream health")
+        } else if !options.consumer.is_empty() && options.stream.is_empty() {
+            Some("\"stream\" must not be empty when checking consumer health")
+        } else {
+            None
+        };
+        let problems = match refusal {
+            Some(text) => vec![HealthProblem {
+                kind: "BAD_REQUEST",
+                account: String::new(),
+                stream: String::new(),
+                consumer: String::new(),
+                error: text.to_owned(),
+                status: 400,
+            }],
+            None if options.js_server_only || self.options().jetstream.is_none() => Vec::new(),
+            None => match self.jetstream_monitor() {
+                None => vec![HealthProblem {
+                    kind: "JETSTREAM",
+                    account: String::new(),
+                    stream: String::new(),
+                    consumer: String::new(),
+                    error: "JetStream not enabled (10076)".to_owned(),
+                    status: 503,
+                }],
+                Some(_) if options.js_enabled_only => Vec::new(),
+                Some(monitor) => monitor.health(options),
+            },
+        };
+        let Some(first) = problems.first() else {
+            return Healthz {
+                status: "ok".to_owned(),
+                status_code: Some(200),
+                error: String::new(),
+                errors: Vec::new(),
+            };
+        };
+        let status_code = Some(first.status);
+        if options.details {
+            return Healthz {
+                status: "error".to_owned(),
+                status_code,
+                error: String::new(),
+                errors: problems,
+            };
+        }
+        let status = if first.status == 400 {
+            "error"
+        } else {
+            "unavailable"
+        };
         Healthz {
-            status: "ok".to_owned(),
-            status_code: None,
+            status: status.to_owned(),
+            status_code,
+            error: first.error.clone(),
+            errors: Vec::new(),
         }
     }
 }

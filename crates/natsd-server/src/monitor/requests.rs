@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::connz::{ConnState, ConnzOptions, SubsDetail};
-use super::other::Healthz;
 use super::subsz::SubszOptions;
 use super::{rfc3339, BadRequest};
 use crate::account::Account;
@@ -56,7 +55,7 @@ pub(crate) fn brief(server: &ServerInner, seq: &AtomicU64) -> Value {
         ver: COMPATIBLE_VERSION.to_owned(),
         tags: opts.server_tags.clone(),
         feature_flags: serde_json::Map::new(),
-        jetstream: false,
+        jetstream: server.jetstream.read().is_some(),
         flags: 0,
         seq: seq.fetch_add(1, Ordering::Relaxed) + 1,
         time: rfc3339(SystemTime::now()),
@@ -241,7 +240,7 @@ fn answer(
         }
         match request.kind {
             "USERINFO" => Ok(user_info(server, msg.publisher)),
-            kind => data(server, kind, &options),
+            kind => data(server, kind, &options, msg.body()),
         }
     });
     let body = match data {
@@ -316,7 +315,20 @@ fn to_value<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn data(server: &Server, kind: &str, options: &RequestOptions) -> Result<Value, BadRequest> {
+/// The options of the requests whose options are their own (`JSZ`, `HEALTHZ`).
+fn own_options<T: for<'de> Deserialize<'de> + Default>(body: &[u8]) -> Result<T, BadRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| BadRequest(format!("Error decoding request: {e}")))
+}
+
+fn data(
+    server: &Server,
+    kind: &str,
+    options: &RequestOptions,
+    body: &[u8],
+) -> Result<Value, BadRequest> {
     Ok(match kind {
         "STATSZ" => statsz(server),
         "IDZ" => json!({
@@ -331,11 +343,8 @@ fn data(server: &Server, kind: &str, options: &RequestOptions) -> Result<Value, 
         "GATEWAYZ" => to_value(&server.gatewayz()),
         "LEAFZ" => to_value(&server.leafz()),
         "ACCOUNTZ" => to_value(&server.accountz(options.account.as_deref())),
-        "JSZ" => to_value(&server.jsz()),
-        _ => to_value(&Healthz {
-            status_code: Some(200),
-            ..server.healthz()
-        }),
+        "JSZ" => to_value(&server.jsz(&own_options(body)?)?),
+        _ => to_value(&server.healthz(&own_options(body)?)),
     })
 }
 

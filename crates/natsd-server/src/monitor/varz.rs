@@ -51,7 +51,9 @@ pub struct Varz {
     pub leaf: Map<String, Value>,
     pub mqtt: Map<String, Value>,
     pub websocket: Map<String, Value>,
-    pub jetstream: Map<String, Value>,
+    /// Written by JetStream when it runs; `{}` otherwise.
+    #[serde(serialize_with = "empty_object_when_none")]
+    pub jetstream: Option<Box<serde_json::value::RawValue>>,
     #[serde(serialize_with = "super::go_float")]
     pub tls_timeout: f64,
     pub write_deadline: u64,
@@ -122,6 +124,16 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+fn empty_object_when_none<S: serde::Serializer>(
+    value: &Option<Box<serde_json::value::RawValue>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(raw) => raw.serialize(serializer),
+        None => Map::new().serialize(serializer),
+    }
+}
+
 impl Server {
     /// Traffic of every connection so far, open and closed.
     pub(crate) fn traffic(&self) -> Traffic {
@@ -177,7 +189,7 @@ impl Server {
             leaf: Map::new(),
             mqtt: Map::new(),
             websocket: Map::new(),
-            jetstream: Map::new(),
+            jetstream: self.jetstream_monitor().map(|js| js.varz()),
             tls_required: opts.tls.is_some() && !opts.allow_non_tls,
             tls_verify: opts
                 .tls

@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "internal",
     "client_conn",
     "stats",
+    "jetstream",
     "server",
     "monitor",
     "imports",
